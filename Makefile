@@ -1,0 +1,30 @@
+# Two entry points for a fresh clone: `make demo` (the whole DVC DAG on the built-in demo
+# capture) and `make test`. Both create .venv and install the project with its constraints.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Stage commands in dvc.yaml call `python`: make it the venv's.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: demo test install params clean-outputs
+
+demo: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]" -c constraints.txt
+	touch $(STAMP)
+
+# Re-compose params.yaml from conf/ (what `dvc exp run` does) after editing conf/ by hand.
+params: $(STAMP)
+	$(BIN)/python -m ampcapture.config compose
+
+clean-outputs:
+	rm -rf data/signal data/captures/demo data/aligned data/splits reports plots models

@@ -1,0 +1,99 @@
+"""Audio file I/O (soundfile) with user-facing errors, and all-or-nothing output writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from .errors import CaptureError
+
+
+@dataclass
+class Audio:
+    """Samples as float64, shape (frames,) for mono or (frames, channels)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    path: Path
+    subtype: str
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else self.samples.shape[1]
+
+    @property
+    def frames(self) -> int:
+        return self.samples.shape[0]
+
+
+def read_audio(path: str | os.PathLike) -> Audio:
+    """Read any format libsndfile knows; a missing or corrupt file becomes a CaptureError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaptureError(path, "file not found", "check the path, or `dvc pull`/`dvc add` the recording")
+    try:
+        info = sf.info(str(path))
+        samples, sample_rate = sf.read(str(path), dtype="float64", always_2d=False)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise CaptureError(
+            path,
+            f"cannot read this file as audio ({exc})",
+            "export it again as a WAV (24-bit PCM or 32-bit float) from your recording software",
+        ) from exc
+    if samples.shape[0] == 0:
+        raise CaptureError(path, "the file holds no audio samples", "export the recording again")
+    return Audio(samples, int(sample_rate), path, info.subtype)
+
+
+def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> None:
+    """Write a WAV atomically (temp file then rename) so no half-written file is ever left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.asarray(samples, dtype=np.float32), int(sample_rate), subtype=subtype, format="WAV")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp folder; it replaces `path` as a whole only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def db_to_gain(db: float) -> float:
+    return float(10.0 ** (db / 20.0))
+
+
+def peak_db(x: np.ndarray) -> float:
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")

@@ -1,0 +1,19 @@
+"""Errors users can act on: each names the file (or config key), the problem and the fix."""
+
+from __future__ import annotations
+
+
+class AmpCaptureError(Exception):
+    """Base of every error ampcapture reports to a user instead of a traceback."""
+
+    def __init__(self, where: str, problem: str, fix: str):
+        self.where, self.problem, self.fix = str(where), problem, fix
+        super().__init__(f"{self.where}: {problem}\n  fix: {fix}")
+
+
+class CaptureError(AmpCaptureError):
+    """A recording (input/output WAV) that cannot be used as it is."""
+
+
+class ConfigError(AmpCaptureError):
+    """A configuration value that makes no sense."""
