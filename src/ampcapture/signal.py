@@ -1,0 +1,170 @@
+"""The standardized reamp input, and the sidecar JSON that says where each region lies.
+
+Users play this file through their gear. Its layout lets the later stages work without
+magic numbers: calibration blips at both ends give the latency and reveal a sample-rate
+drift, a validation segment that appears twice measures how repeatable the recording is,
+sweeps and noise bursts at several levels cover the spectrum and the dynamic range, and
+guitar-like playing covers what the model will really be fed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import guitar
+from .audio import atomic_path, db_to_gain, write_audio
+from .errors import ConfigError
+
+SIGNAL_VERSION = 1
+
+
+@dataclass
+class SignalSpec:
+    """Durations in seconds and levels in dBFS; the defaults give about three minutes."""
+
+    sample_rate: int = 48000
+    seed: int = 0
+    silence_s: float = 0.5
+    blips: int = 2
+    blip_spacing_s: float = 0.5
+    blip_level_db: float = -6.0
+    validation_s: float = 10.0
+    sweep_s: float = 3.0
+    sweep_levels_db: list[float] = field(default_factory=lambda: [-30.0, -18.0, -6.0])
+    noise_s: float = 1.5
+    noise_levels_db: list[float] = field(default_factory=lambda: [-40.0, -28.0, -16.0, -6.0])
+    playing_s: float = 125.0
+    test_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.sample_rate not in (44100, 48000, 88200, 96000):
+            raise ConfigError("signal.sample_rate", f"{self.sample_rate} Hz is not supported", "use 44100, 48000, 88200 or 96000")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_s") and not value > 0:
+                raise ConfigError(f"signal.{f.name}", f"must be a positive duration, got {value}", "set a number of seconds > 0")
+        if self.blips < 1:
+            raise ConfigError("signal.blips", f"needs at least one blip, got {self.blips}", "set signal.blips >= 1")
+        for name in ("blip_level_db", "sweep_levels_db", "noise_levels_db"):
+            levels = np.atleast_1d(getattr(self, name))
+            if levels.size == 0 or np.any(levels > 0):
+                raise ConfigError(f"signal.{name}", f"levels must be <= 0 dBFS, got {levels.tolist()}", "use levels in dBFS such as -6")
+
+
+@dataclass
+class Region:
+    name: str
+    kind: str  # silence | blips | validation | sweep | noise | playing | test
+    start: int
+    end: int
+
+
+def generate(spec: SignalSpec) -> tuple[np.ndarray, dict]:
+    """Return the reamp input (float64, mono) and its sidecar dict. Deterministic in `spec`."""
+    sr = spec.sample_rate
+    parts: list[np.ndarray] = []
+    regions: list[Region] = []
+    blips: dict[str, list[int]] = {"start": [], "end": []}
+    cursor = 0
+
+    def add(name: str, kind: str, audio: np.ndarray) -> None:
+        nonlocal cursor
+        parts.append(audio)
+        regions.append(Region(name, kind, cursor, cursor + audio.size))
+        cursor += audio.size
+
+    def silence(name: str, seconds: float) -> None:
+        add(name, "silence", np.zeros(int(round(seconds * sr))))
+
+    def blip_train(where: str) -> None:
+        spacing = int(round(spec.blip_spacing_s * sr))
+        audio = np.zeros(spec.blips * spacing)
+        audio[::spacing] = db_to_gain(spec.blip_level_db)
+        blips[where] = [cursor + k * spacing for k in range(spec.blips)]
+        add(f"blips_{where}", "blips", audio)
+
+    validation = guitar.render_notes(guitar.perform(spec.validation_s, spec.seed + 1), spec.validation_s, sr, spec.seed + 1)
+
+    silence("silence_start", spec.silence_s)
+    blip_train("start")
+    silence("silence_before_validation_a", 2 * spec.silence_s)
+    add("validation_a", "validation", validation)
+    for k, level in enumerate(spec.sweep_levels_db):
+        silence(f"silence_before_sweep_{k}", spec.silence_s / 2)
+        add(f"sweep_{k}", "sweep", _log_sweep(spec.sweep_s, sr, level))
+    rng = np.random.default_rng(spec.seed + 2)
+    for k, level in enumerate(spec.noise_levels_db):
+        silence(f"silence_before_noise_{k}", spec.silence_s / 2)
+        add(f"noise_{k}", "noise", _noise_burst(spec.noise_s, sr, level, rng))
+    silence("silence_before_playing", spec.silence_s)
+    add("playing", "playing", guitar.render_notes(guitar.perform(spec.playing_s, spec.seed + 3), spec.playing_s, sr, spec.seed + 3))
+    silence("silence_before_test", spec.silence_s)
+    add("test", "test", guitar.render_notes(guitar.perform(spec.test_s, spec.seed + 4), spec.test_s, sr, spec.seed + 4))
+    silence("silence_before_validation_b", 2 * spec.silence_s)
+    add("validation_b", "validation", validation)
+    silence("silence_before_blips_end", spec.silence_s)
+    blip_train("end")
+    silence("silence_end", spec.silence_s)
+
+    audio = np.concatenate(parts)
+    sidecar = {
+        "version": SIGNAL_VERSION,
+        "sample_rate": sr,
+        "num_samples": int(audio.size),
+        "duration_s": audio.size / sr,
+        "spec": asdict(spec),
+        "blips": blips,
+        "regions": [asdict(r) for r in regions],
+    }
+    return audio, sidecar
+
+
+def sidecar_path(wav_path: str | Path) -> Path:
+    return Path(wav_path).with_suffix(".json")
+
+
+def write_signal(path: str | Path, spec: SignalSpec) -> dict:
+    """Write the reamp input as 24-bit PCM (what interfaces play) plus its sidecar JSON."""
+    audio, sidecar = generate(spec)
+    write_audio(path, audio, spec.sample_rate, subtype="PCM_24")
+    write_sidecar(sidecar_path(path), sidecar)
+    return sidecar
+
+
+def write_sidecar(path: Path, sidecar: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
+
+
+def read_sidecar(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _log_sweep(seconds: float, sr: int, level_db: float) -> np.ndarray:
+    """Exponential sine sweep from 20 Hz to 20 kHz (or 0.45·sr), with 10 ms fades."""
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    f1, f2 = 20.0, min(20000.0, 0.45 * sr)
+    k = np.log(f2 / f1)
+    phase = 2 * np.pi * f1 * seconds / k * (np.exp(t / seconds * k) - 1.0)
+    return db_to_gain(level_db) * np.sin(phase) * _fades(n, sr)
+
+
+def _noise_burst(seconds: float, sr: int, peak_db: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise scaled so its peak sits at `peak_db`."""
+    n = int(round(seconds * sr))
+    noise = rng.standard_normal(n) * _fades(n, sr)
+    return db_to_gain(peak_db) * noise / np.max(np.abs(noise))
+
+
+def _fades(n: int, sr: int) -> np.ndarray:
+    ramp = min(n // 2, int(0.01 * sr))
+    env = np.ones(n)
+    if ramp:
+        env[:ramp] = np.linspace(0, 1, ramp)
+        env[-ramp:] = np.linspace(1, 0, ramp)
+    return env

@@ -1,0 +1,45 @@
+"""Shared helpers: a tiny standardized signal (seconds, not minutes) and reamp pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ampcapture.signal import SignalSpec, generate, write_signal
+
+SR = 48000
+
+TINY = dict(silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3,
+            noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0)
+
+
+def tiny_spec(**overrides) -> SignalSpec:
+    return SignalSpec(**{**TINY, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_signal(tmp_path_factory) -> tuple[Path, np.ndarray, dict]:
+    """The tiny standardized signal written to disk (24-bit, as users get it) with its sidecar."""
+    path = tmp_path_factory.mktemp("signal") / "reamp_input.wav"
+    sidecar = write_signal(path, tiny_spec())
+    return path, sf.read(str(path), dtype="float64")[0], sidecar
+
+
+def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -80.0, seed: int = 0) -> np.ndarray:
+    """What a linear device with `latency` samples of delay, a gain and a noise floor records."""
+    y = np.concatenate([np.zeros(latency), x[: x.size - latency]]) * gain
+    return y + 10 ** (noise_db / 20) * np.random.default_rng(seed).standard_normal(x.size)
+
+
+def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr: int | None = None,
+               subtype: str = "PCM_24") -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(str(folder / "input.wav"), x, sr, subtype=subtype)
+    sf.write(str(folder / "output.wav"), y, out_sr or sr, subtype=subtype)
+    return folder / "input.wav", folder / "output.wav"
+
+
+__all__ = ["SR", "tiny_spec", "delayed", "write_pair", "generate"]
