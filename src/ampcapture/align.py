@@ -1,0 +1,381 @@
+"""Check a reamp recording and align its output to its input.
+
+Misalignment is the most common reason a capture trains badly (NAM users see the loss
+stuck near 0.75), so the latency is measured, not assumed: from the calibration blips when
+the input is the standardized signal, otherwise from the impulse response estimated by
+regularized deconvolution of the output by the input. Every problem found is a check with a
+verdict, a message naming the file and a fix; `inspect` collects them, `align_capture`
+writes outputs only when no check failed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import signal as reamp_signal
+from .audio import Audio, atomic_dir, atomic_path, peak_db, read_audio, write_audio
+from .errors import CaptureError, ConfigError
+
+
+@dataclass
+class AlignSettings:
+    expected_sample_rate: int | None = 48000
+    channel: int = 0
+    length_tolerance_s: float = 1.0
+    min_latency_samples: int = -1000
+    max_latency_samples: int = 10000
+    safety_margin_samples: int = 2
+    blip_noise_factor: float = 2.0
+    blip_relative_threshold: float = 0.01
+    blip_agreement_samples: int = 2
+    drift_tolerance_samples: int = 2
+    xcorr_window_s: float = 60.0
+    xcorr_relative_threshold: float = 0.1
+    silence_threshold_db: float = -60.0
+    clip_level: float = 0.999
+    max_clipped_samples: int = 0
+    repeatability_esr_warn: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.min_latency_samples > 0 or self.max_latency_samples <= 0:
+            raise ConfigError("data.align.min/max_latency_samples", f"search range [{self.min_latency_samples}, {self.max_latency_samples}] must contain 0",
+                              "use min_latency_samples <= 0 < max_latency_samples")
+        for name in ("length_tolerance_s", "xcorr_window_s", "blip_noise_factor"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"data.align.{name}", f"must be > 0, got {getattr(self, name)}", "set a positive value")
+        if self.safety_margin_samples < 0 or self.channel < 0:
+            raise ConfigError("data.align", "safety_margin_samples and channel must be >= 0", "fix the negative value")
+
+
+@dataclass
+class Check:
+    name: str
+    verdict: str  # ok | warning | error | skipped
+    value: object = None
+    message: str = ""
+    fix: str = ""
+    file: str = ""
+
+
+@dataclass
+class Inspection:
+    """Everything `inspect` learned; `aligned` holds the aligned pair when there is no error."""
+
+    input_path: str
+    output_path: str
+    checks: list[Check] = field(default_factory=list)
+    sample_rate: int | None = None
+    latency_samples: int | None = None
+    latency_method: str | None = None
+    shift_samples: int | None = None
+    sidecar: dict | None = None
+    aligned: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, name: str, verdict: str, value=None, message: str = "", fix: str = "", file: Path | str = "") -> Check:
+        check = Check(name, verdict, value, message, fix, str(file))
+        self.checks.append(check)
+        return check
+
+    @property
+    def errors(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "error"]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.verdict == "warning"]
+
+    def report(self, capture: str | None = None) -> dict:
+        n = None if self.aligned is None else int(self.aligned[0].size)
+        return {
+            "capture": capture,
+            "input": self.input_path,
+            "output": self.output_path,
+            "ok": not self.errors,
+            "sample_rate": self.sample_rate,
+            "num_samples": n,
+            "duration_s": None if n is None else n / self.sample_rate,
+            "latency_samples": self.latency_samples,
+            "latency_method": self.latency_method,
+            "alignment_shift_samples": self.shift_samples,
+            "standardized_signal": self.sidecar is not None,
+            "checks": {c.name: {"verdict": c.verdict, "value": c.value, "message": c.message} for c in self.checks},
+            "warnings": [_describe(c) for c in self.warnings],
+            "errors": [_describe(c) for c in self.errors],
+        }
+
+
+def _describe(c: Check) -> str:
+    text = f"{c.file}: {c.message}" if c.file else c.message
+    return f"{text} (fix: {c.fix})" if c.fix else text
+
+
+def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSettings, reference_wav: str | Path | None = None) -> Inspection:
+    """Run every check on a reamp pair and, if none fails, align the output to the input.
+
+    `reference_wav` is the standardized reamp signal (with its sidecar beside it) that the
+    input may be a copy of; without it the standard signal is regenerated at the input's
+    rate to compare against.
+    """
+    result = Inspection(str(input_path), str(output_path))
+    pair = _read_pair(result, Path(input_path), Path(output_path), settings)
+    if pair is None:
+        return result
+    x, y = pair
+    sr = result.sample_rate
+    result.sidecar = _identify_signal(x, sr, Path(input_path), reference_wav)
+    if _find_latency(result, x, y, settings) is None:
+        return result
+    shift = result.latency_samples - settings.safety_margin_samples
+    result.shift_samples = shift
+    y_aligned = np.zeros_like(y)
+    src = slice(max(shift, 0), y.size + min(shift, 0))
+    dst = slice(max(-shift, 0), y.size - max(shift, 0))
+    y_aligned[dst] = y[src]
+    _check_repeatability(result, y_aligned, settings)
+    if not result.errors:
+        result.aligned = (x, y_aligned)
+    return result
+
+
+def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: AlignSettings):
+    """Reading, format and level checks. Returns mono (x, y) of equal length, or None."""
+    audio: dict[str, Audio] = {}
+    for role, path in (("input", in_path), ("output", out_path)):
+        try:
+            audio[role] = read_audio(path)
+        except CaptureError as exc:
+            result.add(f"{role}_readable", "error", False, exc.problem, exc.fix, path)
+    if result.errors:
+        return None
+    a_in, a_out = audio["input"], audio["output"]
+    result.add("input_readable", "ok", True, f"{a_in.subtype}, {a_in.channels} ch", file=in_path)
+    result.add("output_readable", "ok", True, f"{a_out.subtype}, {a_out.channels} ch", file=out_path)
+
+    rate_fix = "record the output at the input's sample rate (set your audio interface / DAW project to {} Hz) or resample the file"
+    if a_in.sample_rate != a_out.sample_rate:
+        result.add("sample_rate", "error", a_out.sample_rate,
+                   f"sample rate is {a_out.sample_rate} Hz but {in_path.name} is {a_in.sample_rate} Hz", rate_fix.format(a_in.sample_rate), out_path)
+        return None
+    if settings.expected_sample_rate and a_in.sample_rate != settings.expected_sample_rate:
+        result.add("sample_rate", "error", a_in.sample_rate,
+                   f"sample rate is {a_in.sample_rate} Hz but this capture expects {settings.expected_sample_rate} Hz",
+                   f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={a_in.sample_rate}", in_path)
+        return None
+    result.sample_rate = sr = a_in.sample_rate
+    result.add("sample_rate", "ok", sr)
+
+    mono = {}
+    for role, a in audio.items():
+        if a.channels == 1:
+            mono[role] = a.samples
+            continue
+        if settings.channel >= a.channels:
+            result.add(f"{role}_channels", "error", a.channels, f"has {a.channels} channels, no channel {settings.channel + 1}",
+                       f"set data.align.channel between 0 and {a.channels - 1}", a.path)
+            return None
+        result.add(f"{role}_channels", "warning", a.channels,
+                   f"has {a.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
+                   "export a mono file, or pick the channel with data.align.channel", a.path)
+        mono[role] = a.samples[:, settings.channel]
+    x, y = mono["input"], mono["output"]
+
+    for role, a, s in (("input", a_in, x), ("output", a_out, y)):
+        bad = int(np.count_nonzero(~np.isfinite(s)))
+        if bad:
+            result.add(f"{role}_finite", "error", bad, f"holds {bad} NaN/Inf samples", "export the recording again; check the plug-ins on the recorded track", a.path)
+    if result.errors:
+        return None
+
+    diff = y.size - x.size
+    tolerance = int(settings.length_tolerance_s * sr)
+    if abs(diff) > tolerance:
+        longer = "longer" if diff > 0 else "shorter"
+        result.add("length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)",
+                   "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s", out_path)
+        return None
+    if diff:
+        result.add("length", "warning", diff, f"is {abs(diff)} samples {'longer' if diff > 0 else 'shorter'} than {in_path.name}; both trimmed to the shorter",
+                   "export the recording with exactly the input's length", out_path)
+    else:
+        result.add("length", "ok", 0)
+    n = min(x.size, y.size)
+    x, y = x[:n], y[:n]
+
+    for role, path, s in (("input", in_path, x), ("output", out_path, y)):
+        level = peak_db(s)
+        if level < settings.silence_threshold_db:
+            fix = ("check the routing: the gear's output must reach the recorded track, and the gear must be on" if role == "output"
+                   else "use the reamp input file that was played through the gear")
+            result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
+        else:
+            result.add(f"{role}_silence", "ok", round(level, 2))
+    clipped = int(np.count_nonzero(np.abs(y) >= settings.clip_level))
+    if clipped > settings.max_clipped_samples:
+        result.add("clipping", "error", clipped, f"has {clipped} samples at full scale (clipped)",
+                   "lower the recording level (interface input gain or the gear's output) by a few dB and record again", out_path)
+    else:
+        result.add("clipping", "ok", clipped)
+    return None if result.errors else (x, y)
+
+
+def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> dict | None:
+    """The sidecar of the standardized signal if the input is a copy of it, else None."""
+    beside = reamp_signal.sidecar_path(in_path)
+    if beside.is_file():
+        sidecar = reamp_signal.read_sidecar(beside)
+        if sidecar.get("sample_rate") == sr and abs(sidecar.get("num_samples", -1) - x.size) <= sr:
+            return sidecar
+    if reference_wav is not None and Path(reference_wav).is_file():
+        ref = read_audio(reference_wav)
+        ref_x, sidecar = ref.samples, reamp_signal.read_sidecar(reamp_signal.sidecar_path(reference_wav))
+        if ref.sample_rate != sr:
+            return None
+    else:
+        ref_x, sidecar = reamp_signal.generate(reamp_signal.SignalSpec(sample_rate=sr))
+    n = min(ref_x.size, x.size)
+    if abs(ref_x.size - x.size) > sr or n == 0:
+        return None
+    a, b = ref_x[:n], x[:n]
+    similarity = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    return sidecar if similarity > 0.999 else None
+
+
+def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: AlignSettings) -> int | None:
+    sr = result.sample_rate
+    out_file = result.output_path
+    if result.sidecar is not None:
+        blips = result.sidecar["blips"]
+        start = _blip_latencies(y, blips["start"], blips["start"][0], settings)
+        end = _blip_latencies(y, blips["end"], blips["start"][0], settings)
+        if start:
+            latency = int(np.median(start))
+            result.latency_samples, result.latency_method = latency, "blips"
+            spread = max(start) - min(start)
+            if spread > settings.blip_agreement_samples:
+                result.add("blip_agreement", "warning", start, f"the start blips disagree by {spread} samples: {start}",
+                           "check for dropouts or a noise gate/effect on the recording", out_file)
+            else:
+                result.add("blip_agreement", "ok", start)
+            if end:
+                drift = int(np.median(end)) - latency
+                seconds = (blips["end"][0] - blips["start"][0]) / sr
+                if abs(drift) > settings.drift_tolerance_samples:
+                    result.add("drift", "error", drift,
+                               f"the end blips arrive {drift:+d} samples off the start blips over {seconds:.0f} s "
+                               f"({drift / (seconds * sr) * 1e6:+.0f} ppm): the recording ran at another sample rate than the playback",
+                               "play and record on one interface with one clock at one sample rate, and do not resample either file", out_file)
+                else:
+                    result.add("drift", "ok", drift)
+            else:
+                result.add("drift", "warning", None, "no response to the end blips, so sample-rate drift was not checked",
+                           "record until the end of the reamp input", out_file)
+        else:
+            result.add("blips", "warning", None, "no response to the calibration blips; latency found by cross-correlation instead",
+                       "check that nothing (a noise gate, a fade) removes the blips at the start of the recording", out_file)
+    if result.latency_samples is None:
+        latency = _xcorr_latency(x, y, sr, settings)
+        if latency is None:
+            result.add("latency", "error", None,
+                       f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
+                       "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger", out_file)
+            return None
+        result.latency_samples, result.latency_method = latency, "cross_correlation"
+    result.add("latency", "ok", result.latency_samples, f"{result.latency_samples} samples ({result.latency_samples / sr * 1000:.2f} ms), from {result.latency_method}")
+    return result.latency_samples
+
+
+def _blip_latencies(y: np.ndarray, blips: list[int], first_blip: int, settings: AlignSettings) -> list[int]:
+    """Onset of the response to each blip: the first sample that rises above both the
+    background (the silence before the first blip) and a fraction of the response's peak."""
+    background = y[: max(first_blip + settings.min_latency_samples, 1)]
+    dc = float(np.median(background))
+    noise = float(np.max(np.abs(background - dc)))
+    found = []
+    for b in blips:
+        lo, hi = max(b + settings.min_latency_samples, 0), min(b + settings.max_latency_samples + 1, y.size)
+        if hi - lo <= 0:
+            continue
+        window = np.abs(y[lo:hi] - dc)
+        peak = float(window.max())
+        if peak <= settings.blip_noise_factor * noise:
+            continue
+        threshold = max(settings.blip_noise_factor * noise, settings.blip_relative_threshold * peak)
+        found.append(int(lo + np.argmax(window > threshold) - b))
+    return found
+
+
+def _xcorr_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> int | None:
+    """Onset of the impulse response estimated by regularized deconvolution (whitened
+    cross-correlation): exact for a pure delay, and not fooled by a colored input."""
+    n = min(x.size, int(settings.xcorr_window_s * sr))
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spec_x, spec_y = np.fft.rfft(x[:n], size), np.fft.rfft(y[:n], size)
+    power = np.abs(spec_x) ** 2
+    h = np.fft.irfft(spec_y * np.conj(spec_x) / (power + 1e-3 * power.mean()), size)
+    lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
+    mag = np.abs(h[lags % size])
+    peak = float(mag.max())
+    floor = float(np.median(mag))
+    if peak < 20.0 * floor:  # no lag stands out: not a recording of this input
+        return None
+    return int(lags[np.argmax(mag >= settings.xcorr_relative_threshold * peak)])
+
+
+def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: AlignSettings) -> None:
+    """ESR between the two recorded copies of the validation segment: a noisy or drifting
+    (time-varying) recording caps how good any model can get."""
+    twins = [r for r in (result.sidecar or {}).get("regions", []) if r["kind"] == "validation"]
+    if len(twins) != 2 or twins[1]["end"] > y_aligned.size:
+        result.add("repeatability", "skipped", None, "no twin validation segments in this input")
+        return
+    a = y_aligned[twins[0]["start"] : twins[0]["end"]]
+    b = y_aligned[twins[1]["start"] : twins[1]["end"]]
+    esr = float(np.sum((a - b) ** 2) / max(np.sum(a**2), 1e-20))
+    if esr > settings.repeatability_esr_warn:
+        result.add("repeatability", "warning", esr,
+                   f"the two recorded copies of the validation segment differ (ESR {esr:.4f} > {settings.repeatability_esr_warn}): "
+                   "the recording is noisy or the gear changed while recording; models cannot get better than this",
+                   "reduce noise (gate off, shorter cables, lower gain), let tube gear warm up, do not touch the knobs while recording",
+                   result.output_path)
+    else:
+        result.add("repeatability", "ok", esr)
+
+
+def align_capture(input_path, output_path, out_dir, report_path, settings: AlignSettings, capture: str | None = None,
+                  reference_wav=None) -> dict:
+    """Check and align a capture; write aligned WAVs (+ the signal's sidecar) and the report.
+
+    Raises CaptureError listing every failed check; nothing is written in that case.
+    """
+    result = inspect(input_path, output_path, settings, reference_wav)
+    report = result.report(capture)
+    if result.errors:
+        first = result.errors[0]
+        problems = "\n".join(f"  - {_describe(c)}" for c in result.errors)
+        raise CaptureError(first.file or output_path, f"the capture failed {len(result.errors)} check(s):\n{problems}", first.fix)
+    x, y = result.aligned
+    with atomic_dir(out_dir) as tmp:
+        write_audio(tmp / "input.wav", x, result.sample_rate)
+        write_audio(tmp / "output.wav", y, result.sample_rate)
+        if result.sidecar is not None:
+            reamp_signal.write_sidecar(tmp / "input.json", result.sidecar)
+        write_json(report_path, report)
+    return report
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(type(value))

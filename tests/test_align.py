@@ -1,0 +1,190 @@
+"""Latency is found exactly; every bad recording gets a message naming the file and a fix,
+a non-zero exit, and leaves no output behind."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ampcapture import guitar
+from ampcapture.align import AlignSettings, align_capture, inspect
+from ampcapture.cli import main as cli
+from ampcapture.errors import CaptureError
+from ampcapture.virtual_amp import AmpSettings, render
+
+from conftest import SR, delayed, write_pair
+
+LATENCIES = [0, 1, 37, 480, 4000]
+GAINS = [0.05, 0.5, 2.0]  # -26 dB to +6 dB: the recording level is never the input's
+
+
+@pytest.mark.parametrize("latency", LATENCIES)
+def test_latency_from_blips_is_exact(tmp_path, tiny_signal, latency):
+    path, x, _ = tiny_signal
+    gain = GAINS[latency % 3]
+    inp, out = write_pair(tmp_path, x, delayed(x, latency, gain, seed=latency))
+    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert result.latency_method == "blips"
+    assert result.latency_samples == latency
+    assert not result.errors and not result.warnings
+
+
+@pytest.mark.parametrize("latency", LATENCIES)
+def test_latency_without_blips_is_exact(tmp_path, tiny_signal, latency):
+    x = guitar.render_notes(guitar.perform(4.0, seed=11), 4.0, SR, seed=11)
+    gain = GAINS[latency % 3]
+    inp, out = write_pair(tmp_path, x, delayed(x, latency, gain, seed=latency))
+    result = inspect(inp, out, AlignSettings(), reference_wav=tiny_signal[0])
+    assert result.latency_method == "cross_correlation"
+    assert result.latency_samples == latency
+    assert result.sidecar is None and not result.errors
+
+
+def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_signal):
+    path, x, _ = tiny_signal
+    settings = AmpSettings(seed=3)
+    y = render(x, settings, SR, np.random.default_rng(0))
+    inp, out = write_pair(tmp_path, x, y)
+    by_blips = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert by_blips.latency_method == "blips" and by_blips.latency_samples == settings.latency_samples()
+    # Without the sidecar (input not recognized), cross-correlation sees the amp's soft onset
+    # (cabinet low-passes) and may land a sample late: the safety margin keeps alignment causal.
+    by_xcorr = inspect(inp, out, AlignSettings(), reference_wav=tmp_path / "missing.wav")
+    assert by_xcorr.latency_method == "cross_correlation"
+    assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= AlignSettings().safety_margin_samples
+
+
+def test_aligned_output_lines_up_with_input(tmp_path, tiny_signal):
+    path, x, _ = tiny_signal
+    inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5, noise_db=-120))
+    report = align_capture(inp, out, tmp_path / "aligned", tmp_path / "report.json", AlignSettings(), "t", reference_wav=path)
+    assert report["latency_samples"] == 480 and report["alignment_shift_samples"] == 478
+    xa = sf.read(str(tmp_path / "aligned" / "input.wav"))[0]
+    ya = sf.read(str(tmp_path / "aligned" / "output.wav"))[0]
+    margin = AlignSettings().safety_margin_samples
+    # With the safety margin the output trails the input by exactly that many samples.
+    assert np.allclose(ya[margin : 20000 + margin], 0.5 * xa[:20000], atol=1e-5)
+    assert json.loads((tmp_path / "report.json").read_text())["latency_samples"] == 480
+    assert (tmp_path / "aligned" / "input.json").is_file()  # the sidecar travels with the audio
+
+
+def test_stereo_uses_one_channel_with_a_warning(tmp_path, tiny_signal):
+    path, x, _ = tiny_signal
+    y = delayed(x, 37, 0.5)
+    inp, out = write_pair(tmp_path, x, np.stack([y, 0.1 * y], axis=1))
+    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert result.latency_samples == 37 and not result.errors
+    warning = next(c for c in result.warnings if c.name == "output_channels")
+    assert "channel 1" in warning.message and "output.wav" in warning.file
+
+
+def test_small_length_difference_is_trimmed_with_a_warning(tmp_path, tiny_signal):
+    path, x, _ = tiny_signal
+    y = np.concatenate([delayed(x, 37, 0.5), np.zeros(1000)])
+    inp, out = write_pair(tmp_path, x, y)
+    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert not result.errors and result.aligned[1].size == x.size
+    assert [c.name for c in result.warnings] == ["length"]
+
+
+def test_noisy_twin_segments_warn_about_repeatability(tmp_path, tiny_signal):
+    path, x, sidecar = tiny_signal
+    y = delayed(x, 37, 0.5)
+    twin_b = [r for r in sidecar["regions"] if r["name"] == "validation_b"][0]
+    y[twin_b["start"] + 37 : twin_b["end"] + 37] *= 1.3  # the gear got louder during the recording
+    inp, out = write_pair(tmp_path, x, y)
+    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert not result.errors
+    check = next(c for c in result.checks if c.name == "repeatability")
+    assert check.verdict == "warning" and check.value == pytest.approx(0.09, rel=0.01)
+
+
+def _corrupt(tmp_path, x, y):
+    inp, out = write_pair(tmp_path, x, y)
+    out.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" + bytes(100))
+    return inp, out
+
+
+def _resampled(tmp_path, x, y):
+    return write_pair(tmp_path, x, y, out_sr=44100)
+
+
+def _not_expected_rate(tmp_path, x, y):
+    return write_pair(tmp_path, x, y, sr=44100)
+
+
+def _nan(tmp_path, x, y):
+    y = y.copy()
+    y[5000:5010] = np.nan
+    return write_pair(tmp_path, x, y, subtype="FLOAT")
+
+
+def _silent(tmp_path, x, y):
+    return write_pair(tmp_path, x, 1e-5 * np.random.default_rng(0).standard_normal(x.size))
+
+
+def _clipped(tmp_path, x, y):
+    return write_pair(tmp_path, x, np.clip(8 * y, -1, 1))
+
+
+def _too_long(tmp_path, x, y):
+    return write_pair(tmp_path, x, np.concatenate([y, np.zeros(3 * SR)]))
+
+
+def _drift(tmp_path, x, y):
+    # A clock slip: 12 extra samples in the middle, so the end blips arrive late.
+    mid = y.size // 2
+    return write_pair(tmp_path, x, np.concatenate([y[:mid], np.zeros(12), y[mid:]])[: y.size])
+
+
+def _unrelated(tmp_path, x, y):
+    return write_pair(tmp_path, 0.5 * x, 0.3 * np.random.default_rng(1).uniform(-1, 1, x.size))
+
+
+def _missing(tmp_path, x, y):
+    inp, out = write_pair(tmp_path, x, y)
+    out.unlink()
+    return inp, out
+
+
+BAD = {
+    "corrupt": (_corrupt, "output.wav", "cannot read"),
+    "missing": (_missing, "output.wav", "not found"),
+    "sample_rates_differ": (_resampled, "output.wav", "44100 Hz but input.wav is 48000 Hz"),
+    "unexpected_sample_rate": (_not_expected_rate, "input.wav", "expects 48000 Hz"),
+    "nan": (_nan, "output.wav", "NaN/Inf"),
+    "silent_output": (_silent, "output.wav", "is silent"),
+    "clipped_output": (_clipped, "output.wav", "samples at full scale"),
+    "lengths_differ": (_too_long, "output.wav", "longer than input.wav"),
+    "sample_rate_drift": (_drift, "output.wav", "+12 samples off the start blips"),
+    "no_latency": (_unrelated, "output.wav", "no consistent delay"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_capture_is_refused_by_check_and_align(tmp_path, tiny_signal, capsys, case):
+    make, file_name, problem = BAD[case]
+    path, x, _ = tiny_signal
+    inp, out = make(tmp_path / "capture", x, delayed(x, 37, 0.5))
+
+    assert cli(["check", str(inp), str(out), "--reference", str(path)]) != 0
+    printed = capsys.readouterr().out
+    assert problem in " ".join(printed.split()) and "fix" in printed
+
+    assert cli(["check", str(inp), str(out), "--reference", str(path), "--json"]) != 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and any(file_name in e and problem in e and "fix:" in e for e in report["errors"])
+
+    with pytest.raises(CaptureError) as err:
+        align_capture(inp, out, tmp_path / "aligned", tmp_path / "reports" / "align.json", AlignSettings(), reference_wav=path)
+    assert file_name in str(err.value) and problem in str(err.value) and "fix" in str(err.value)
+    assert not (tmp_path / "aligned").exists() and not (tmp_path / "reports").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["capture"]  # no temp files left either
+
+
+def test_check_passes_a_good_capture(tmp_path, tiny_signal, capsys):
+    path, x, _ = tiny_signal
+    inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5))
+    assert cli(["check", str(inp), str(out), "--reference", str(path)]) == 0
+    assert "latency 480 samples (blips)" in capsys.readouterr().out
