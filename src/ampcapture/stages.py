@@ -1,0 +1,77 @@
+"""The DAG's stages as functions of the composed config (params.yaml). `pipelines/*.py` are
+one-line entry points into `main`, so DVC runs exactly this code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+
+from .align import AlignSettings, align_capture
+from .config import load_params, section, settings
+from .errors import AmpCaptureError
+from .signal import SignalSpec, write_signal
+from .split import SplitSettings, split_capture
+from .virtual_amp import AmpSettings, render_demo_capture
+
+SIGNAL_NAME = "reamp_input.wav"
+console = Console(stderr=True)
+
+
+def signal_wav(params: dict[str, Any]) -> Path:
+    return Path(section(params, "paths.signal")) / SIGNAL_NAME
+
+
+def run_signal(params: dict[str, Any]) -> None:
+    spec = settings(SignalSpec, params, "signal")
+    sidecar = write_signal(signal_wav(params), spec)
+    console.print(f"wrote {signal_wav(params)} ({sidecar['duration_s']:.1f} s at {spec.sample_rate} Hz) and its sidecar")
+
+
+def run_demo(params: dict[str, Any]) -> None:
+    amp = settings(AmpSettings, params, "demo")
+    out = Path(section(params, "paths.captures")) / "demo"
+    info = render_demo_capture(signal_wav(params), out, amp)
+    console.print(f"wrote {out}/input.wav and output.wav (virtual amp, hidden latency {info['latency_samples']} samples)")
+
+
+def run_align(params: dict[str, Any]) -> None:
+    capture = str(section(params, "capture"))
+    capture_dir = Path(section(params, "paths.captures")) / capture
+    report = align_capture(capture_dir / "input.wav", capture_dir / "output.wav",
+                           Path(section(params, "paths.aligned")) / capture,
+                           Path(section(params, "paths.reports")) / capture / "align.json",
+                           settings(AlignSettings, params, "data.align"), capture, reference_wav=signal_wav(params))
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"aligned {capture}: latency {report['latency_samples']} samples ({report['latency_method']})")
+
+
+def run_split(params: dict[str, Any]) -> None:
+    capture = str(section(params, "capture"))
+    report = split_capture(Path(section(params, "paths.aligned")) / capture, Path(section(params, "paths.splits")) / capture,
+                           Path(section(params, "paths.reports")) / capture / "split.json",
+                           settings(SplitSettings, params, "data.split"), capture)
+    console.print(f"split {capture} by {report['method']}: train {report['train_s']} s, "
+                  f"validation {report['validation_s']} s, test {report['test_s']} s")
+
+
+STAGES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split,
+}
+
+
+def main(stage: str, params_path: str = "params.yaml") -> int:
+    """Run one stage; a user-facing error prints as a message (no traceback) and exits 1."""
+    try:
+        STAGES[stage](load_params(params_path))
+    except AmpCaptureError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))
