@@ -12,6 +12,7 @@ from typing import Iterator
 
 import numpy as np
 import soundfile as sf
+from scipy.io import wavfile
 
 from .errors import CaptureError
 
@@ -54,11 +55,17 @@ def read_audio(path: str | os.PathLike) -> Audio:
 
 
 def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> None:
-    """Write a WAV atomically (temp file then rename) so no half-written file is ever left."""
+    """Write a WAV atomically (temp file then rename) so no half-written file is ever left.
+
+    Float WAVs go through scipy: libsndfile stamps a time-dependent PEAK chunk into them,
+    which would make every run's bytes (and so DVC's hashes) differ.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.asarray(samples, dtype=np.float32), int(sample_rate), subtype=subtype, format="WAV")
+        if subtype == "FLOAT":
+            wavfile.write(tmp, int(sample_rate), np.asarray(samples, dtype=np.float32))
+        else:
+            sf.write(str(tmp), np.asarray(samples, dtype=np.float32), int(sample_rate), subtype=subtype, format="WAV")
 
 
 @contextlib.contextmanager
