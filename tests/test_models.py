@@ -1,0 +1,120 @@
+"""Model structure, size, causality and streaming."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ampcapture.errors import ConfigError
+from ampcapture.models import build_model
+
+PRESETS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((Path(__file__).parents[1] / "conf" / "model").glob("*.yaml"))}
+# Parameter counts of neural-amp-modeler 0.13's presets: our weights map one-to-one onto theirs.
+NAM_PARAMETERS = {"wavenet_standard": 13801, "wavenet_lite": 6553, "wavenet_feather": 3025, "wavenet_nano": 841,
+                  "lstm_small": 1265, "lstm_medium": 4577}
+
+
+def _model(name, **changes):
+    preset = PRESETS[name]
+    torch.manual_seed(0)
+    return build_model(preset["architecture"], {**preset["config"], **changes}).eval()
+
+
+def _tiny_wavenet(**layer_changes):
+    layers = [dict(input_size=1, condition_size=1, channels=4, head_size=2, kernel_size=3, dilations=[1, 2, 4], activation="Tanh",
+                   gated=False, head_bias=False),
+              dict(input_size=4, condition_size=1, channels=2, head_size=1, kernel_size=3, dilations=[8, 16], activation="Tanh",
+                   gated=False, head_bias=True)]
+    for layer in layers:
+        layer.update(layer_changes)
+    torch.manual_seed(0)
+    return build_model("WaveNet", {"layers": layers, "head_scale": 0.5}).eval()
+
+
+@pytest.mark.parametrize("name", list(NAM_PARAMETERS))
+def test_presets_have_nams_sizes(name):
+    model = _model(name)
+    assert model.num_parameters() == NAM_PARAMETERS[name]
+    assert model.receptive_field == (4093 if name.startswith("wavenet") else 1)
+    assert 0 < model.macs_per_sample() <= model.num_parameters()
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_output_length_and_causality(name):
+    model = _model(name)
+    rf = model.receptive_field
+    x = torch.randn(2, rf + 499) * 0.3
+    with torch.no_grad():
+        y = model(x)
+        assert y.shape == (2, 500)
+        x2 = x.clone()
+        x2[:, rf + 299 :] += 0.5  # change the input from output sample 300 on
+        y2 = model(x2)
+    assert torch.equal(y[:, :300], y2[:, :300])
+    assert not torch.allclose(y[:, 300:], y2[:, 300:])
+
+
+@pytest.mark.parametrize("make", [lambda: _model("wavenet_nano"), lambda: _model("lstm_small"), lambda: _model("lstm_guitarml"),
+                                  lambda: _tiny_wavenet(gated=True), lambda: _tiny_wavenet(activation="ReLU")],
+                         ids=["wavenet_nano", "lstm_small", "lstm_guitarml", "wavenet_gated", "wavenet_relu"])
+def test_streaming_equals_whole_file(make):
+    model = make()
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.uniform(-0.5, 0.5, 6000)).float()
+    with torch.no_grad():
+        padded = torch.cat([torch.zeros(model.receptive_field - 1), x])
+        whole = model(padded.unsqueeze(0)).squeeze(0)
+    for _ in range(2):  # twice: reset must really forget the previous stream
+        model.reset()
+        pieces, start = [], 0
+        while start < x.numel():
+            size = int(rng.integers(1, 700))
+            pieces.append(model.process(x[start : start + size]))
+            start += size
+        streamed = torch.cat(pieces)
+        assert streamed.shape == whole.shape
+        assert torch.max(torch.abs(streamed - whole)) <= 1e-5
+
+
+def test_guitarml_variant_adds_the_input_and_has_no_trainable_state():
+    model = _model("lstm_guitarml")
+    names = {n for n, _ in model.named_parameters()}
+    assert "initial_hidden" not in names and "initial_cell" not in names
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        x = torch.randn(1, 100)
+        assert torch.allclose(model(x), x)
+
+
+@pytest.mark.parametrize("architecture,config,where", [
+    ("Transformer", {}, "model.architecture"),
+    ("LSTM", {"hidden_size": 0}, "model.config"),
+    ("LSTM", {"hiden_size": 16}, "model.config"),
+    ("WaveNet", {"layers": []}, "model.config.layers"),
+])
+def test_bad_model_config_is_refused(architecture, config, where):
+    with pytest.raises(ConfigError) as err:
+        build_model(architecture, config)
+    assert err.value.where == where
+
+
+def test_model_is_selected_by_hydra_override(tmp_path):
+    from ampcapture.config import compose, load_params
+
+    root = Path(__file__).parents[1]
+    compose(root / "conf", tmp_path / "params.yaml", ["model=lstm_small"])
+    model = load_params(tmp_path / "params.yaml")["model"]
+    assert build_model(model["architecture"], model["config"]).num_parameters() == NAM_PARAMETERS["lstm_small"]
+
+
+def test_bad_wavenet_layers_name_the_array():
+    with pytest.raises(ConfigError, match="activation"):
+        _tiny_wavenet(activation="Swishy")
+    layers = PRESETS["wavenet_standard"]["config"]["layers"]
+    broken = [layers[0], {**layers[1], "channels": 5}]
+    with pytest.raises(ConfigError) as err:
+        build_model("WaveNet", {"layers": broken})
+    assert err.value.where == "model.config.layers[1]"
