@@ -134,16 +134,21 @@ def _velocity(dyn: np.ndarray, frac: float, rng: np.random.Generator) -> float:
     return float(np.clip(dyn[0] + (dyn[1] - dyn[0]) * frac + rng.normal(0, 0.05), 0.05, 1.0))
 
 
+def _random_chord(rng: np.random.Generator, max_capo: int) -> tuple[list[tuple[int, int]], int]:
+    """A chord shape moved up the neck: the (string, fret) pairs played, and the capo fret."""
+    names = list(CHORDS)
+    shape = CHORDS[names[int(rng.integers(len(names)))]]
+    capo = int(rng.integers(0, max_capo))
+    return [(s, f) for s, f in enumerate(shape) if f is not None], capo
+
+
 def _strums(t0: float, length: float, beat: float, dyn, rng) -> list[Note]:
     notes = []
-    names = list(CHORDS)
     t = 0.0
     while t < length:
-        shape = CHORDS[names[int(rng.integers(len(names)))]]
-        capo = int(rng.integers(0, 8))
+        strings, capo = _random_chord(rng, 8)
         down = rng.random() < 0.7
         vel = _velocity(dyn, t / length, rng)
-        strings = [(s, f) for s, f in enumerate(shape) if f is not None]
         if not down:
             strings = strings[::-1]
         gap = rng.uniform(0.004, 0.015)  # time between strings within one strum
@@ -192,12 +197,9 @@ def _chugs(t0: float, length: float, beat: float, dyn, rng) -> list[Note]:
 
 def _arpeggio(t0: float, length: float, beat: float, dyn, rng) -> list[Note]:
     notes = []
-    names = list(CHORDS)
     t = 0.0
     while t < length:
-        shape = CHORDS[names[int(rng.integers(len(names)))]]
-        capo = int(rng.integers(0, 10))
-        strings = [(s, f) for s, f in enumerate(shape) if f is not None]
+        strings, capo = _random_chord(rng, 10)
         order = strings + strings[-2:0:-1]
         step = beat * 0.5
         for k, (s, fret) in enumerate(order):
