@@ -55,6 +55,16 @@ def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_signal):
     assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= AlignSettings().safety_margin_samples
 
 
+def test_standard_signal_at_another_rate_is_recognized(tmp_path, tiny_signal):
+    from ampcapture.signal import SignalSpec, generate
+
+    x, sidecar = generate(SignalSpec(sample_rate=44100))
+    inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5), sr=44100)
+    # The project's reference is the 48 kHz tiny signal: the input is matched by regenerating at 44.1 kHz.
+    result = inspect(inp, out, AlignSettings(expected_sample_rate=44100), reference_wav=tiny_signal[0])
+    assert result.sidecar == sidecar and result.latency_method == "blips" and result.latency_samples == 480
+
+
 def test_aligned_output_lines_up_with_input(tmp_path, tiny_signal):
     path, x, _ = tiny_signal
     inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5, noise_db=-120))

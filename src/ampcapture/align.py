@@ -229,12 +229,10 @@ def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> di
         sidecar = reamp_signal.read_sidecar(beside)
         if sidecar.get("sample_rate") == sr and abs(sidecar.get("num_samples", -1) - x.size) <= sr:
             return sidecar
-    if reference_wav is not None and Path(reference_wav).is_file():
-        ref = read_audio(reference_wav)
+    ref = read_audio(reference_wav) if reference_wav is not None and Path(reference_wav).is_file() else None
+    if ref is not None and ref.sample_rate == sr:
         ref_x, sidecar = ref.samples, reamp_signal.read_sidecar(reamp_signal.sidecar_path(reference_wav))
-        if ref.sample_rate != sr:
-            return None
-    else:
+    else:  # e.g. a 44.1 kHz capture of `ampcapture signal --sample-rate 44100` in a 48 kHz project
         ref_x, sidecar = reamp_signal.generate(reamp_signal.SignalSpec(sample_rate=sr))
     n = min(ref_x.size, x.size)
     if abs(ref_x.size - x.size) > sr or n == 0:
