@@ -10,14 +10,13 @@ writes outputs only when no check failed.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import signal as reamp_signal
-from .audio import Audio, atomic_dir, atomic_path, peak_db, read_audio, write_audio
+from .audio import Audio, atomic_dir, peak_db, read_audio, write_audio, write_json
 from .errors import CaptureError, ConfigError
 
 
@@ -360,20 +359,7 @@ def align_capture(input_path, output_path, out_dir, report_path, settings: Align
         write_audio(tmp / "input.wav", x, result.sample_rate)
         write_audio(tmp / "output.wav", y, result.sample_rate)
         if result.sidecar is not None:
-            reamp_signal.write_sidecar(tmp / "input.json", result.sidecar)
+            write_json(tmp / "input.json", result.sidecar)
         write_json(report_path, report)
     return report
 
-
-def write_json(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    raise TypeError(type(value))

@@ -1,8 +1,9 @@
-"""Audio file I/O (soundfile) with user-facing errors, and all-or-nothing output writes."""
+"""Audio file I/O (soundfile) with user-facing errors, and all-or-nothing output writes (audio, JSON)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -66,6 +67,19 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, 
             wavfile.write(tmp, int(sample_rate), np.asarray(samples, dtype=np.float32))
         else:
             sf.write(str(tmp), np.asarray(samples, dtype=np.float32), int(sample_rate), subtype=subtype, format="WAV")
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write JSON atomically; numpy scalars are written as plain numbers."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_numpy_scalar) + "\n")
+
+
+def _numpy_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 @contextlib.contextmanager

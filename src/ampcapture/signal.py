@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import guitar
-from .audio import atomic_path, db_to_gain, write_audio
+from .audio import db_to_gain, write_audio, write_json
 from .errors import ConfigError
 
 SIGNAL_VERSION = 1
@@ -131,13 +131,8 @@ def write_signal(path: str | Path, spec: SignalSpec) -> dict:
     """Write the reamp input as 24-bit PCM (what interfaces play) plus its sidecar JSON."""
     audio, sidecar = generate(spec)
     write_audio(path, audio, spec.sample_rate, subtype="PCM_24")
-    write_sidecar(sidecar_path(path), sidecar)
+    write_json(sidecar_path(path), sidecar)
     return sidecar
-
-
-def write_sidecar(path: Path, sidecar: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
 def read_sidecar(path: str | Path) -> dict:

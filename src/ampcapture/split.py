@@ -14,8 +14,7 @@ from pathlib import Path
 import soundfile as sf
 
 from . import signal as reamp_signal
-from .align import write_json
-from .audio import atomic_dir
+from .audio import atomic_dir, write_json
 from .errors import CaptureError, ConfigError
 
 TRAIN_KINDS = ("sweep", "noise", "playing")
