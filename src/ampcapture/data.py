@@ -52,8 +52,10 @@ class Capture:
 class RandomWindows(Dataset):
     """`len(self)` windows per epoch, drawn afresh each epoch from the regions, uniformly per sample."""
 
-    def __init__(self, capture: Capture, spans: list[list[int]], ny: int, pre_roll: int, seed: int = 0):
-        self.capture, self.ny, self.pre_roll, self.seed = capture, ny, pre_roll, seed
+    def __init__(self, capture: Capture, spans: list[list[int]], ny: int, pre_roll: int, seed: int = 0,
+                 length: int | None = None):
+        """`length`: windows per epoch; by default as many as the spans hold (samples / ny)."""
+        self.capture, self.ny, self.pre_roll, self.seed, self.length = capture, ny, pre_roll, seed, length
         # Window starts (of the target) that keep input and target inside one span.
         self.spans = [(s + pre_roll, e - ny) for s, e in spans if e - ny >= s + pre_roll]
         if not self.spans:
@@ -63,7 +65,7 @@ class RandomWindows(Dataset):
         self.epoch = 0
 
     def __len__(self) -> int:
-        return max(int(self.sizes.sum()) // self.ny, 1)
+        return self.length or max(int(self.sizes.sum()) // self.ny, 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
