@@ -58,6 +58,22 @@ def run_split(params: dict[str, Any]) -> None:
                   f"validation {report['validation_s']} s, test {report['test_s']} s")
 
 
+def train_from_hydra(cfg) -> float:
+    """The Hydra app's body (pipelines/train.py): train, print the figures, return the validation ESR."""
+    from omegaconf import OmegaConf
+
+    from .training import train
+
+    try:
+        result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
+    except AmpCaptureError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from exc
+    console.print(f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
+                  f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}")
+    return result["validation_esr"]
+
+
 STAGES: dict[str, Callable[[dict[str, Any]], None]] = {
     "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split,
 }

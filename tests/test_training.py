@@ -1,0 +1,203 @@
+"""Training on a tiny demo capture: the loss goes down, runs resume, MLflow holds what it
+should (queried from the real sqlite store), divergence and bad configs fail clearly."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+import yaml
+
+from ampcapture import stages
+from ampcapture.errors import AmpCaptureError, ConfigError
+from ampcapture.training import AmpModule, TrainingDiverged, train
+
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [
+    {"input_size": 1, "condition_size": 1, "channels": 4, "head_size": 1, "kernel_size": 3, "dilations": [1, 2, 4, 8],
+     "activation": "Tanh", "gated": False, "head_bias": True}]}}
+TINY_LSTM = {"name": "lstm_tiny", "architecture": "LSTM",
+             "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True}}
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tmp_path_factory) -> dict:
+    """params.yaml with a few seconds of signal through the virtual amp, aligned and split, in a scratch folder."""
+    root = tmp_path_factory.mktemp("project")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["signal"].update(TINY)
+    params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
+    for stage in ("signal", "demo", "align", "split"):
+        stages.STAGES[stage](params)
+    return params
+
+
+@pytest.fixture
+def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = copy.deepcopy(tiny_params)
+    cfg["paths"]["models"] = str(tmp_path / "models")
+    cfg["model"] = copy.deepcopy(TINY_WAVENET)
+    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
+    cfg["trainer"].update(max_epochs=3, progress_bar=False)
+    cfg["logger"].update(clip_seconds=0.5)
+    return cfg
+
+
+def _curve(result: dict) -> list[dict]:
+    with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _client() -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+
+@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM], ids=["wavenet", "lstm"])
+def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
+    cfg["model"] = copy.deepcopy(model)
+    cfg["trainer"]["max_epochs"] = 4
+    result = train(cfg)
+
+    curve = _curve(result)
+    assert [int(r["epoch"]) for r in curve] == [0, 1, 2, 3]
+    assert float(curve[-1]["train_loss"]) < float(curve[0]["train_loss"])
+    assert result["validation_esr"] == pytest.approx(min(float(r["val_esr"]) for r in curve), rel=1e-5)
+    assert result["validation_esr"] < 1.0 and 0 < result["test_esr"] < 2.0
+    run_dir = Path(cfg["paths"]["models"]) / "demo" / model["name"]
+    assert {p.name for p in run_dir.iterdir()} >= {"best.ckpt", "last.ckpt", "config.yaml", "metrics.json", "esr_curve.csv"}
+    assert json.loads((run_dir / "metrics.json").read_text())["validation_esr"] == result["validation_esr"]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"] == model
+    # The checkpoint alone rebuilds the model, which reproduces the reported validation ESR.
+    module = AmpModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu").eval()
+    from ampcapture.data import Capture
+    from ampcapture.losses import esr
+    capture = Capture.load(Path(cfg["paths"]["splits"]) / "demo" / "split.json")
+    x, y = capture.segment("validation", module.pre_roll)
+    with torch.no_grad():
+        assert float(esr(module(x.unsqueeze(0)).squeeze(0), y)) == pytest.approx(result["validation_esr"], rel=1e-4)
+
+
+def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
+    result = train(cfg)
+    client = _client()
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_id == result["mlflow_run_id"] and run.info.status == "FINISHED"
+    assert run.info.run_name == "wavenet_tiny"
+    params = run.data.params
+    assert params["model.name"] == "wavenet_tiny" and params["train.lr"] == "0.01"
+    assert params["model.config.layers.0.dilations"] == "[1, 2, 4, 8]" and params["loss.esr"] == "1.0"
+    metrics = run.data.metrics
+    assert metrics["test_esr"] == pytest.approx(result["test_esr"], rel=1e-5)
+    assert metrics["validation_esr"] == pytest.approx(result["validation_esr"])
+    assert metrics["parameters"] == result["parameters"] and metrics["macs_per_sample"] == result["macs_per_sample"]
+    assert len(client.get_metric_history(run.info.run_id, "val_esr")) == 3
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
+
+    def artifacts(path=None):
+        for item in client.list_artifacts(run.info.run_id, path):
+            yield from artifacts(item.path) if item.is_dir else [item.path]
+
+    db_dir = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
+    assert run.info.artifact_uri.startswith((db_dir / "mlartifacts").as_uri())  # beside the store, not ./mlruns
+    assert set(artifacts()) >= {"config/config.yaml", "checkpoints/best.ckpt", "plots/comparison.png", "metrics.json",
+                                "esr_curve.csv", "audio/input.wav", "audio/target.wav", "audio/prediction.wav"}
+
+
+def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
+    start_epoch = AmpModule.on_train_epoch_start
+
+    def ctrl_c_in_epoch_2(self):
+        start_epoch(self)
+        if self.current_epoch == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AmpModule, "on_train_epoch_start", ctrl_c_in_epoch_2)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train(cfg)
+    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    first = torch.load(run_dir / "last.ckpt", weights_only=False)
+    assert first["epoch"] == 1
+
+    said: list[str] = []
+    cfg["trainer"]["max_epochs"] = 4  # a bigger budget is not a new configuration
+    result = train(cfg, say=said.append)
+    assert any("resuming" in line for line in said)
+    assert [int(r["epoch"]) for r in _curve(result)] == [0, 1, 2, 3]  # epochs 0-1 kept, not re-run
+    assert not any(line.startswith(("epoch 0:", "epoch 1:")) for line in said)
+    (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
+    assert run.info.run_id == result["mlflow_run_id"]  # the same MLflow run continues
+    assert len(_client().get_metric_history(run.info.run_id, "val_esr")) == 4
+
+    said.clear()
+    train(cfg, say=said.append)  # a finished run is not resumed: the same command trains anew
+    assert any("finished run" in line for line in said) and any(line.startswith("epoch 0:") for line in said)
+
+    said.clear()
+    cfg["train"]["lr"] = 0.005  # an interrupted run of another configuration starts over
+    (run_dir / "metrics.json").unlink()
+    train(cfg, say=said.append)
+    assert any("another configuration: starting over" in line for line in said)
+
+
+def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
+    monkeypatch.setattr(AmpModule, "forward", lambda self, x: x[:, self.pre_roll :] * float("nan"))
+    with pytest.raises(TrainingDiverged, match="training loss became nan") as error:
+        train(cfg)
+    assert "train.lr" in error.value.fix
+    (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
+    assert run.info.status == "FAILED"
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("trainer.max_minutes", -1, "trainer.max_minutes"),
+    ("trainer.max_epochs", 0, "trainer.max_epochs"),
+    ("train.scheduler", "sometimes", "train.scheduler"),
+    ("train.lr", "fast", "train.lr"),
+    ("capture", "nosuch", "split not found"),
+])
+def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
+    section, _, name = key.rpartition(".")
+    (cfg[section] if section else cfg)[name] = value
+    with pytest.raises(AmpCaptureError, match=match):
+        train(cfg)
+    assert not Path(cfg["paths"]["models"]).exists()
+
+
+def _hydra_app(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model=wavenet_huge"], "Could not find 'model/wavenet_huge'"),
+    (["trainer.max_minutes=-5"], "trainer.max_minutes: must be > 0"),
+    (["capture=nosuch"], "split not found"),
+])
+def test_the_hydra_app_reports_bad_configs(tmp_path, overrides, message):
+    run = _hydra_app(*overrides, cwd=tmp_path)
+    assert run.returncode != 0
+    assert message in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_settings_reject_a_gpu_that_is_not_there(cfg):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg["trainer"]["accelerator"] = "gpu"
+    with pytest.raises(ConfigError, match="trainer=cpu"):
+        train(cfg)
