@@ -1,4 +1,5 @@
-"""Shared helpers: a tiny standardized signal (seconds, not minutes) and reamp pairs."""
+"""Shared helpers: a tiny standardized signal (seconds, not minutes), reamp pairs, and a tiny
+demo project (signal through the virtual amp, aligned and split) to train on."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
+
+from ampcapture import stages
 
 from ampcapture.signal import SignalSpec, generate, write_signal
 
 SR = 48000
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = dict(silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3,
             noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0)
@@ -26,6 +31,18 @@ def tiny_signal(tmp_path_factory) -> tuple[Path, np.ndarray, dict]:
     path = tmp_path_factory.mktemp("signal") / "reamp_input.wav"
     sidecar = write_signal(path, tiny_spec())
     return path, sf.read(str(path), dtype="float64")[0], sidecar
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tmp_path_factory) -> dict:
+    """params.yaml with a few seconds of signal through the virtual amp, aligned and split, in a scratch folder."""
+    root = tmp_path_factory.mktemp("project")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["signal"].update(TINY)
+    params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
+    for stage in ("signal", "demo", "align", "split"):
+        stages.STAGES[stage](params)
+    return params
 
 
 def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -80.0, seed: int = 0) -> np.ndarray:

@@ -6,14 +6,18 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 
 from ampcapture.errors import ConfigError
 from ampcapture.models import build_model
 
-PRESETS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((Path(__file__).parents[1] / "conf" / "model").glob("*.yaml"))}
-# Parameter counts of neural-amp-modeler 0.13's presets: our weights map one-to-one onto theirs.
+# conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
+PRESETS = {p.stem: OmegaConf.to_container(OmegaConf.create({"model": yaml.safe_load(p.read_text())}), resolve=True)["model"]
+           for p in sorted((Path(__file__).parents[1] / "conf" / "model").glob("*.yaml"))}
+# Parameter counts of neural-amp-modeler 0.13's presets: our weights map one-to-one onto theirs
+# (the custom presets' defaults are NAM's standard WaveNet and small LSTM).
 NAM_PARAMETERS = {"wavenet_standard": 13801, "wavenet_lite": 6553, "wavenet_feather": 3025, "wavenet_nano": 841,
-                  "lstm_small": 1265, "lstm_medium": 4577}
+                  "lstm_small": 1265, "lstm_medium": 4577, "wavenet_custom": 13801, "lstm_custom": 1265}
 
 
 def _model(name, **changes):

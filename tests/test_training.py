@@ -16,11 +16,8 @@ import pytest
 import torch
 import yaml
 
-from ampcapture import stages
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
-
-from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [
@@ -28,18 +25,6 @@ TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"h
      "activation": "Tanh", "gated": False, "head_bias": True}]}}
 TINY_LSTM = {"name": "lstm_tiny", "architecture": "LSTM",
              "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True}}
-
-
-@pytest.fixture(scope="session")
-def tiny_params(tmp_path_factory) -> dict:
-    """params.yaml with a few seconds of signal through the virtual amp, aligned and split, in a scratch folder."""
-    root = tmp_path_factory.mktemp("project")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["signal"].update(TINY)
-    params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
-    for stage in ("signal", "demo", "align", "split"):
-        stages.STAGES[stage](params)
-    return params
 
 
 @pytest.fixture

@@ -68,6 +68,8 @@ def train_from_hydra(cfg) -> float:
         result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
     except AmpCaptureError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
+        if cfg.get("sweep") and cfg.sweep.get("trial_id") is not None:
+            raise  # a sweep's trial: the sweeper records it as failed and goes on
         raise SystemExit(1) from exc
     console.print(f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
                   f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}")

@@ -62,15 +62,17 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None) -> "MLFlowLogger | None":
-    """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue."""
+def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None,
+                tags: dict[str, str] | None = None) -> "MLFlowLogger | None":
+    """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue; `tags`
+    may name a parent run (`mlflow.parentRunId`: a sweep's trial)."""
     if not settings.mlflow:
         return None
     from pytorch_lightning.loggers import MLFlowLogger
 
     run_id = run_id_file.read_text().strip() if run_id_file is not None and run_id_file.is_file() else None
     logger = MLFlowLogger(experiment_name=settings.experiment or capture, run_name=run_name, tracking_uri=settings.uri,
-                          run_id=run_id, tags={"capture": capture}, log_model=False,
+                          run_id=run_id, tags={"capture": capture, **(tags or {})}, log_model=False,
                           artifact_location=settings.artifact_location)
     logger.resuming = run_id is not None
     return logger
@@ -110,6 +112,109 @@ def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[s
                 client.log_artifact(run_id, str(clip), "audio")
 
 
-def end(logger: "MLFlowLogger | None", status: str) -> None:
+def end(logger: "MLFlowLogger | None", status: str, pruned: bool = False) -> None:
     if logger is not None:
+        if pruned:
+            logger.experiment.set_tag(logger.run_id, "optuna.state", "PRUNED")
         logger.experiment.set_terminated(logger.run_id, status)
+
+
+def _client(settings: LoggerSettings):
+    import mlflow
+
+    return mlflow.MlflowClient(settings.uri)
+
+
+def _experiment_id(client, settings: LoggerSettings, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=settings.artifact_location)
+
+
+def sweep_parent_run(settings: LoggerSettings, experiment: str, study, space: dict) -> str | None:
+    """The study's MLflow parent run, created once and reopened when the sweep resumes; its id
+    is kept in the study. Trials become its children."""
+    if not settings.mlflow:
+        return None
+    client = _client(settings)
+    run_id = study.user_attrs.get("mlflow_parent_run_id")
+    if run_id is not None:
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(_experiment_id(client, settings, experiment), run_name=study.study_name,
+                            tags={"optuna.study": study.study_name, "sweep": "study"})
+    study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
+    for key, value in space.items():
+        client.set_tag(run.info.run_id, f"space.{key}", str(value)[:5000])
+    return run.info.run_id
+
+
+def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) -> None:
+    if run_id is not None:
+        _client(settings).set_terminated(run_id, status)
+
+
+def publish_study(settings: LoggerSettings, run_id: str | None, study, best, objectives: list[str], report: Path,
+                  plots: bool) -> None:
+    """The best value(s) and params, trial counts, sweep.json and Optuna's plots on the parent run."""
+    if run_id is None:
+        return
+    client = _client(settings)
+    for name, value in zip(objectives, best.values):
+        client.log_metric(run_id, f"best_{name}", value)
+    client.log_metric(run_id, "best_trial", best.number)
+    for key, value in best.params.items():
+        client.set_tag(run_id, f"best.{key}", str(value))
+    for state in ("COMPLETE", "PRUNED", "FAIL"):
+        client.log_metric(run_id, f"trials_{state.lower()}", sum(t.state.name == state for t in study.trials))
+    client.log_artifact(run_id, str(report))
+    if plots:
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in study_plots(study, objectives, Path(tmp)):
+                client.log_artifact(run_id, str(path), "plots")
+    client.set_terminated(run_id, "FINISHED")
+
+
+def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
+    """Optuna's optimization history (or Pareto front), intermediate values and parameter
+    importances, as PNGs; a plot the study cannot make yet (too few trials) is skipped."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as oplt
+
+    multi = len(study.directions) > 1
+    makers = {"pareto_front": lambda: oplt.plot_pareto_front(study, target_names=objectives)} if multi else {
+        "optimization_history": lambda: oplt.plot_optimization_history(study, target_name=objectives[0]),
+        "intermediate_values": lambda: oplt.plot_intermediate_values(study),
+        "param_importances": lambda: oplt.plot_param_importances(study, target_name=objectives[0]),
+    }
+    if multi:
+        makers["param_importances"] = lambda: oplt.plot_param_importances(
+            study, target=lambda t: t.values[0], target_name=objectives[0])
+    paths = []
+    for name, make in makers.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                axes = make()
+            except (ValueError, RuntimeError, ZeroDivisionError):
+                continue
+        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+        path = folder / f"{name}.png"
+        figure.set_size_inches(8, 5)
+        figure.savefig(path, dpi=80, bbox_inches="tight")
+        plt.close(figure)
+        paths.append(path)
+    return paths
+
+
+def run_metrics(cfg) -> dict[str, Any]:
+    """The metrics.json of a finished training job, from its config."""
+    import json
+
+    return json.loads((Path(cfg.paths.models) / str(cfg.capture) / str(cfg.run_name) / "metrics.json").read_text())

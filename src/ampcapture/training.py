@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytorch_lightning as pl
 import torch
 import yaml
@@ -35,8 +36,9 @@ from .models import LSTM, AmpModel, build_model
 
 SCHEDULERS = ("exponential", "plateau", "cosine", "none")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "64-true")
-# Settings that may change between an interrupted run and its resumption (budgets, hardware).
-RESUMABLE_CHANGES = ("trainer", "logger", "dag")
+# Settings that may change between an interrupted run and its resumption (budgets, hardware,
+# and the sweep's trial bookkeeping: a re-queued trial resumes its predecessor's run).
+RESUMABLE_CHANGES = ("trainer", "logger", "dag", "sweep")
 
 
 def _quiet_lightning() -> None:
@@ -334,7 +336,7 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     `cfg` is the resolved configuration (conf/ composed, overrides applied). Re-running with the
     same configuration after an interruption resumes from the last checkpoint.
     """
-    from . import tracking
+    from . import sweep, tracking
     from .config import section, settings
 
     capture = str(section(cfg, "capture"))
@@ -343,6 +345,9 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     train_settings = settings(TrainSettings, cfg, "train")
     trainer_settings = settings(TrainerSettings, cfg, "trainer")
     log_settings = settings(tracking.LoggerSettings, cfg, "logger")
+    if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train_settings.ny:
+        raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
+                          f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
     run_name = str(cfg.get("run_name") or model_cfg["name"])
     paths = RunPaths(Path(section(cfg, "paths.models")) / capture / run_name)
     split_json = Path(section(cfg, "paths.splits")) / capture / "split.json"
@@ -356,8 +361,11 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     data = CaptureDataModule(split_json, module.pre_roll, train_settings)
     data.capture = data_capture
 
+    link = sweep.TrialLink(**(cfg.get("sweep") or {}))
     resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
-    logger = tracking.make_logger(log_settings, capture, run_name, paths.mlflow_run if resuming else None)
+    tags = {"mlflow.parentRunId": link.parent_run, "optuna.study": link.study,
+            "optuna.trial": str(link.number)} if link.parent_run else None
+    logger = tracking.make_logger(log_settings, capture, run_name, paths.mlflow_run if resuming else None, tags)
     if logger is not None:
         paths.mlflow_run.write_text(logger.run_id)
         tracking.log_config(logger, cfg, paths.config, module.model)
@@ -367,6 +375,8 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1,
                                  save_last=True, enable_version_counter=False)
     callbacks: list[Callback] = [checkpoint, history]
+    if link.active:
+        callbacks.append(sweep.PruneOnValidationESR(link.trial()))
     if train_settings.early_stopping_patience:
         callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
     trainer = pl.Trainer(
@@ -381,6 +391,9 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last) if resuming else None)
     except TrainingDiverged:
         tracking.end(logger, "FAILED")
+        raise
+    except optuna.TrialPruned:
+        tracking.end(logger, "KILLED", pruned=True)
         raise
     except SystemExit:  # Lightning answers Ctrl+C with sys.exit(1) after its graceful shutdown
         if not trainer.interrupted:

@@ -1,0 +1,172 @@
+"""The sweeper itself: asks Optuna for trials, launches them as Hydra jobs, tells Optuna how
+they ended, and publishes the study (sweep.json, the best model, the MLflow parent run)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+
+from ampcapture import sweep, tracking
+from ampcapture.audio import write_json
+from ampcapture.errors import AmpCaptureError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) or OmegaConf.is_list(value) else value
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, sampler: Any, pruner: Any, direction: Any, objectives: Any, storage: Any, study_name: Any,
+                 n_trials: int, n_jobs: int, max_failure_rate: float, params: Any, custom_search_space: Any,
+                 report: Any, best_dir: Any, plots: bool, restart_finished: bool = False,
+                 search_space: Any = None) -> None:
+        if search_space:
+            raise ConfigError("hydra.sweeper.search_space", "is the old (Hydra 1.1) form", "use hydra.sweeper.params")
+        self.sampler, self.pruner = sampler, pruner
+        directions = _plain(direction)
+        self.directions = [str(d).lower() for d in (directions if isinstance(directions, list) else [directions])]
+        self.objectives = [str(o) for o in _plain(objectives)] if objectives else None
+        if self.objectives is None and len(self.directions) > 1:
+            raise ConfigError("hydra.sweeper.objectives", "a multi-objective study needs one objective per direction",
+                              "e.g. objectives: [validation_esr, macs_per_sample]")
+        if self.objectives is not None and len(self.objectives) != len(self.directions):
+            raise ConfigError("hydra.sweeper.objectives", f"{len(self.objectives)} objectives for {len(self.directions)} directions",
+                              "give one direction per objective")
+        if n_trials < 1 or n_jobs < 1 or not 0 <= max_failure_rate <= 1:
+            raise ConfigError("hydra.sweeper", f"n_trials={n_trials}, n_jobs={n_jobs}, max_failure_rate={max_failure_rate}",
+                              "use n_trials >= 1, n_jobs >= 1, 0 <= max_failure_rate <= 1")
+        self.storage, self.study_name = storage, study_name
+        self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.params = _plain(params) or {}
+        self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
+        self.report_path, self.best_dir, self.plots = report, best_dir, plots
+        self.restart_finished = restart_finished
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
+                                                                 task_function=task_function)
+
+    def sweep(self, arguments: list[str]) -> list[Any]:
+        try:
+            return self._sweep(arguments)
+        except AmpCaptureError as exc:
+            log.error(str(exc))
+            raise SystemExit(1) from exc
+
+    def _sweep(self, arguments: list[str]) -> list[Any]:
+        cfg = self.config
+        capture = str(cfg.capture)
+        space, fixed = sweep.search_space(self.params, arguments)
+        objectives = self.objectives or ["validation_esr"]
+        study = self._study(self.study_name or capture)
+        found = [d.name.lower() for d in study.directions]
+        if found != self.directions:
+            raise ConfigError("hydra.sweeper.study_name", f"study {study.study_name!r} in {self.storage} optimizes {found}",
+                              "use another study_name for other directions")
+        pruner = cfg.hydra.sweeper.get("pruner")
+        study.set_user_attr(sweep.PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
+        log.info(f"study {study.study_name} ({self.storage}): {sweep.finished_count(study)} of {self.n_trials} trials done")
+        log.info("search space: " + ", ".join(f"{k}: {v}" for k, v in space.items()))
+
+        logger_settings = tracking.LoggerSettings(**_plain(cfg.logger))
+        parent = tracking.sweep_parent_run(logger_settings, str(cfg.logger.experiment or capture), study, space)
+        sweep.requeue_interrupted(study, say=log.info)
+        results: list[Any] = []
+        try:
+            while (to_go := self.n_trials - sweep.finished_count(study)) > 0:
+                trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
+                overrides = [self._overrides(study, trial, fixed, parent) for trial in trials]
+                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                self.job_idx += len(returns)
+                failures = sum(not self._tell(study, trial, ret) for trial, ret in zip(trials, returns))
+                results.extend(returns)
+                if failures / len(returns) > self.max_failure_rate:
+                    raise AmpCaptureError(f"study {study.study_name}", f"{failures} of {len(returns)} trials failed",
+                                          "see the trials' errors above; raise hydra.sweeper.max_failure_rate to go on")
+        except BaseException:
+            tracking.end_parent_run(logger_settings, parent, "KILLED")
+            raise
+        self._publish(study, objectives, cfg, logger_settings, parent)
+        return results
+
+    def _study(self, name: str) -> optuna.Study:
+        make = lambda: optuna.create_study(storage=self.storage, sampler=self.sampler, pruner=self.pruner,  # noqa: E731
+                                           study_name=name, directions=self.directions, load_if_exists=True)
+        study = make()
+        if self.restart_finished and sweep.finished_count(study) >= self.n_trials:
+            log.info(f"study {name} is finished: starting a new one")
+            optuna.delete_study(study_name=name, storage=self.storage)
+            study = make()
+        return study
+
+    def _overrides(self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
+        run_name = trial.user_attrs.get(sweep.RUN_NAME) or f"{study.study_name}/trial_{trial.number:03d}"
+        trial.set_user_attr(sweep.RUN_NAME, run_name)
+        if self.custom_search_space is not None:
+            self.custom_search_space(self.config, trial)
+        overlap = set(trial.params) & set(fixed)
+        if overlap:
+            raise ConfigError("hydra.sweeper.params", f"{sorted(overlap)} are both searched and fixed", "keep one of them")
+        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number,
+                "parent_run": parent}
+        quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
+        return ([f"{k}={v}" for k, v in {**trial.params, **fixed}.items()] + [f"run_name={quoted(run_name)}"]
+                + [f"sweep.{k}={quoted(v)}" for k, v in link.items()])
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret) -> bool:
+        """Record how the trial's job ended; False when it failed."""
+        if ret.status != JobStatus.COMPLETED:
+            error = ret._return_value
+            if isinstance(error, optuna.TrialPruned):
+                log.info(str(error))
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                return True
+            log.warning(f"trial {trial.number} failed: {error}")
+            trial.set_user_attr("error", str(error))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return False
+        try:
+            values = self._values(ret)
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            log.warning(f"trial {trial.number} returned no usable objective: {exc}")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return False
+        study.tell(trial, values)
+        log.info(f"trial {trial.number}: {dict(zip(self.objectives or ['value'], values))}")
+        return True
+
+    def _values(self, ret) -> list[float]:
+        if self.objectives is None:
+            return [float(ret.return_value)]
+        metrics = tracking.run_metrics(ret.cfg)
+        return [float(metrics[key]) for key in self.objectives]
+
+    def _publish(self, study: optuna.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
+        capture = str(cfg.capture)
+        report = sweep.study_report(study, objectives)
+        best = sweep.best_trial(study)
+        if best is None:
+            tracking.end_parent_run(logger_settings, parent, "FAILED")
+            raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
+                                  "see the trials' errors above; fix them and run the sweep again")
+        best_dir = Path(self.best_dir or Path(cfg.paths.models) / capture / "best")
+        sweep.publish_best(Path(cfg.paths.models) / capture / best.user_attrs[sweep.RUN_NAME], best_dir)
+        report["best_dir"] = str(best_dir)
+        report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweep.json")
+        write_json(report_path, report)
+        tracking.publish_study(logger_settings, parent, study, best, objectives, report_path, self.plots)
+        log.info(f"best: trial {best.number} {dict(zip(objectives, best.values))} {best.params} -> {best_dir}")
+        log.info(f"report: {report_path}")

@@ -1,0 +1,155 @@
+"""Optuna sweeps through the project's Hydra sweeper, on a tiny capture: a study runs end to
+end with its MLflow parent/child runs, resumes without redoing finished trials, prunes a
+clearly worse trial, and reports a bad search-space expression clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import torch
+
+from ampcapture.sweep import RUN_NAME, distribution
+from ampcapture.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A tiny WaveNet trained for a few seconds per trial; the search space is the learning rate.
+TINY_SEARCH = """\
+# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+  - override /model: wavenet_custom
+model: {channels: 4, head_channels: 2, dilations: [1, 2, 4, 8]}
+train: {ny: 1024, batch_size: 4, windows_per_epoch: 8, early_stopping_patience: null}
+trainer: {max_epochs: 3, max_minutes: null, progress_bar: false}
+logger: {clip_seconds: 0.2}
+hydra:
+  sweeper:
+    study_name: tiny
+    n_trials: 2
+    sampler: {_target_: optuna.samplers.RandomSampler, seed: 0}
+    pruner: {_target_: optuna.pruners.MedianPruner, n_startup_trials: 1, n_warmup_steps: 0}
+    params:
+      train.lr: choice(0.01, 0.02)
+"""
+
+
+@pytest.fixture
+def project(tiny_params, tmp_path) -> Path:
+    (tmp_path / "conf_extra" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "conf_extra" / "hparams_search" / "tiny.yaml").write_text(TINY_SEARCH)
+    return tmp_path
+
+
+def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}",
+             f"paths.reports={project / 'reports'}"]
+    run = subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "--config-dir",
+                          str(project / "conf_extra"), "hparams_search=tiny", "capture=demo", *paths,
+                          f"hydra.sweep.dir={project / 'multirun'}", *overrides],
+                         cwd=project, capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    if check:
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def _study(project: Path) -> optuna.Study:
+    return optuna.load_study(study_name="tiny", storage=f"sqlite:///{project / 'optuna.db'}")
+
+
+def _runs(project: Path) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    return client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+
+
+def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
+    _sweep(project, tiny_params)
+    report = json.loads((project / "reports/demo/sweep.json").read_text())
+    assert report["n_trials"] == 2 and report["n_complete"] + report["n_pruned"] == 2
+    best = report["best"]
+    assert report["validation_esr"] == best["values"][0] == min(t["values"][0] for t in report["trials"] if t["values"])
+    best_dir = project / "models/demo/best"
+    assert {p.name for p in best_dir.iterdir()} == {"best.ckpt", "config.yaml", "metrics.json"}
+    assert json.loads((best_dir / "metrics.json").read_text())["validation_esr"] == pytest.approx(best["values"][0])
+    assert torch.load(best_dir / "best.ckpt", weights_only=False)["hyper_parameters"]["train"]["lr"] == best["params"]["train.lr"]
+
+    runs = _runs(project)
+    (parent,) = [r for r in runs if r.data.tags.get("sweep") == "study"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and parent.info.status == "FINISHED"
+    assert sorted(c.data.tags["optuna.trial"] for c in children) == ["0", "1"]
+    assert {c.data.params["train.lr"] for c in children} <= {"0.01", "0.02"}
+    assert parent.data.metrics["best_validation_esr"] == pytest.approx(best["values"][0])
+    assert parent.data.tags["space.train.lr"].startswith("CategoricalDistribution")
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/optimization_history.png" in plots
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_params):
+    _sweep(project, tiny_params, "hydra.sweeper.n_trials=1")
+    study = _study(project)
+    first = study.trials[0]
+    # What a sweep killed in the middle of trial 1 leaves: the trial RUNNING in the storage,
+    # its run directory holding a last checkpoint.
+    cut_off = study.ask({"train.lr": optuna.distributions.CategoricalDistribution([0.01, 0.02])})
+    cut_off.set_user_attr(RUN_NAME, "tiny/trial_001")
+
+    run = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2")
+    assert "trial 1 was interrupted" in run.stdout + run.stderr
+    assert (run.stdout + run.stderr).count("Launching 1 jobs") == 1  # trial 0 is not run again
+    trials = _study(project).trials
+    assert trials[0].datetime_complete == first.datetime_complete
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert trials[2].params == cut_off.params and trials[2].user_attrs[RUN_NAME] == "tiny/trial_001"
+    assert json.loads((project / "reports/demo/sweep.json").read_text())["n_trials"] == 2
+
+    again = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2")  # nothing left to do
+    assert "Launching" not in again.stdout + again.stderr
+
+
+def test_a_clearly_worse_trial_is_pruned(project, tiny_params):
+    _sweep(project, tiny_params, "hydra.sweeper.n_trials=1", "train.lr=0.02")
+    run = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", "train.lr=1e-7")  # learns nothing
+    assert "pruned at epoch 0" in run.stdout + run.stderr
+    assert [t.state.name for t in _study(project).trials] == ["COMPLETE", "PRUNED"]
+    (pruned,) = [r for r in _runs(project) if r.data.tags.get("optuna.state") == "PRUNED"]
+    assert pruned.info.status == "KILLED" and pruned.data.tags["optuna.trial"] == "1"
+
+
+def test_a_bad_search_space_expression_fails_clearly(project, tiny_params):
+    run = _sweep(project, tiny_params, "hydra.sweeper.params={train.lr: 'interval(0.01, 0.001)'}", check=False)
+    assert run.returncode != 0
+    assert "hydra.sweeper.params.train.lr: interval(0.01, 0.001) is empty" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (project / "models").exists()
+
+
+@pytest.mark.parametrize("expression, expected", [
+    ("choice(8, 16)", optuna.distributions.CategoricalDistribution([8, 16])),
+    ("range(1, 5)", optuna.distributions.IntDistribution(1, 4)),
+    ("range(0.1, 0.5, 0.1)", optuna.distributions.FloatDistribution(0.1, 0.4, step=0.1)),
+    ("interval(0.1, 0.9)", optuna.distributions.FloatDistribution(0.1, 0.9)),
+    ("tag(log, interval(0.001, 0.01))", optuna.distributions.FloatDistribution(0.001, 0.01, log=True)),
+    ("Tanh", "Tanh"),
+])
+def test_search_space_expressions_read_as_hydra_optuna_sweeper_reads_them(expression, expected):
+    got = distribution("key", expression)
+    if isinstance(expected, optuna.distributions.FloatDistribution) and expected.step:
+        assert got.low == expected.low and got.high == pytest.approx(expected.high) and got.step == expected.step
+    else:
+        assert got == expected
+
+
+@pytest.mark.parametrize("expression", ["choice(1,", "tag(log, interval(0, 1))", "choice(null, 1)"])
+def test_bad_search_space_expressions_name_the_key(expression):
+    with pytest.raises(ConfigError, match="hydra.sweeper.params.train.lr"):
+        distribution("train.lr", expression)
