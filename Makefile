@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Stage commands in dvc.yaml call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test install params clean-outputs
+.PHONY: demo test install params vs-nam clean-outputs
 
 demo: $(STAMP)
 	dvc repro
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 # Re-compose params.yaml from conf/ (what `dvc exp run` does) after editing conf/ by hand.
 params: $(STAMP)
 	$(BIN)/python -m ampcapture.config compose
+
+# Our trainer against neural-amp-modeler's, same capture and 10-minute budget (after `make demo`).
+vs-nam: $(STAMP)
+	$(BIN)/python benchmarks/vs_nam.py --minutes 10
 
 clean-outputs:
 	rm -rf data/signal data/captures/demo data/aligned data/splits reports plots models
