@@ -15,7 +15,7 @@ import optuna
 import pytest
 import torch
 
-from ampcapture.sweep import RUN_NAME, distribution
+from ampcapture.sweep import RUN_NAME, distribution, search_space
 from ampcapture.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,10 @@ def _runs(project: Path) -> list:
 
 
 def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
-    _sweep(project, tiny_params)
+    stale = project / "models/demo/tiny/trial_000"  # left by an older study of the same name
+    stale.mkdir(parents=True)
+    (stale / "last.ckpt").write_text("not a checkpoint")
+    _sweep(project, tiny_params)  # a new trial starts clean instead of resuming that
     report = json.loads((project / "reports/demo/sweep.json").read_text())
     assert report["n_trials"] == 2 and report["n_complete"] + report["n_pruned"] == 2
     best = report["best"]
@@ -153,3 +156,28 @@ def test_search_space_expressions_read_as_hydra_optuna_sweeper_reads_them(expres
 def test_bad_search_space_expressions_name_the_key(expression):
     with pytest.raises(ConfigError, match="hydra.sweeper.params.train.lr"):
         distribution("train.lr", expression)
+
+
+def test_a_two_objective_study_returns_the_pareto_front(project, tiny_params):
+    pareto = TINY_SEARCH.replace("train.lr: choice(0.01, 0.02)", "model.channels: choice(2, 4)").replace(
+        "n_trials: 2", "n_trials: 3\n    direction: [minimize, minimize]\n    objectives: [validation_esr, macs_per_sample]")
+    (project / "conf_extra/hparams_search/tiny.yaml").write_text(pareto)
+    _sweep(project, tiny_params, "hydra.sweeper.pruner=null", "train.lr=0.01")
+    report = json.loads((project / "reports/demo/sweep.json").read_text())
+    assert report["directions"] == ["minimize", "minimize"] and report["pareto_front"]
+    for trial in report["trials"]:
+        metrics = json.loads((project / "models/demo" / trial["run_name"] / "metrics.json").read_text())
+        assert trial["values"] == [pytest.approx(metrics["validation_esr"]), metrics["macs_per_sample"]]
+    front = {t["number"] for t in report["pareto_front"]}
+    dominated = [t for t in report["trials"] if t["number"] not in front]
+    for trial in dominated:  # everything off the front is beaten on both objectives by a trial on it
+        assert any(all(f <= v for f, v in zip(p["values"], trial["values"])) for p in report["pareto_front"])
+
+
+def test_the_command_line_searches_or_fixes_a_key():
+    params = {"train.lr": "choice(0.01, 0.02)", "loss": {"mrstft": "choice(0.0, 0.0002)"}}  # dotted or nested keys
+    space, fixed = search_space(params, ["train.lr=tag(log, interval(1e-4, 1e-2))", "model.channels=choice(4, 8)",
+                                         "loss.mrstft=0.0", "capture=demo"])
+    assert space == {"train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+                     "model.channels": optuna.distributions.CategoricalDistribution([4, 8])}
+    assert fixed == {"loss.mrstft": "0.0", "capture": "demo"}

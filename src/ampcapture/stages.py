@@ -62,10 +62,13 @@ def train_from_hydra(cfg) -> float:
     """The Hydra app's body (pipelines/train.py): train, print the figures, return the validation ESR."""
     from omegaconf import OmegaConf
 
-    from .training import train
+    from .training import TrainingInterrupted, train
 
     try:
         result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
+    except TrainingInterrupted as exc:  # stops a sweep too; its re-run resumes this trial
+        console.print(f"[yellow]stopped:[/] {exc}", highlight=False)
+        raise SystemExit(130) from exc
     except AmpCaptureError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         if cfg.get("sweep") and cfg.sweep.get("trial_id") is not None:

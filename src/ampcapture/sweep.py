@@ -33,17 +33,26 @@ def distribution(key: str, expression: str) -> BaseDistribution | str:
     """One search-space entry, as hydra-optuna-sweeper reads it: `choice(a, b)` is categorical,
     `range(lo, hi, step)` a stepped int/float, `interval(lo, hi)` uniform, `tag(log,
     interval(lo, hi))` log-uniform; anything else is a fixed value passed through."""
+    return _from_override(_parse(f"{key}={expression}", f"hydra.sweeper.params.{key}"))
+
+
+def _parse(text: str, where: str):
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
     from hydra.errors import HydraException
 
-    where = f"hydra.sweeper.params.{key}"
     try:
-        (override,) = OverridesParser.create().parse_overrides([f"{key}={expression}"])
+        (override,) = OverridesParser.create().parse_overrides([text])
     except HydraException as exc:
         detail = [line for line in str(exc).splitlines()[1:] if line.strip() and not line.startswith("See ")]
-        raise ConfigError(where, f"cannot parse {expression!r}: {detail[0] if detail else 'not an override expression'}",
+        raise ConfigError(where, f"cannot parse {text.split('=', 1)[-1]!r}: {detail[0] if detail else 'not an override expression'}",
                           "use choice(a, b), range(lo, hi, step), interval(lo, hi) or tag(log, interval(lo, hi))") from exc
+    return override
+
+
+def _from_override(override) -> BaseDistribution | str:
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
+
+    where = f"hydra.sweeper.params.{override.get_key_element()}"
     if not override.is_sweep_override():
         return override.get_value_element_as_str()
     value = override.value()
@@ -66,23 +75,29 @@ def distribution(key: str, expression: str) -> BaseDistribution | str:
         if isinstance(low, int) and isinstance(high, int):
             return IntDistribution(low, high, log=log)
         return FloatDistribution(float(low), float(high), log=log)
-    raise ConfigError(where, f"{expression!r} is not a sweep Optuna can sample", "use choice, range or interval")
+    raise ConfigError(where, "is not a sweep Optuna can sample", "use choice, range or interval")
 
 
 def search_space(params: dict[str, Any], arguments: list[str]) -> tuple[dict[str, BaseDistribution], dict[str, str]]:
     """The distributions and fixed values of `hydra.sweeper.params` plus the command line's
-    sweep overrides (the command line wins)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    sweep overrides (the command line wins). Keys are dotted (`train.lr: ...`, as
+    hydra-optuna-sweeper reads them) or nested (`train: {lr: ...}`, which Hydra overrides
+    such as `dvc exp run -S` can address)."""
+    entries = {key: distribution(key, expression) for key, expression in _dotted(params or {})}
+    for argument in arguments:
+        override = _parse(argument, "command line")
+        entries[override.get_key_element()] = _from_override(override)
+    space = {k: v for k, v in entries.items() if isinstance(v, BaseDistribution)}
+    fixed = {k: v for k, v in entries.items() if not isinstance(v, BaseDistribution)}
+    return space, fixed  # type: ignore[return-value]
 
-    entries = {str(k): str(v) for k, v in (params or {}).items()}
-    for override in OverridesParser.create().parse_overrides(arguments):
-        entries[override.get_key_element()] = override.get_value_element_as_str()
-    space: dict[str, BaseDistribution] = {}
-    fixed: dict[str, str] = {}
-    for key, expression in entries.items():
-        value = distribution(key, expression)
-        (space if isinstance(value, BaseDistribution) else fixed)[key] = value  # type: ignore[index]
-    return space, fixed
+
+def _dotted(params: dict[str, Any], prefix: str = ""):
+    for key, value in params.items():
+        if isinstance(value, dict):
+            yield from _dotted(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", str(value)
 
 
 @dataclass
@@ -137,8 +152,8 @@ def requeue_interrupted(study: optuna.Study, say=print) -> None:
     and queue its parameters again under the same run name, so its training resumes from its
     last checkpoint."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # no public API for another's trial
+        study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={RUN_NAME: trial.user_attrs.get(RUN_NAME)})
         say(f"trial {trial.number} was interrupted: queued again, it resumes from its last checkpoint")
 
@@ -169,7 +184,7 @@ def study_report(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """The single-objective best, or on a Pareto front the trial with the lowest first objective."""
-    front = [t for t in study.best_trials] if any(t.state == TrialState.COMPLETE for t in study.trials) else []
+    front = list(study.best_trials) if any(t.state == TrialState.COMPLETE for t in study.trials) else []
     if not front:
         return None
     sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1

@@ -60,6 +60,10 @@ class TrainingDiverged(AmpCaptureError):
     """The loss became NaN or infinite: continuing would only spread NaNs through the weights."""
 
 
+class TrainingInterrupted(AmpCaptureError):
+    """Ctrl+C (or a kill) stopped the run; its last checkpoint is where a re-run resumes."""
+
+
 @dataclass
 class TrainSettings:
     """How the model learns (conf/config.yaml `train:`); NAM's trainer defaults."""
@@ -403,7 +407,7 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
             signal.signal(signal.SIGINT, sigint)
     if trainer.interrupted:
         tracking.end(logger, "KILLED")
-        raise AmpCaptureError(paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
+        raise TrainingInterrupted(paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
 
     best = AmpModule.load_from_checkpoint(paths.best, map_location="cpu")
     test = trainer.test(best, datamodule=data, verbose=False)[0]

@@ -4,6 +4,7 @@ they ended, and publishes the study (sweep.json, the best model, the MLflow pare
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,11 @@ class OptunaSweeper(Sweeper):
         return study
 
     def _overrides(self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
-        run_name = trial.user_attrs.get(sweep.RUN_NAME) or f"{study.study_name}/trial_{trial.number:03d}"
-        trial.set_user_attr(sweep.RUN_NAME, run_name)
+        run_name = trial.user_attrs.get(sweep.RUN_NAME)
+        if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
+            run_name = f"{study.study_name}/trial_{trial.number:03d}"
+            shutil.rmtree(Path(self.config.paths.models) / str(self.config.capture) / run_name, ignore_errors=True)
+            trial.set_user_attr(sweep.RUN_NAME, run_name)
         if self.custom_search_space is not None:
             self.custom_search_space(self.config, trial)
         overlap = set(trial.params) & set(fixed)
