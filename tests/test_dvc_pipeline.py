@@ -1,5 +1,5 @@
 """End-to-end smoke run of the real DAG: `dvc repro` in a scratch copy of the project, on a
-tiny configuration (a few seconds of reamp signal instead of three minutes)."""
+tiny configuration (a few seconds of reamp signal, one short epoch of the nano WaveNet)."""
 
 import json
 import os
@@ -32,6 +32,10 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["signal"].update(TINY)
+    params["model"] = yaml.safe_load((ROOT / "conf/model/wavenet_nano.yaml").read_text())
+    params["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
+    params["trainer"].update(max_epochs=1)
+    params["dag"]["sweep"].update(n_trials=2, params={"train": {"lr": "choice(0.004, 0.008)"}})
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     _dvc(project, "init", "--no-scm", "-q")
 
@@ -44,7 +48,15 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     assert split["method"] == "sidecar" and split["train"] and split["validation"] and split["test"]
     for wav in ("data/signal/reamp_input.wav", "data/captures/demo/output.wav", "data/aligned/demo/output.wav"):
         assert (project / wav).is_file(), wav
-    assert "latency_samples" in _dvc(project, "metrics", "show").stdout
+    trained = json.loads((project / "models/demo/wavenet_nano/metrics.json").read_text())
+    assert trained["epochs"] == 1 and 0 < trained["validation_esr"] < 2
+    assert (project / "models/demo/wavenet_nano/best.ckpt").is_file() and (project / "mlflow.db").is_file()
+    sweep = json.loads((project / "reports/demo/sweep.json").read_text())
+    assert sweep["n_trials"] == 2 and sweep["best"]["params"]["train.lr"] in (0.004, 0.008)
+    assert (project / "models/demo/best/best.ckpt").is_file()
+    metrics = _dvc(project, "metrics", "show").stdout
+    assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics
+    assert "val_esr" in _dvc(project, "plots", "show", "--json").stdout
 
     # Nothing changed, so nothing re-runs; a changed split parameter re-runs only `split`.
     assert "up to date" in _dvc(project, "status").stdout
