@@ -98,7 +98,8 @@ def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
 
 
 def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_params):
-    _sweep(project, tiny_params, "hydra.sweeper.n_trials=1")
+    no_pruning = "hydra.sweeper.pruner=null"  # the re-queued trial must run to the end here
+    _sweep(project, tiny_params, "hydra.sweeper.n_trials=1", no_pruning)
     study = _study(project)
     first = study.trials[0]
     # What a sweep killed in the middle of trial 1 leaves: the trial RUNNING in the storage,
@@ -106,7 +107,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
     cut_off = study.ask({"train.lr": optuna.distributions.CategoricalDistribution([0.01, 0.02])})
     cut_off.set_user_attr(RUN_NAME, "tiny/trial_001")
 
-    run = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2")
+    run = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", no_pruning)
     assert "trial 1 was interrupted" in run.stdout + run.stderr
     assert (run.stdout + run.stderr).count("Launching 1 jobs") == 1  # trial 0 is not run again
     trials = _study(project).trials
@@ -115,7 +116,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
     assert trials[2].params == cut_off.params and trials[2].user_attrs[RUN_NAME] == "tiny/trial_001"
     assert json.loads((project / "reports/demo/sweep.json").read_text())["n_trials"] == 2
 
-    again = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2")  # nothing left to do
+    again = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", no_pruning)  # nothing left to do
     assert "Launching" not in again.stdout + again.stderr
 
 

@@ -104,7 +104,8 @@ class OptunaSweeper(Sweeper):
         return results
 
     def _study(self, name: str) -> optuna.Study:
-        make = lambda: optuna.create_study(storage=self.storage, sampler=self.sampler, pruner=self.pruner,  # noqa: E731
+        pruner = self.pruner or optuna.pruners.NopPruner()
+        make = lambda: optuna.create_study(storage=self.storage, sampler=self.sampler, pruner=pruner,  # noqa: E731
                                            study_name=name, directions=self.directions, load_if_exists=True)
         study = make()
         if self.restart_finished and sweep.finished_count(study) >= self.n_trials:
