@@ -75,11 +75,11 @@ def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
     stale.mkdir(parents=True)
     (stale / "last.ckpt").write_text("not a checkpoint")
     _sweep(project, tiny_params)  # a new trial starts clean instead of resuming that
-    report = json.loads((project / "reports/demo/sweep.json").read_text())
+    report = json.loads((project / "reports/demo/sweeps/tiny.json").read_text())
     assert report["n_trials"] == 2 and report["n_complete"] + report["n_pruned"] == 2
     best = report["best"]
     assert report["validation_esr"] == best["values"][0] == min(t["values"][0] for t in report["trials"] if t["values"])
-    best_dir = project / "models/demo/best"
+    best_dir = project / "models/demo/tiny/best"
     assert {p.name for p in best_dir.iterdir()} == {"best.ckpt", "config.yaml", "metrics.json"}
     assert json.loads((best_dir / "metrics.json").read_text())["validation_esr"] == pytest.approx(best["values"][0])
     assert torch.load(best_dir / "best.ckpt", weights_only=False)["hyper_parameters"]["train"]["lr"] == best["params"]["train.lr"]
@@ -114,7 +114,7 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
     assert trials[0].datetime_complete == first.datetime_complete
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert trials[2].params == cut_off.params and trials[2].user_attrs[RUN_NAME] == "tiny/trial_001"
-    assert json.loads((project / "reports/demo/sweep.json").read_text())["n_trials"] == 2
+    assert json.loads((project / "reports/demo/sweeps/tiny.json").read_text())["n_trials"] == 2
 
     again = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", no_pruning)  # nothing left to do
     assert "Launching" not in again.stdout + again.stderr
@@ -164,7 +164,7 @@ def test_a_two_objective_study_returns_the_pareto_front(project, tiny_params):
         "n_trials: 2", "n_trials: 3\n    direction: [minimize, minimize]\n    objectives: [validation_esr, macs_per_sample]")
     (project / "conf_extra/hparams_search/tiny.yaml").write_text(pareto)
     _sweep(project, tiny_params, "hydra.sweeper.pruner=null", "train.lr=0.01")
-    report = json.loads((project / "reports/demo/sweep.json").read_text())
+    report = json.loads((project / "reports/demo/sweeps/tiny.json").read_text())
     assert report["directions"] == ["minimize", "minimize"] and report["pareto_front"]
     for trial in report["trials"]:
         metrics = json.loads((project / "models/demo" / trial["run_name"] / "metrics.json").read_text())

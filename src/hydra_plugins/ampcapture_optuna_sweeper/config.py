@@ -25,8 +25,8 @@ class OptunaSweeperConf:
     max_failure_rate: float = 1.0         # failed trials are recorded; stop when a batch fails more
     params: Any = None
     custom_search_space: Any = None       # "module.function(cfg, trial)" that suggests more
-    report: Any = None                    # null: <paths.reports>/<capture>/sweep.json
-    best_dir: Any = None                  # null: <paths.models>/<capture>/best
+    report: Any = None                    # null: <paths.reports>/<capture>/sweeps/<study>.json
+    best_dir: Any = None                  # null: <paths.models>/<capture>/<study>/best
     plots: bool = True                    # Optuna's plots as artifacts of the MLflow parent run
     restart_finished: bool = False        # a study with all its trials done starts anew (the DAG)
 

@@ -167,10 +167,10 @@ class OptunaSweeper(Sweeper):
             tracking.end_parent_run(logger_settings, parent, "FAILED")
             raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
                                   "see the trials' errors above; fix them and run the sweep again")
-        best_dir = Path(self.best_dir or Path(cfg.paths.models) / capture / "best")
+        best_dir = Path(self.best_dir or Path(cfg.paths.models) / capture / study.study_name / "best")
         sweep.publish_best(Path(cfg.paths.models) / capture / best.user_attrs[sweep.RUN_NAME], best_dir)
         report["best_dir"] = str(best_dir)
-        report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweep.json")
+        report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweeps" / f"{study.study_name}.json")
         write_json(report_path, report)
         tracking.publish_study(logger_settings, parent, study, best, objectives, report_path, self.plots)
         log.info(f"best: trial {best.number} {dict(zip(objectives, best.values))} {best.params} -> {best_dir}")
