@@ -1,6 +1,7 @@
 """MLflow tracking: one experiment per capture, one run per training, holding the resolved
 config (flattened params and the file), per-epoch metrics (through Lightning's MLFlowLogger),
-test ESR, size/cost, the best checkpoint, a comparison plot and audio clips."""
+test ESR, size/cost, the best checkpoint, a comparison plot and audio clips. A sweep's study
+is a parent run (search space, best trial, Optuna's plots) over its trials' runs."""
 
 from __future__ import annotations
 
