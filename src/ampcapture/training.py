@@ -327,8 +327,10 @@ def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, say=prin
             return True
         say(f"{paths.root} holds a run with another configuration: starting over")
     if paths.root.exists():
-        shutil.rmtree(paths.root)
-    paths.root.mkdir(parents=True)
+        for item in paths.root.iterdir():
+            if item.name != ".gitignore":  # DVC's, when the DAG owns this run
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+    paths.root.mkdir(parents=True, exist_ok=True)
     with atomic_path(paths.config) as tmp:
         Path(tmp).write_text(yaml.safe_dump(cfg, sort_keys=False))
     return False
