@@ -213,9 +213,3 @@ def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
         paths.append(path)
     return paths
 
-
-def run_metrics(cfg) -> dict[str, Any]:
-    """The metrics.json of a finished training job, from its config."""
-    import json
-
-    return json.loads((Path(cfg.paths.models) / str(cfg.capture) / str(cfg.run_name) / "metrics.json").read_text())

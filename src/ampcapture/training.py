@@ -283,6 +283,10 @@ class RunPaths:
 
     root: Path
 
+    @classmethod
+    def of(cls, models: str | Path, capture: str, run_name: str) -> "RunPaths":
+        return cls(Path(models) / capture / run_name)
+
     @property
     def best(self) -> Path:
         return self.root / "best.ckpt"
@@ -355,7 +359,7 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
         raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
                           f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
     run_name = str(cfg.get("run_name") or model_cfg["name"])
-    paths = RunPaths(Path(section(cfg, "paths.models")) / capture / run_name)
+    paths = RunPaths.of(section(cfg, "paths.models"), capture, run_name)
     split_json = Path(section(cfg, "paths.splits")) / capture / "split.json"
 
     data_capture = Capture.load(split_json)  # fail early, before any output is written

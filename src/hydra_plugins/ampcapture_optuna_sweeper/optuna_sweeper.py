@@ -3,6 +3,7 @@ they ended, and publishes the study (sweep.json, the best model, the MLflow pare
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from ampcapture import sweep, tracking
 from ampcapture.audio import write_json
 from ampcapture.errors import AmpCaptureError, ConfigError
+from ampcapture.training import RunPaths
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ class OptunaSweeper(Sweeper):
         run_name = trial.user_attrs.get(sweep.RUN_NAME)
         if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
             run_name = f"{study.study_name}/trial_{trial.number:03d}"
-            shutil.rmtree(Path(self.config.paths.models) / str(self.config.capture) / run_name, ignore_errors=True)
+            shutil.rmtree(RunPaths.of(self.config.paths.models, str(self.config.capture), run_name).root, ignore_errors=True)
             trial.set_user_attr(sweep.RUN_NAME, run_name)
         if self.custom_search_space is not None:
             self.custom_search_space(self.config, trial)
@@ -156,7 +158,7 @@ class OptunaSweeper(Sweeper):
     def _values(self, ret) -> list[float]:
         if self.objectives is None:
             return [float(ret.return_value)]
-        metrics = tracking.run_metrics(ret.cfg)
+        metrics = json.loads(RunPaths.of(ret.cfg.paths.models, str(ret.cfg.capture), str(ret.cfg.run_name)).metrics.read_text())
         return [float(metrics[key]) for key in self.objectives]
 
     def _publish(self, study: optuna.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
@@ -168,7 +170,7 @@ class OptunaSweeper(Sweeper):
             raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
                                   "see the trials' errors above; fix them and run the sweep again")
         best_dir = Path(self.best_dir or Path(cfg.paths.models) / capture / study.study_name / "best")
-        sweep.publish_best(Path(cfg.paths.models) / capture / best.user_attrs[sweep.RUN_NAME], best_dir)
+        sweep.publish_best(RunPaths.of(cfg.paths.models, capture, best.user_attrs[sweep.RUN_NAME]).root, best_dir)
         report["best_dir"] = str(best_dir)
         report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweeps" / f"{study.study_name}.json")
         write_json(report_path, report)
