@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,14 +27,11 @@ from ampcapture.audio import write_json
 from ampcapture.config import load_params
 from ampcapture.data import Capture
 from ampcapture.losses import esr
+from ampcapture.nam_reference import NAM_VERSION, ensure_nam
 from ampcapture.training import AmpModule, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".benchmarks"
-NAM_VENV = WORK / "nam-venv"
-NAM_VERSION = "0.13.0"
-TORCH_PIN = "torch==2.13.0"  # the local CPU build; anything else pulls CUDA wheels
-
 RENDER_WITH_NAM = """
 import json, sys, numpy as np, torch
 from nam.models._from_nam import init_from_nam
@@ -45,15 +41,6 @@ with torch.no_grad():
     y = model(torch.from_numpy(np.load(sys.argv[2])).float()).numpy()
 np.save(sys.argv[3], y)
 """
-
-
-def ensure_nam() -> Path:
-    python = NAM_VENV / "bin" / "python"
-    if not (NAM_VENV / "bin" / "nam-full").is_file():
-        print(f"installing neural-amp-modeler {NAM_VERSION} into {NAM_VENV} ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(NAM_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", TORCH_PIN, f"neural-amp-modeler=={NAM_VERSION}"], check=True)
-    return python
 
 
 def nam_model_config(preset: dict) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from ampcapture.export import load_model
 from ampcapture.virtual_amp import AmpSettings
 
 from conftest import TINY
@@ -36,6 +37,8 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     params["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
     params["trainer"].update(max_epochs=1)
     params["dag"]["sweep"].update(n_trials=2, params={"train": {"lr": "choice(0.004, 0.008)"}})
+    params["export"].update(check_seconds=0.5)
+    params["bench"].update(offline_seconds=0.5, stream_seconds=0.3, buffer_sizes=[64, 512], runs=2, warmup_seconds=0.1)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     _dvc(project, "init", "--no-scm", "-q")
 
@@ -54,8 +57,15 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     sweep = json.loads((project / "reports/demo/sweep.json").read_text())
     assert sweep["n_trials"] == 2 and sweep["best"]["params"]["train.lr"] in (0.004, 0.008)
     assert (project / "models/demo/best/best.ckpt").is_file()
+    exported = json.loads((project / "reports/demo/export.json").read_text())
+    assert exported["nam_max_abs_difference"] <= 1e-5 and exported["registered"]["version"] == 1
+    assert load_model(project / "models/demo/demo.nam").architecture == "WaveNet"
+    assert (project / "models/demo/aidax/README.txt").is_file()  # a WaveNet has no AIDA-X file
+    bench = json.loads((project / "reports/demo/benchmark.json").read_text())
+    assert bench["offline"]["rtf"] > 0 and [s["buffer"] for s in bench["streaming"]] == [64, 512]
+    assert (project / "plots/demo/benchmark.png").is_file()
     metrics = _dvc(project, "metrics", "show").stdout
-    assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics
+    assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics and "loudness" in metrics
     assert "val_esr" in _dvc(project, "plots", "show", "--json").stdout
 
     # Nothing changed, so nothing re-runs; a changed split parameter re-runs only `split`.

@@ -1,17 +1,24 @@
-"""The `ampcapture` command: make the reamp signal, render the demo capture, check a capture."""
+"""The `ampcapture` command: make the reamp signal, render the demo capture, check a capture,
+export a trained model, render audio through a model, benchmark a model's real-time factor."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from .align import AlignSettings, inspect
+from .audio import write_json
+from .bench import BenchSettings, benchmark, plot
 from .errors import AmpCaptureError
+from .export import USER_FIELDS, ExportSettings, export_checkpoint
+from .render import render_file
 from .signal import SignalSpec, sidecar_path, write_signal
+from .tracking import LoggerSettings
 from .virtual_amp import AmpSettings, render_demo_capture
 
 VERDICT_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "skipped": "dim"}
@@ -39,6 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-sample-rate", type=int, default=AlignSettings.expected_sample_rate,
                    help="error if the files are at another rate; 0 accepts any (default %(default)s)")
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
+
+    p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
+    p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/best/best.ckpt")
+    p.add_argument("-o", "--out", required=True, help="the .nam file to write")
+    p.add_argument("--nam-version", default=ExportSettings.nam_version, choices=["0.7", "0.5"],
+                   help="0.7: current NAM plugins (default); 0.5: the layout older plugins read")
+    p.add_argument("--aidax", help="AIDA-X JSON to write for an LSTM (default: OUT with .aidax.json)")
+    p.add_argument("--no-aidax", action="store_true", help="do not write the AIDA-X JSON")
+    p.add_argument("--align-report", help="reports/<capture>/align.json, for the latency and checks metadata")
+    p.add_argument("--register", action="store_true", help="add a version to the capture's model in the MLflow registry")
+    for name in USER_FIELDS:
+        p.add_argument(f"--{name.replace('_', '-')}", help=f"metadata: {name}")
+
+    p = commands.add_parser("render", help="render a WAV through a model (.nam or .ckpt)")
+    p.add_argument("model", help="a .nam file (ours or NAM's) or a .ckpt checkpoint")
+    p.add_argument("input", help="input audio (any rate, mono or stereo)")
+    p.add_argument("output", help="output file (written in the input's format)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = commands.add_parser("bench", help="real-time factor of a model, offline and streaming, one thread")
+    p.add_argument("model", help="a .nam file or a .ckpt checkpoint")
+    p.add_argument("--json", help="also write the report to this JSON file")
+    p.add_argument("--plot", help="also write the RTF-vs-buffer plot to this PNG")
+    p.add_argument("--offline-seconds", type=float, default=BenchSettings.offline_seconds)
+    p.add_argument("--stream-seconds", type=float, default=BenchSettings.stream_seconds)
+    p.add_argument("--buffers", type=int, nargs="+", default=BenchSettings().buffer_sizes)
+    p.add_argument("--runs", type=int, default=BenchSettings.runs)
     return parser
 
 
@@ -54,10 +88,55 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"wrote {args.out_dir}/input.wav and output.wav (hidden latency {info['latency_samples']} samples)")
         elif args.command == "check":
             return _check(args, console)
+        elif args.command == "export":
+            _export(args, console)
+        elif args.command == "render":
+            info = render_file(args.model, args.input, args.output, progress=not args.no_progress,
+                               warn=lambda m: Console(stderr=True).print(f"[yellow]warning:[/] {m}", highlight=False))
+            console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz)")
+        elif args.command == "bench":
+            _bench(args, console)
     except AmpCaptureError as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
         return 1
     return 0
+
+
+def _export(args, console: Console) -> None:
+    settings = ExportSettings(nam_version=args.nam_version, aidax=not args.no_aidax, register=args.register)
+    user = {name: getattr(args, name) for name in USER_FIELDS}
+    report = export_checkpoint(args.checkpoint, args.out, settings, user=user, align_report=args.align_report,
+                               aidax_out=args.aidax, tracking=LoggerSettings() if args.register else None)
+    if report["nam"]:
+        console.print(f"wrote {report['nam']} (.nam {report['nam_version']}, loudness {report['loudness']:.1f} dB, "
+                      f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)")
+    if report["aidax"]:
+        console.print(f"wrote {report['aidax']} (AIDA-X)")
+    if report.get("registered"):
+        console.print(f"registered {report['registered']['name']} version {report['registered']['version']} in MLflow")
+
+
+def _bench(args, console: Console) -> None:
+    settings = BenchSettings(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds,
+                             buffer_sizes=args.buffers, runs=args.runs)
+    report = benchmark(args.model, settings)
+    if args.json:
+        write_json(args.json, report)
+    if args.plot:
+        plot(report, args.plot, Path(args.model).name)
+    print_benchmark(report, console, Path(args.model).name)
+
+
+def print_benchmark(report: dict, console: Console, title: str) -> None:
+    table = Table(title=f"{title}: {report['parameters']:,} parameters, {report['macs_per_sample']:,} MACs/sample, "
+                  f"{report['sample_rate']} Hz, 1 thread")
+    for column in ("mode", "RTF (median)", "99th pct / buffer", "deadline", "missed"):
+        table.add_column(column, justify="right")
+    table.add_row(f"offline {report['offline']['seconds']:.0f} s", f"{report['offline']['rtf']:.4f}", "", "", "")
+    for s in report["streaming"]:
+        table.add_row(f"buffer {s['buffer']}", f"{s['rtf']:.4f}", f"{s['p99_ms']:.3f} ms", f"{s['deadline_ms']:.3f} ms",
+                      f"{s['missed_deadlines']} / {s['buffers']}")
+    console.print(table)
 
 
 def _check(args, console: Console) -> int:

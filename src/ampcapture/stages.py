@@ -3,6 +3,7 @@ one-line entry points into `main`, so DVC runs exactly this code."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -10,6 +11,7 @@ from typing import Any, Callable
 from rich.console import Console
 
 from .align import AlignSettings, align_capture
+from .audio import atomic_dir, write_json
 from .config import load_params, section, settings
 from .errors import AmpCaptureError
 from .signal import SignalSpec, write_signal
@@ -79,8 +81,54 @@ def train_from_hydra(cfg) -> float:
     return result["validation_esr"]
 
 
+def run_export(params: dict[str, Any]) -> None:
+    """The sweep's best checkpoint as models/<capture>/<capture>.nam (+ aidax/), reported and registered."""
+    from .export import ExportSettings, export_checkpoint
+    from .tracking import LoggerSettings
+
+    capture = str(section(params, "capture"))
+    models, reports = Path(section(params, "paths.models")) / capture, Path(section(params, "paths.reports")) / capture
+    values = dict(section(params, "export"))
+    user = values.pop("metadata", None) or {}
+    export_settings = settings(ExportSettings, {"export": values}, "export")
+    logger = settings(LoggerSettings, params, "logger")
+    with atomic_dir(models / "aidax") as aidax_dir:
+        report = export_checkpoint(models / "best" / "best.ckpt", models / f"{capture}.nam", export_settings, user=user,
+                                   align_report=reports / "align.json", aidax_out=aidax_dir / f"{capture}.json",
+                                   tracking=logger, capture=capture)
+        if report["aidax"] is None:
+            (aidax_dir / "README.txt").write_text(
+                f"No AIDA-X model: {report.get('aidax_note') or 'AIDA-X loads LSTM models; this capture is a ' + report['architecture']}.\n"
+                "Train an LSTM (model=lstm_small or lstm_guitarml) to get one.\n")
+        else:
+            report["aidax"] = str(models / "aidax" / f"{capture}.json")
+    write_json(reports / "export.json", report)
+    console.print(f"exported {capture}: {report['nam']} (loudness {report['loudness']:.1f} dB, gain {report['gain']:.2f})"
+                  + (f", MLflow model {capture} v{report['registered']['version']}" if report.get("registered") else ""))
+
+
+def run_benchmark(params: dict[str, Any]) -> None:
+    """Real-time factor of the exported .nam: reports/<capture>/benchmark.json and plots/<capture>/benchmark.png."""
+    from .bench import BenchSettings, benchmark, plot
+    from .cli import print_benchmark
+    from .tracking import LoggerSettings, log_benchmark
+
+    capture = str(section(params, "capture"))
+    model = Path(section(params, "paths.models")) / capture / f"{capture}.nam"
+    report_path = Path(section(params, "paths.reports")) / capture / "benchmark.json"
+    plot_path = Path(section(params, "paths.plots")) / capture / "benchmark.png"
+    report = benchmark(model, settings(BenchSettings, params, "bench"), progress=False)
+    plot(report, plot_path, capture)
+    write_json(report_path, report)
+    export = Path(section(params, "paths.reports")) / capture / "export.json"
+    registered = (json.loads(export.read_text()).get("registered") or {}) if export.is_file() else {}
+    log_benchmark(settings(LoggerSettings, params, "logger"), registered.get("run_id"), report, [report_path, plot_path])
+    print_benchmark(report, console, str(model))
+
+
 STAGES: dict[str, Callable[[dict[str, Any]], None]] = {
-    "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split,
+    "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split, "export": run_export,
+    "benchmark": run_benchmark,
 }
 
 

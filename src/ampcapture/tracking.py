@@ -213,3 +213,15 @@ def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
         paths.append(path)
     return paths
 
+
+def log_benchmark(settings: LoggerSettings, run_id: str | None, report: dict[str, Any], files: list[Path]) -> None:
+    """The exported model's real-time factors as metrics of its run, with the report and plot."""
+    if not settings.mlflow or run_id is None:
+        return
+    client = _client(settings)
+    client.log_metric(run_id, "bench.offline_rtf", report["offline"]["rtf"])
+    for s in report["streaming"]:
+        client.log_metric(run_id, f"bench.rtf_buffer_{s['buffer']}", s["rtf"])
+        client.log_metric(run_id, f"bench.missed_deadlines_buffer_{s['buffer']}", s["missed_deadlines"])
+    for path in files:
+        client.log_artifact(run_id, str(path), "benchmark")

@@ -1,0 +1,315 @@
+"""Export (.nam, AIDA-X), the real-time engine, render and bench: every preset renders the same
+samples in torch, in our engine, and (through its own loader) in neural-amp-modeler."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from omegaconf import OmegaConf
+
+from ampcapture import nam_file
+from ampcapture.aidax import to_aidax
+from ampcapture.bench import BenchSettings, benchmark, plot
+from ampcapture.errors import AmpCaptureError
+from ampcapture.export import ExportSettings, export_checkpoint, load_model, playing
+from ampcapture.models import LSTM, build_model
+from ampcapture.nam_reference import run_nam
+from ampcapture.render import render_file
+from ampcapture.tracking import LoggerSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.stem for p in (ROOT / "conf/model").glob("*.yaml"))
+SR = 48000
+
+
+# Beyond the presets: what the engine must also get right (stacked LSTM, gated and other activations).
+EXTRA = {
+    "lstm_2_layers": ("LSTM", {"hidden_size": 8, "num_layers": 2}),
+    "wavenet_gated_silu": ("WaveNet", {"head_scale": 0.1, "layers": [
+        dict(input_size=1, condition_size=1, channels=4, head_size=3, kernel_size=2, dilations=[1, 4, 16], activation="SiLU",
+             gated=True, head_bias=False),
+        dict(input_size=4, condition_size=1, channels=3, head_size=1, kernel_size=5, dilations=[1, 2], activation="Hardtanh",
+             gated=False, head_bias=True)]}),
+}
+
+
+def preset_model(name: str, seed: int = 0):
+    """A preset with random weights of a trained model's scale (biases and mixers too)."""
+    if name in EXTRA:
+        architecture, config = EXTRA[name]
+    else:
+        node = OmegaConf.create({"model": OmegaConf.load(ROOT / f"conf/model/{name}.yaml")}).model
+        preset = OmegaConf.to_container(node, resolve=True)
+        architecture, config = preset["architecture"], preset["config"]
+    torch.manual_seed(seed)
+    model = build_model(architecture, config, SR).eval()
+    for p in model.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def torch_render(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        if isinstance(model, LSTM):
+            return model(xt.unsqueeze(0)).squeeze(0).numpy()
+        return model(torch.cat([torch.zeros(model.receptive_field - 1), xt]).unsqueeze(0)).squeeze(0).numpy()
+
+
+@pytest.fixture(scope="module")
+def signals() -> dict[str, np.ndarray]:
+    return {"random": (0.5 * np.random.default_rng(1).standard_normal(12000)).astype(np.float32),
+            "guitar": playing(1.0, SR, seed=3)}
+
+
+@pytest.mark.parametrize("preset", PRESETS + list(EXTRA))
+def test_engine_renders_what_torch_renders_whole_and_streamed(preset, signals):
+    model = preset_model(preset)
+    engine = nam_file.engine_for_model(model)
+    for x in signals.values():
+        expected = torch_render(model, x)
+        assert np.max(np.abs(engine.render(x) - expected)) <= 1e-5
+        engine.reset()
+        sizes = np.random.default_rng(0).integers(1, 700, size=200)
+        cuts = np.cumsum(sizes)[np.cumsum(sizes) < x.size]
+        streamed = np.concatenate([engine.process(part) for part in np.split(x, cuts)])
+        assert np.max(np.abs(streamed - expected)) <= 1e-5
+        assert np.max(np.abs(expected)) > 1e-3  # a silent model would prove nothing
+
+
+@pytest.mark.parametrize("version", ["0.7", "0.5"])
+@pytest.mark.parametrize("preset", ["wavenet_standard", "wavenet_nano", "lstm_small", "lstm_medium"])
+def test_nam_files_round_trip(preset, version, tmp_path, signals):
+    model = preset_model(preset)
+    path = tmp_path / "m.nam"
+    nam_file.write_nam(path, nam_file.to_nam(model, {"name": "t"}, version))
+    data = json.loads(path.read_text())
+    assert data["version"] == {"0.7": "0.7.0", "0.5": "0.5.4"}[version]
+    assert {"date", "loudness", "gain", "name"} <= set(data["metadata"])
+    back = nam_file.to_model(nam_file.read_nam(path))
+    x = signals["guitar"]
+    assert np.max(np.abs(torch_render(back, x) - torch_render(model, x))) <= 1e-6
+
+
+NAM_RENDER = """
+import json, sys, numpy as np, torch
+from nam.models._from_nam import init_from_nam
+torch.set_num_threads(1)
+out = {}
+for path in sys.argv[2:]:
+    model = init_from_nam(json.load(open(path))).eval()
+    with torch.no_grad():
+        for name in ("random", "guitar"):
+            x = torch.from_numpy(np.load(sys.argv[1] + f"/{name}.npy"))
+            np.save(path + f".{name}.npy", model(x[None], pad_start=True)[0].numpy())
+    out[path] = {"loudness": model._metadata_loudness(), "gain": float(model._metadata_gain())}
+print(json.dumps(out))
+"""
+
+
+def test_neural_amp_modeler_loads_our_exports_and_renders_the_same(tmp_path, signals):
+    for name, x in signals.items():
+        np.save(tmp_path / f"{name}.npy", x)
+    files = {}
+    for preset in PRESETS + list(EXTRA):
+        model = preset_model(preset)
+        if isinstance(model, LSTM) and model.skip:
+            continue
+        files[preset] = (tmp_path / f"{preset}.nam", model)
+        nam_file.write_nam(files[preset][0], nam_file.to_nam(model, {"name": preset}))
+    figures = json.loads(run_nam(NAM_RENDER, tmp_path, *(str(p) for p, _ in files.values())))
+    for preset, (path, model) in files.items():
+        for name, x in signals.items():
+            theirs = np.load(f"{path}.{name}.npy")
+            assert np.max(np.abs(theirs - torch_render(model, x))) <= 1e-5, (preset, name)
+        ours = json.loads(path.read_text())["metadata"]
+        assert ours["loudness"] == pytest.approx(figures[str(path)]["loudness"], abs=1e-3), preset
+        assert ours["gain"] == pytest.approx(figures[str(path)]["gain"], abs=1e-3), preset
+
+
+NAM_EXPORT = """
+import json, sys, numpy as np, torch
+from pathlib import Path
+from nam.models._from_nam import init_from_nam
+from nam.models.recurrent import LSTM
+from nam.models.wavenet import WaveNet
+torch.manual_seed(0)
+out = Path(sys.argv[1])
+dilations = [2 ** i for i in range(10)]
+arrays = [dict(input_size=1, condition_size=1, channels=16, head=dict(out_channels=8, kernel_size=1, bias=False),
+               kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False),
+          dict(input_size=16, condition_size=1, channels=8, head=dict(out_channels=1, kernel_size=1, bias=True),
+               kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False)]
+models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "head_scale": 0.02}),
+          "nam_lstm": LSTM(hidden_size=16, sample_rate=48000)}
+for name, model in models.items():
+    for p in model.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    model.export(out, basename=name)   # the trainer's own exporter
+    loaded = init_from_nam(json.load(open(out / f"{name}.nam"))).eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.load(out / "guitar.npy"))
+        np.save(out / f"{name}.npy", loaded(x[None], pad_start=True)[0].numpy())
+"""
+
+
+def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
+    np.save(tmp_path / "guitar.npy", signals["guitar"])
+    run_nam(NAM_EXPORT, tmp_path)
+    for name in ("nam_standard", "nam_lstm"):
+        path = tmp_path / f"{name}.nam"
+        theirs = np.load(tmp_path / f"{name}.npy")
+        assert np.max(np.abs(load_model(path).engine.render(signals["guitar"]) - theirs)) <= 1e-5, name
+        model = nam_file.to_model(nam_file.read_nam(path))
+        assert np.max(np.abs(torch_render(model, signals["guitar"]) - theirs)) <= 1e-5, name
+
+
+def keras_lstm_forward(data: dict, x: np.ndarray) -> np.ndarray:
+    """An independent reading of the AIDA-X JSON: Keras' LSTM (x W + h U + b; gates i, f, c, o), then dense."""
+    lstm, dense = data["layers"]
+    w, u, b = (np.array(a, dtype=np.float64) for a in lstm["weights"])
+    dw, db = (np.array(a, dtype=np.float64) for a in dense["weights"])
+    hidden = lstm["shape"][-1]
+    h, c, out = np.zeros(hidden), np.zeros(hidden), np.empty(x.size)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t, sample in enumerate(x.astype(np.float64)):
+        z = np.array([sample]) @ w + h @ u + b
+        i, f, g, o = np.split(z, 4)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        out[t] = (h @ dw + db)[0] + (sample if data["in_skip"] else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("preset", ["lstm_guitarml", "lstm_small"])
+def test_aidax_json_read_back_by_an_independent_forward_pass(preset, signals):
+    model = preset_model(preset)
+    model.initial_hidden.data.zero_()
+    model.initial_cell.data.zero_()  # AIDA-X starts from silence
+    data = json.loads(json.dumps(to_aidax(model, {"name": preset})))
+    x = signals["guitar"][:4000]
+    assert data["in_skip"] == int(model.skip) and data["layers"][0]["type"] == "lstm"
+    assert np.max(np.abs(keras_lstm_forward(data, x) - torch_render(model, x))) <= 1e-5
+
+
+def test_aidax_refuses_what_aidax_cannot_load():
+    with pytest.raises(AmpCaptureError, match="LSTM"):
+        to_aidax(preset_model("wavenet_nano"))
+    for config in ({"hidden_size": 16, "num_layers": 2}, {"hidden_size": 10}):
+        with pytest.raises(AmpCaptureError, match="one LSTM layer"):
+            to_aidax(build_model("LSTM", config))
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
+    """One-epoch tiny trainings (WaveNet nano, GuitarML LSTM) whose runs are in a scratch MLflow store."""
+    from ampcapture.training import train
+
+    root = tmp_path_factory.mktemp("export")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        result = {}
+        for preset in ("wavenet_nano", "lstm_guitarml"):
+            cfg = copy.deepcopy(tiny_params)
+            cfg["paths"]["models"] = str(root / "models")
+            cfg["model"] = OmegaConf.to_container(OmegaConf.load(ROOT / f"conf/model/{preset}.yaml"))
+            cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
+            cfg["trainer"].update(max_epochs=1, progress_bar=False)
+            cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
+            result[preset] = Path(train(cfg)["checkpoint"])
+        result["store"] = root / "mlflow.db"
+        yield result
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def test_export_writes_checked_files_and_registers_a_version_per_export(checkpoints, tmp_path):
+    tracking = LoggerSettings(tracking_uri=f"sqlite:///{checkpoints['store']}")
+    out = tmp_path / "demo.nam"
+    first = export_checkpoint(checkpoints["wavenet_nano"], out, ExportSettings(), user={"gear_make": "Virtual"},
+                              tracking=tracking)
+    second = export_checkpoint(checkpoints["wavenet_nano"], out, ExportSettings(nam_version="0.5"), tracking=tracking)
+    assert first["nam_max_abs_difference"] <= 1e-5 and first["aidax"] is None
+    assert json.loads(out.read_text())["metadata"]["training"]["validation_esr"] == first["validation_esr"]
+    assert (first["registered"]["version"], second["registered"]["version"]) == (1, 2)
+    client = mlflow.MlflowClient(tracking.uri, registry_uri=tracking.uri)
+    version = client.get_model_version("demo", "2")
+    assert float(version.tags["validation_esr"]) == pytest.approx(first["validation_esr"])
+    assert "demo.nam" in [Path(a.path).name for a in client.list_artifacts(version.run_id, "export")]
+
+    # GuitarML's skip LSTM: no .nam layout, an AIDA-X file instead
+    report = export_checkpoint(checkpoints["lstm_guitarml"], tmp_path / "g.nam", ExportSettings(register=False))
+    assert report["nam"] is None and not (tmp_path / "g.nam").exists()
+    assert json.loads(Path(report["aidax"]).read_text())["in_skip"] == 1
+
+
+def test_render_keeps_rate_channels_and_format_of_a_stereo_44k_file(checkpoints, tmp_path):
+    model_file = tmp_path / "m.nam"
+    export_checkpoint(checkpoints["wavenet_nano"], model_file, ExportSettings(register=False))
+    stereo = np.stack([playing(0.5, 44100, 1), playing(0.5, 44100, 2)], axis=1)
+    sf.write(tmp_path / "in.wav", stereo, 44100, subtype="PCM_24")
+    warnings = []
+    info = render_file(model_file, tmp_path / "in.wav", tmp_path / "out.wav", progress=False, warn=warnings.append)
+    out, rate = sf.read(tmp_path / "out.wav")
+    assert rate == 44100 and out.shape == stereo.shape and sf.info(str(tmp_path / "out.wav")).subtype == "PCM_24"
+    assert info["channels"] == 2 and any("44100 Hz" in w for w in warnings)
+    assert np.std(out[:, 0] - out[:, 1]) > 1e-4  # each channel rendered on its own
+    # a checkpoint renders the same as its export (at the model's own rate, no resampling)
+    sf.write(tmp_path / "in48.wav", playing(0.5, SR, 4), SR, subtype="FLOAT")
+    render_file(model_file, tmp_path / "in48.wav", tmp_path / "a.wav", progress=False)
+    render_file(checkpoints["wavenet_nano"], tmp_path / "in48.wav", tmp_path / "b.wav", progress=False)
+    assert np.max(np.abs(sf.read(tmp_path / "a.wav")[0] - sf.read(tmp_path / "b.wav")[0])) <= 1e-5
+
+
+def test_bench_report_is_well_formed(checkpoints, tmp_path):
+    settings = BenchSettings(offline_seconds=0.5, stream_seconds=0.3, buffer_sizes=[64, 512], runs=2, warmup_seconds=0.1)
+    report = benchmark(checkpoints["wavenet_nano"], settings, progress=False)
+    assert report["parameters"] == 841 and report["macs_per_sample"] > 0 and report["threads"] == 1
+    assert 0 < report["offline"]["rtf"] and len(report["offline"]["rtf_runs"]) == 2
+    assert [s["buffer"] for s in report["streaming"]] == [64, 512]
+    for s in report["streaming"]:
+        assert s["rtf"] > 0 and s["p99_ms"] > 0 and s["deadline_ms"] == pytest.approx(s["buffer"] / SR * 1e3)
+        assert s["buffers"] == 2 * (int(0.4 * SR) // s["buffer"] - int(0.1 * SR) // s["buffer"])
+        assert 0 <= s["missed_deadlines"] <= s["buffers"]
+    plot(report, tmp_path / "b.png", "tiny")
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ampcapture.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"{not json", "not valid JSON"),
+    (json.dumps({"architecture": "ConvNet", "config": {}, "weights": []}).encode(), "not supported"),
+    (json.dumps({"architecture": "LSTM", "config": {"hidden_size": 4, "num_layers": 1}, "weights": [0.0] * 5}).encode(),
+     "weights do not fit"),
+    (b"\x00\x01binary", "not valid JSON"),
+], ids=["broken-json", "architecture", "weight-count", "binary"])
+def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, content, message):
+    bad = tmp_path / "bad.nam"
+    bad.write_bytes(content)
+    sf.write(tmp_path / "in.wav", np.zeros(100), SR)
+    run = _cli("render", str(bad), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
+    assert run.returncode == 1 and message in run.stderr and str(bad) in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path):
+    fake = tmp_path / "x.ckpt"
+    fake.write_bytes(b"garbage")
+    run = _cli("export", str(fake), "-o", str(tmp_path / "x.nam"))
+    assert run.returncode == 1 and "not an ampcapture checkpoint" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "x.nam").exists()
+    run = _cli("bench", str(tmp_path / "model.onnx"))
+    assert run.returncode == 1 and "unsupported model file type" in run.stderr
