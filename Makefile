@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # Stage commands in dvc.yaml call `python`: make it the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test install params vs-nam clean-outputs
+.PHONY: demo test install params vs-nam runtime-vs-nam clean-outputs
 
 demo: $(STAMP)
 	dvc repro
@@ -29,6 +29,10 @@ params: $(STAMP)
 # Our trainer against neural-amp-modeler's, same capture and 10-minute budget (after `make demo`).
 vs-nam: $(STAMP)
 	$(BIN)/python benchmarks/vs_nam.py --minutes 10
+
+# Our real-time engine against neural-amp-modeler's Python model on the same .nam files, one thread.
+runtime-vs-nam: $(STAMP)
+	$(BIN)/python benchmarks/runtime_vs_nam.py
 
 clean-outputs:
 	rm -rf data/signal data/captures/demo data/aligned data/splits reports plots models

@@ -177,7 +177,8 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
 
 @jit
 def _lstm_block(x, out, weights, hidden, cell, head_w, head_b, skip):
-    """Stacked LSTM, one sample at a time. weights[l]: (4H, in + H + 1) = [W_ih | W_hh | b]."""
+    """Stacked LSTM, one sample at a time. weights[l]: (in + H + 1, 4H) = [W_ih | W_hh | b]^T,
+    so each input adds a contiguous row to the gates (vectorized across the 4H gates)."""
     n_layers, h_size = hidden.shape
     gates = np.empty(4 * h_size, np.float32)
     layer_in = np.empty(h_size, np.float32)
@@ -187,18 +188,22 @@ def _lstm_block(x, out, weights, hidden, cell, head_w, head_b, skip):
         for layer in range(n_layers):
             wl = weights[layer]
             h = hidden[layer]
+            bias = wl[n_in + h_size]
             for g in range(4 * h_size):
-                acc = wl[g, n_in + h_size]
-                for i in range(n_in):
-                    acc += wl[g, i] * layer_in[i]
-                for i in range(h_size):
-                    acc += wl[g, n_in + i] * h[i]
-                gates[g] = acc
+                gates[g] = bias[g]
+            for i in range(n_in):
+                row, v = wl[i], layer_in[i]
+                for g in range(4 * h_size):
+                    gates[g] += row[g] * v
+            for i in range(h_size):
+                row, v = wl[n_in + i], h[i]
+                for g in range(4 * h_size):
+                    gates[g] += row[g] * v
             c = cell[layer]
             for u in range(h_size):  # torch's gate order: input, forget, cell, output
                 c[u] = _sigmoid(gates[h_size + u]) * c[u] + _sigmoid(gates[u]) * _tanh(gates[2 * h_size + u])
-                h[u] = _sigmoid(gates[3 * h_size + u]) * _tanh(c[u])
             for u in range(h_size):
+                h[u] = _sigmoid(gates[3 * h_size + u]) * _tanh(c[u])
                 layer_in[u] = h[u]
             n_in = h_size
         y = head_b
@@ -301,12 +306,11 @@ class LSTMEngine(Engine):
         self.initial_cell = np.zeros((n_layers, h), np.float32)
         for layer in range(n_layers):
             n_in = 1 if layer == 0 else h
-            packed = np.zeros((4 * h, h + h + 1), np.float32)  # every layer padded to the widest input
+            packed = np.zeros((h + h + 1, 4 * h), np.float32)  # every layer padded to the widest input
             matrix = w[i:i + 4 * h * (n_in + h)].reshape(4 * h, n_in + h)
             i += matrix.size
-            packed[:, :n_in] = matrix[:, :n_in]
-            packed[:, n_in:n_in + h] = matrix[:, n_in:]
-            packed[:, n_in + h] = w[i:i + 4 * h]
+            packed[:n_in + h] = matrix.T
+            packed[n_in + h] = w[i:i + 4 * h]
             i += 4 * h
             self.initial_hidden[layer] = w[i:i + h]
             self.initial_cell[layer] = w[i + h:i + 2 * h]
@@ -321,7 +325,8 @@ class LSTMEngine(Engine):
         self.hidden = self.initial_hidden.copy()
         self.cell = self.initial_cell.copy()
         gates = 4 * h * (1 + h) + 4 * h * (2 * h) * (n_layers - 1)
-        self.cost = Cost(parameters=int(w.size), macs_per_sample=int(gates + 3 * h * n_layers + h))
+        # parameters as torch/NAM count them: the file sums b_ih and b_hh into one bias
+        self.cost = Cost(parameters=int(w.size) + 4 * h * n_layers, macs_per_sample=int(gates + 3 * h * n_layers + h))
 
     def reset(self) -> None:
         self.hidden[:] = self.initial_hidden

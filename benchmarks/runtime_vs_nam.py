@@ -1,0 +1,87 @@
+"""Our real-time engine against neural-amp-modeler's own Python model, on the same `.nam` files,
+one thread, in one run: offline RTF (a 30 s guitar-like file rendered whole) for every preset,
+and our streaming RTF at 64 and 512-sample buffers.
+
+    python benchmarks/runtime_vs_nam.py [--seconds 30] [--runs 3]
+
+Each preset gets random weights (speed does not depend on training) and is exported with our
+exporter; NAM (0.13.0, in .benchmarks/nam-venv, installed the first time) loads each file with
+its own `init_from_nam` and renders the same input. Prints a table and writes
+.benchmarks/runtime_vs_nam.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_export import preset_model  # noqa: E402  (random-weight presets)
+
+from ampcapture.audio import write_json  # noqa: E402
+from ampcapture.bench import BenchSettings, benchmark  # noqa: E402
+from ampcapture.nam_file import to_nam, write_nam  # noqa: E402
+from ampcapture.nam_reference import ROOT, run_nam  # noqa: E402
+
+PRESETS = ["wavenet_standard", "wavenet_lite", "wavenet_feather", "wavenet_nano", "lstm_small", "lstm_medium"]
+
+NAM_TIMING = """
+import json, sys, time, numpy as np, torch
+from nam.models._from_nam import init_from_nam
+torch.set_num_threads(1)
+x = torch.from_numpy(np.load(sys.argv[1]))[None]
+runs = int(sys.argv[2])
+out = {}
+for path in sys.argv[3:]:
+    model = init_from_nam(json.load(open(path))).eval()
+    with torch.no_grad():
+        model(x[:, :48000], pad_start=True)  # warm-up
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            model(x, pad_start=True)
+            times.append(time.perf_counter() - t)
+    out[path] = float(np.median(times))
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    settings = BenchSettings(offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for preset in PRESETS:
+            files[preset] = Path(tmp) / f"{preset}.nam"
+            write_nam(files[preset], to_nam(preset_model(preset), {"name": preset}))
+        from ampcapture.export import playing
+
+        np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))
+        nam_seconds = json.loads(run_nam(NAM_TIMING, Path(tmp) / "x.npy", args.runs, *map(str, files.values())))
+        for preset, path in files.items():
+            ours = benchmark(path, settings, progress=False)
+            stream = {s["buffer"]: s["rtf"] for s in ours["streaming"]}
+            nam_rtf = nam_seconds[str(path)] / args.seconds
+            rows.append({"preset": preset, "parameters": ours["parameters"], "macs_per_sample": ours["macs_per_sample"],
+                         "nam_python_offline_rtf": nam_rtf, "ours_offline_rtf": ours["offline"]["rtf"],
+                         "offline_speedup": nam_rtf / ours["offline"]["rtf"], "ours_stream_rtf_64": stream[64],
+                         "ours_stream_rtf_512": stream[512]})
+    print(f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} "
+          f"{'ours @64':>9s} {'ours @512':>10s}")
+    for r in rows:
+        print(f"{r['preset']:18s} {r['parameters']:7d} {r['macs_per_sample']:7d} {r['nam_python_offline_rtf']:15.4f} "
+              f"{r['ours_offline_rtf']:13.4f} {r['offline_speedup']:8.1f}x {r['ours_stream_rtf_64']:9.4f} {r['ours_stream_rtf_512']:10.4f}")
+    write_json(ROOT / ".benchmarks" / "runtime_vs_nam.json", {"seconds": args.seconds, "runs": args.runs, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
