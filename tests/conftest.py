@@ -3,6 +3,7 @@ demo project (signal through the virtual amp, aligned and split) to train on."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,26 @@ def tiny_params(tmp_path_factory) -> dict:
     return params
 
 
+TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [
+    {"input_size": 1, "condition_size": 1, "channels": 4, "head_size": 1, "kernel_size": 3, "dilations": [1, 2, 4, 8],
+     "activation": "Tanh", "gated": False, "head_bias": True}]}}
+TINY_LSTM = {"name": "lstm_tiny", "architecture": "LSTM",
+             "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True}}
+
+
+@pytest.fixture
+def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
+    """A training config on the tiny demo capture: a 4-channel WaveNet, 3 short epochs, MLflow in the test's folder."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = copy.deepcopy(tiny_params)
+    cfg["paths"]["models"] = str(tmp_path / "models")
+    cfg["model"] = copy.deepcopy(TINY_WAVENET)
+    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
+    cfg["trainer"].update(max_epochs=3, progress_bar=False)
+    cfg["logger"].update(clip_seconds=0.5)
+    return cfg
+
+
 def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -80.0, seed: int = 0) -> np.ndarray:
     """What a linear device with `latency` samples of delay, a gain and a noise floor records."""
     y = np.concatenate([np.zeros(latency), x[: x.size - latency]]) * gain
@@ -59,4 +80,4 @@ def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr:
     return folder / "input.wav", folder / "output.wav"
 
 
-__all__ = ["SR", "tiny_spec", "delayed", "write_pair", "generate"]
+__all__ = ["SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate"]

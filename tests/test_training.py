@@ -19,24 +19,9 @@ import yaml
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
 
+from conftest import TINY_LSTM, TINY_WAVENET
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [
-    {"input_size": 1, "condition_size": 1, "channels": 4, "head_size": 1, "kernel_size": 3, "dilations": [1, 2, 4, 8],
-     "activation": "Tanh", "gated": False, "head_bias": True}]}}
-TINY_LSTM = {"name": "lstm_tiny", "architecture": "LSTM",
-             "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True}}
-
-
-@pytest.fixture
-def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    cfg = copy.deepcopy(tiny_params)
-    cfg["paths"]["models"] = str(tmp_path / "models")
-    cfg["model"] = copy.deepcopy(TINY_WAVENET)
-    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
-    cfg["trainer"].update(max_epochs=3, progress_bar=False)
-    cfg["logger"].update(clip_seconds=0.5)
-    return cfg
 
 
 def _curve(result: dict) -> list[dict]:

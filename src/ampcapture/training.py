@@ -33,8 +33,9 @@ from .data import Capture, RandomWindows
 from .errors import AmpCaptureError, ConfigError
 from .losses import LossSettings, TrainingLoss, esr
 from .models import LSTM, AmpModel, build_model
+from .optim import BUDGET_SCHEDULES, EMA, BudgetSchedule
 
-SCHEDULERS = ("exponential", "plateau", "cosine", "none")
+SCHEDULERS = ("exponential", "plateau", *BUDGET_SCHEDULES, "none")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "64-true")
 # Settings that may change between an interrupted run and its resumption (budgets, hardware,
 # and the sweep's trial bookkeeping: a re-queued trial resumes its predecessor's run).
@@ -72,14 +73,19 @@ class TrainSettings:
     ny: int = 8192                        # output samples per training window
     batch_size: int = 16
     windows_per_epoch: int | None = None  # null: as many as the train audio holds (train samples / ny)
-    lr: float = 0.004
+    lr: float = 0.008
     weight_decay: float = 0.0
-    scheduler: str = "exponential"        # exponential (per epoch) | plateau | cosine | none
+    scheduler: str = "exponential"        # exponential (per epoch) | plateau | cosine | linear (to the budget's end) | none
     lr_decay: float = 0.993               # exponential: gamma; plateau: factor
     plateau_patience: int = 5
+    warmup: float = 0.0                   # cosine/linear: fraction of the budget spent warming up from 0
+    cooldown: float = 1.0                 # cosine/linear: the last fraction of the budget, over which lr decays
+    lr_final: float = 0.0                 # cosine/linear: learning rate at the budget's end, as a fraction of lr
+    ema_decay: float | None = 0.999       # moving average of the weights (validated, saved, exported); null: none
     grad_clip: float | None = None        # max gradient norm; null: no clipping
     early_stopping_patience: int | None = 20  # epochs without a better validation ESR; null: never stop early
     resume: bool = True                   # continue from the run directory's last checkpoint
+    init_from: str | None = None          # a checkpoint whose weights start the run (warm start); null: random
 
     def __post_init__(self) -> None:
         for key in ("ny", "batch_size", "plateau_patience"):
@@ -93,6 +99,14 @@ class TrainSettings:
             raise ConfigError("train.scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {SCHEDULERS}")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError("train.lr_decay", f"must be in (0, 1], got {self.lr_decay}", "e.g. 0.993 (NAM) or 0.5 for plateau")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError("train.warmup", f"must be in [0, 1), got {self.warmup}", "a fraction of the budget, e.g. 0.02")
+        if not 0 < self.cooldown <= 1:
+            raise ConfigError("train.cooldown", f"must be in (0, 1], got {self.cooldown}", "e.g. 0.2, or 1 to decay all along")
+        if not 0 <= self.lr_final <= 1:
+            raise ConfigError("train.lr_final", f"must be in [0, 1], got {self.lr_final}", "a fraction of train.lr, e.g. 0.01")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError("train.ema_decay", f"must be in (0, 1) or null, got {self.ema_decay}", "e.g. 0.999, or null for none")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError("train.grad_clip", f"must be > 0 or null, got {self.grad_clip}", "e.g. 1.0")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
@@ -200,11 +214,10 @@ class AmpModule(pl.LightningModule):
         if s.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=s.lr_decay, patience=s.plateau_patience)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_esr"}}
-        if s.scheduler == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.trainer.max_epochs, 1))
-        else:
-            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        if s.scheduler in BUDGET_SCHEDULES:
+            budget = BudgetSchedule(optimizer, self, s.scheduler, s.warmup, s.lr_final, s.cooldown)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": budget, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)}
 
 
 class _Segments(Dataset):
@@ -340,6 +353,22 @@ def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, say=prin
     return False
 
 
+def _checkpoint_weights(path: Path, module: AmpModule) -> dict[str, torch.Tensor]:
+    """The (averaged, when the run kept an average) weights of a checkpoint, checked to fit `module`."""
+    if not path.is_file():
+        raise ConfigError("train.init_from", f"{path} not found", "give a checkpoint such as models/<capture>/<run>/best.ckpt, or null")
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    except Exception as exc:  # torch.load raises many types for a damaged or foreign file
+        raise ConfigError("train.init_from", f"{path} is not an ampcapture checkpoint ({type(exc).__name__})",
+                          "give a .ckpt written by pipelines/train.py") from exc
+    mine = module.state_dict()
+    if set(weights) != set(mine) or any(weights[k].shape != mine[k].shape for k in mine):
+        raise ConfigError("train.init_from", f"{path} holds another model than the configured {type(module.model).__name__}",
+                          "warm-start from a checkpoint of the same model preset")
+    return weights
+
+
 def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     """Fit the configured model on the configured capture; returns the run's figures.
 
@@ -372,7 +401,12 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     data.capture = data_capture
 
     link = sweep.TrialLink(**(cfg.get("sweep") or {}))
+    if train_settings.init_from:
+        init_weights = _checkpoint_weights(Path(train_settings.init_from), module)  # before the run directory is touched
     resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
+    if train_settings.init_from and not resuming:
+        module.load_state_dict(init_weights)
+        say(f"starting from the weights of {train_settings.init_from}")
     tags = {"mlflow.parentRunId": link.parent_run, "optuna.study": link.study,
             "optuna.trial": str(link.number)} if link.parent_run else None
     logger = tracking.make_logger(log_settings, capture, run_name, paths.mlflow_run if resuming else None, tags)
@@ -385,6 +419,8 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1,
                                  save_last=True, enable_version_counter=False)
     callbacks: list[Callback] = [checkpoint, history]
+    if train_settings.ema_decay:
+        callbacks.append(EMA(train_settings.ema_decay))
     if link.active:
         callbacks.append(sweep.PruneOnValidationESR(link.trial()))
     if train_settings.early_stopping_patience:

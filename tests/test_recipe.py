@@ -1,0 +1,159 @@
+"""The training recipe on the tiny demo capture: a learning-rate schedule that ends with the
+budget (epochs or minutes, resumed runs included), the weight average that is validated,
+checkpointed, exported and rendered, and warm starts from another run's weights."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ampcapture.data import Capture
+from ampcapture.errors import AmpCaptureError, ConfigError
+from ampcapture.export import ExportSettings, export_checkpoint, load_model, playing
+from ampcapture.losses import esr
+from ampcapture.optim import budget_factor
+from ampcapture.training import AmpModule, train
+
+from conftest import TINY_LSTM
+
+
+def _curve(result: dict) -> list[dict]:
+    with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _interrupt_at_epoch(monkeypatch, epoch: int) -> None:
+    start_epoch = AmpModule.on_train_epoch_start
+
+    def ctrl_c(self):
+        start_epoch(self)
+        if self.current_epoch == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(AmpModule, "on_train_epoch_start", ctrl_c)
+
+
+def test_the_budget_factor_warms_up_then_decays_to_its_final_value():
+    assert budget_factor(0.05, "cosine", warmup=0.1, final=0.01) == pytest.approx(0.5)
+    assert budget_factor(0.1, "cosine", warmup=0.1, final=0.01) == pytest.approx(1.0)
+    assert budget_factor(0.55, "cosine", warmup=0.1, final=0.0) == pytest.approx(0.5)
+    assert budget_factor(0.5, "linear", warmup=0.0, final=0.2) == pytest.approx(0.6)
+    for kind in ("cosine", "linear"):
+        assert budget_factor(1.0, kind, warmup=0.1, final=0.01) == pytest.approx(0.01)
+    # warmup-stable-decay: flat until the last fifth, then down to the final value
+    assert budget_factor(0.79, "linear", warmup=0.0, final=0.0, cooldown=0.2) == pytest.approx(1.0)
+    assert budget_factor(0.9, "linear", warmup=0.0, final=0.0, cooldown=0.2) == pytest.approx(0.5)
+    assert budget_factor(1.0, "cosine", warmup=0.02, final=0.0, cooldown=0.2) == pytest.approx(0.0)
+
+
+@pytest.fixture
+def budgeted(cfg) -> dict:
+    cfg["train"].update(scheduler="cosine", warmup=0.0, lr_final=0.1, lr=0.01)
+    return cfg
+
+
+def test_the_schedule_ends_at_its_final_rate_when_the_epochs_run_out(budgeted):
+    budgeted["trainer"].update(max_epochs=4, max_minutes=None)
+    lrs = [row["lr"] for row in _curve(train(budgeted))]  # the rate after each epoch's last step
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] < 0.01
+    assert lrs[-1] == pytest.approx(0.001)
+    steps_per_epoch = 2  # 8 windows in batches of 4
+    assert lrs[1] == pytest.approx(0.01 * budget_factor(2 * steps_per_epoch / 8, "cosine", 0.0, 0.1))
+
+
+def test_the_schedule_ends_at_its_final_rate_when_the_minutes_run_out(budgeted):
+    budgeted["trainer"].update(max_epochs=100000, max_minutes=0.05)
+    curve = _curve(train(budgeted))
+    assert len(curve) >= 3, "the 3-second budget should hold several tiny epochs"
+    assert curve[0]["lr"] > 0.005
+    assert curve[-1]["lr"] == pytest.approx(0.001, abs=2e-4)  # the last step lands within a step of the end
+
+
+@pytest.mark.parametrize("ema", [None, 0.9], ids=["plain", "averaged"])
+def test_a_resumed_run_continues_its_schedule_and_average(budgeted, monkeypatch, ema):
+    budgeted["train"]["ema_decay"] = ema
+    budgeted["trainer"].update(max_epochs=4, max_minutes=None)
+    whole = _curve(train({**budgeted, "run_name": "whole"}))
+    with monkeypatch.context() as patch:
+        _interrupt_at_epoch(patch, 2)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train({**budgeted, "run_name": "cut"})
+    resumed = _curve(train({**budgeted, "run_name": "cut"}))
+    assert [row["lr"] for row in resumed] == pytest.approx([row["lr"] for row in whole], rel=1e-9)
+    assert [row["val_esr"] for row in resumed] == pytest.approx([row["val_esr"] for row in whole], rel=1e-3)
+
+
+def test_a_resumed_run_ends_its_schedule_with_the_minutes(budgeted, monkeypatch):
+    budgeted["trainer"].update(max_epochs=100000, max_minutes=0.1)
+    with monkeypatch.context() as patch:
+        _interrupt_at_epoch(patch, 3)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train(budgeted)
+    curve = _curve(train(budgeted))
+    assert curve[3]["lr"] < curve[1]["lr"]  # it went on from where the time stood, not from the top
+    assert curve[-1]["lr"] == pytest.approx(0.001, abs=2e-4)
+
+
+def _render(module: AmpModule, weights: dict, x: np.ndarray) -> np.ndarray:
+    module.load_state_dict(weights)
+    model = module.model.eval()
+    with torch.no_grad():
+        padded = torch.cat([torch.zeros(model.receptive_field - 1), torch.from_numpy(x)])
+        return model(padded.unsqueeze(0)).squeeze(0).numpy()
+
+
+def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg, tmp_path):
+    cfg["train"]["ema_decay"] = 0.9
+    result = train(cfg)
+    checkpoint = torch.load(result["checkpoint"], map_location="cpu", weights_only=False)
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert any(not torch.equal(averaged[k], raw[k]) for k in averaged)
+
+    module = AmpModule.load_from_checkpoint(result["checkpoint"], map_location="cpu").eval()
+    capture = Capture.load(Path(cfg["paths"]["splits"]) / "demo" / "split.json")
+    x, y = capture.segment("validation", module.pre_roll)
+    validation = {}
+    for name, weights in (("averaged", averaged), ("raw", raw)):
+        module.load_state_dict(weights)
+        with torch.no_grad():
+            validation[name] = float(esr(module(x.unsqueeze(0)).squeeze(0), y))
+    assert validation["averaged"] == pytest.approx(result["validation_esr"], rel=1e-4)
+    assert validation["raw"] != pytest.approx(result["validation_esr"], rel=1e-3)
+
+    audio = playing(0.5, capture.sample_rate)
+    export_checkpoint(result["checkpoint"], tmp_path / "tiny.nam", ExportSettings(aidax=False, register=False),
+                      check_audio=audio)
+    exported = load_model(tmp_path / "tiny.nam").engine.render(audio)
+    rendered = load_model(result["checkpoint"]).engine.render(audio)  # what `ampcapture render CKPT` plays
+    assert np.max(np.abs(exported - _render(module, averaged, audio))) < 1e-5
+    assert np.max(np.abs(rendered - exported)) < 1e-5
+    assert np.max(np.abs(exported - _render(module, raw, audio))) > 1e-4
+
+
+def test_a_warm_start_begins_from_the_given_weights(cfg):
+    first = train({**cfg, "run_name": "first"})
+    cfg["train"].update(init_from=first["checkpoint"], lr=1e-9)
+    said: list[str] = []
+    warm = train({**cfg, "run_name": "warm"}, say=said.append)
+    assert any("starting from the weights of" in line for line in said)
+    before = torch.load(first["checkpoint"], weights_only=False)["state_dict"]
+    after = torch.load(warm["checkpoint"], weights_only=False)["state_dict"]
+    assert all(torch.allclose(before[k], after[k], atol=1e-5) for k in before)
+    assert warm["validation_esr"] == pytest.approx(first["validation_esr"], rel=1e-3)
+
+
+@pytest.mark.parametrize("source, match", [("missing", "not found"), ("lstm", "holds another model")])
+def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, source, match):
+    if source == "lstm":
+        path = train({**cfg, "model": TINY_LSTM, "run_name": "lstm"})["checkpoint"]
+    else:
+        path = str(Path(cfg["paths"]["models"]) / "nosuch.ckpt")
+    cfg["train"]["init_from"] = path
+    with pytest.raises(ConfigError, match=match) as error:
+        train({**cfg, "run_name": "warm"})
+    assert "train.init_from" in str(error.value)
+    assert not (Path(cfg["paths"]["models"]) / "demo" / "warm").exists()
