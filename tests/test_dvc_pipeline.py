@@ -3,6 +3,7 @@ tiny configuration (a few seconds of reamp signal, one short epoch of the nano W
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,14 +52,20 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     assert split["method"] == "sidecar" and split["train"] and split["validation"] and split["test"]
     for wav in ("data/signal/reamp_input.wav", "data/captures/demo/output.wav", "data/aligned/demo/output.wav"):
         assert (project / wav).is_file(), wav
-    trained = json.loads((project / "models/demo/wavenet_nano/metrics.json").read_text())
-    assert trained["epochs"] == 1 and 0 < trained["validation_esr"] < 2
-    assert (project / "models/demo/wavenet_nano/best.ckpt").is_file() and (project / "mlflow.db").is_file()
     sweep = json.loads((project / "reports/demo/sweep.json").read_text())
     assert sweep["n_trials"] == 2 and sweep["best"]["params"]["train.lr"] in (0.004, 0.008)
-    assert (project / "models/demo/best/best.ckpt").is_file()
+    assert {p.name for p in (project / "models/demo/sweep").iterdir()} >= {"trial_000", "trial_001", "best"}
+    final = json.loads((project / "models/demo/final/metrics.json").read_text())  # the final fit of the best trial
+    assert final["epochs"] == 1 and 0 < final["validation_esr"] < 2 and (project / "mlflow.db").is_file()
+    final_config = yaml.safe_load((project / "models/demo/final/config.yaml").read_text())
+    assert final_config["train"]["lr"] == sweep["best"]["params"]["train.lr"]
+    assert final_config["train"]["init_from"] == "models/demo/sweep/best/best.ckpt"  # dag.warm_start
     exported = json.loads((project / "reports/demo/export.json").read_text())
     assert exported["nam_max_abs_difference"] <= 1e-5 and exported["registered"]["version"] == 1
+    candidates = exported["selection"]["candidates"]
+    assert [c["run"] for c in candidates][0] == "final" and len(candidates) == 1 + sweep["n_complete"]
+    chosen = min(candidates, key=lambda c: c["validation_esr"])
+    assert exported["selection"]["chosen"] == chosen["run"] and exported["checkpoint"] == chosen["checkpoint"]
     assert load_model(project / "models/demo/demo.nam").architecture == "WaveNet"
     assert (project / "models/demo/aidax/README.txt").is_file()  # a WaveNet has no AIDA-X file
     bench = json.loads((project / "reports/demo/benchmark.json").read_text())
@@ -68,9 +75,18 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics and "loudness" in metrics
     assert "val_esr" in _dvc(project, "plots", "show", "--json").stdout
 
-    # Nothing changed, so nothing re-runs; a changed split parameter re-runs only `split`.
+    # Nothing changed, so nothing re-runs; a changed final-fit budget re-runs train, export and
+    # benchmark, not the sweep; a changed split parameter re-runs everything from `split` on.
     assert "up to date" in _dvc(project, "status").stdout
+    params["dag"]["train_minutes"] = 3.0
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _stale(project) == {"train", "export", "benchmark"}
     params["data"]["split"]["train_fraction"] = 0.7
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    status = _dvc(project, "status").stdout
-    assert "split:" in status and "align:" not in status and "signal:" not in status
+    assert _stale(project) == {"split", "sweep", "train", "export", "benchmark"}
+
+
+def _stale(project: Path) -> set[str]:
+    """The stages `dvc repro` would run now, itself asked (a dry run)."""
+    run = _dvc(project, "repro", "--dry")
+    return set(re.findall(r"Running stage '([^']+)'", run.stdout))

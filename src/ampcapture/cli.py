@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
 
     p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
-    p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/best/best.ckpt")
+    p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
     p.add_argument("-o", "--out", required=True, help="the .nam file to write")
     p.add_argument("--nam-version", default=ExportSettings.nam_version, choices=["0.7", "0.5"],
                    help="0.7: current NAM plugins (default); 0.5: the layout older plugins read")

@@ -48,7 +48,7 @@ def load_checkpoint_model(path: str | Path) -> AmpModel:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(path, "file not found", "give a .nam file or a checkpoint such as models/<capture>/best/best.ckpt")
+        raise ModelFileError(path, "file not found", "give a .nam file or a checkpoint such as models/<capture>/final/best.ckpt")
     try:
         return AmpModule.load_from_checkpoint(str(path), map_location="cpu").model.eval()
     except Exception as exc:  # torch.load raises many types for a damaged or foreign file
@@ -80,11 +80,14 @@ class ExportSettings:
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportSettings, user: dict[str, Any] | None = None,
                       align_report: str | Path | None = None, aidax_out: str | Path | None = None,
-                      check_audio: np.ndarray | None = None, tracking=None, capture: str | None = None) -> dict[str, Any]:
+                      check_audio: np.ndarray | None = None, tracking=None, capture: str | None = None,
+                      selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the `.nam` (and AIDA-X JSON) of a checkpoint and return the export report.
 
     The export is checked before it is kept: the written file is read back and renders
-    `check_audio` (default: guitar-like playing) within 1e-5 of the torch model."""
+    `check_audio` (default: guitar-like playing) within 1e-5 of the torch model. `selection`
+    (ampcapture.selection.choose: how this checkpoint was chosen) goes into the report and
+    the registry."""
     checkpoint, out = Path(checkpoint), Path(out)
     model = load_checkpoint_model(checkpoint)
     metrics = _read_json(checkpoint.parent / "metrics.json")
@@ -96,7 +99,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
     metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
     report: dict[str, Any] = {"capture": capture, "checkpoint": str(checkpoint), "architecture": type(model).__name__,
                               "preset": metrics.get("model"), **model.describe(), "sample_rate": model.sample_rate,
-                              "validation_esr": metrics.get("validation_esr"), "test_esr": metrics.get("test_esr")}
+                              "validation_esr": metrics.get("validation_esr"), "test_esr": metrics.get("test_esr"),
+                              **({"selection": selection} if selection else {})}
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     reference = _render_torch(model, check)
     with tempfile.TemporaryDirectory() as tmp:
@@ -213,9 +217,16 @@ def register(tracking, capture: str, run_id: str | None, nam: Path, aidax: Path 
         client.create_registered_model(capture, description=f"Exports of the capture '{capture}' (ampcapture)")
     except MlflowException:
         pass  # already registered
+    tags = {**figures, "architecture": report["architecture"], "preset": report.get("preset"),
+            "nam_version": report.get("nam_version")}
+    description = f"{report.get('preset')} from {report['checkpoint']}"
+    if report.get("selection"):
+        selection = report["selection"]
+        tags.update({"selection.chosen": selection["chosen"], "selection.rule": selection["rule"],
+                     "selection.reason": selection["reason"],
+                     "selection.candidates": json.dumps([{k: c[k] for k in ("run", "validation_esr", "test_esr")}
+                                                         for c in selection["candidates"]])})
+        description += f"; chosen: {selection['reason']}"
     version = client.create_model_version(capture, f"{client.get_run(run_id).info.artifact_uri}/export", run_id=run_id,
-                                          tags={k: str(v) for k, v in {**figures, "architecture": report["architecture"],
-                                                                       "preset": report.get("preset"),
-                                                                       "nam_version": report.get("nam_version")}.items()},
-                                          description=f"{report.get('preset')} from {report['checkpoint']}")
+                                          tags={k: str(v) for k, v in tags.items()}, description=description)
     return {"name": capture, "version": int(version.version), "run_id": run_id}

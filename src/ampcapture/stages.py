@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
 from rich.console import Console
 
 from .align import AlignSettings, align_capture
@@ -19,6 +20,8 @@ from .split import SplitSettings, split_capture
 from .virtual_amp import AmpSettings, render_demo_capture
 
 SIGNAL_NAME = "reamp_input.wav"
+SWEEP_RUNS = "sweep"  # the DAG's sweep trains its trials in models/<capture>/sweep/ (conf/hparams_search/dag.yaml)
+FINAL_RUN = "final"   # and the final fit in models/<capture>/final/
 console = Console(stderr=True)
 
 
@@ -81,21 +84,46 @@ def train_from_hydra(cfg) -> float:
     return result["validation_esr"]
 
 
+def run_final_fit(params: dict[str, Any]) -> None:
+    """The DAG's `train`: the sweep's best configuration (its trial's config.yaml) trained for
+    dag.train_minutes into models/<capture>/final/, starting from that trial's weights when
+    dag.warm_start is set. Interrupted, it resumes like any training."""
+    from .training import train
+
+    capture = str(section(params, "capture"))
+    best = Path(section(params, "paths.models")) / capture / SWEEP_RUNS / "best"
+    if not (best / "config.yaml").is_file():
+        raise AmpCaptureError(best, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
+    cfg = yaml.safe_load((best / "config.yaml").read_text())
+    cfg.update(run_name=FINAL_RUN, sweep={key: None for key in cfg.get("sweep") or {}})
+    cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
+    cfg["train"]["init_from"] = str(best / "best.ckpt") if section(params, "dag.warm_start") else None
+    result = train(cfg, say=console.print)
+    console.print(f"final fit of {capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
+                  f"after {result['epochs']} epochs -> {result['checkpoint']}")
+
+
 def run_export(params: dict[str, Any]) -> None:
-    """The sweep's best checkpoint as models/<capture>/<capture>.nam (+ aidax/), reported and registered."""
+    """The candidate with the lowest validation ESR (the final fit or a sweep trial) as
+    models/<capture>/<capture>.nam (+ aidax/), reported with the whole selection and registered."""
     from .export import ExportSettings, export_checkpoint
+    from .selection import choose, gather
     from .tracking import LoggerSettings
 
     capture = str(section(params, "capture"))
     models, reports = Path(section(params, "paths.models")) / capture, Path(section(params, "paths.reports")) / capture
+    sweep_report = reports / "sweep.json"
+    if not sweep_report.is_file():
+        raise AmpCaptureError(sweep_report, "not found", "run the sweep and train stages first (`dvc repro`)")
+    selection = choose(gather(models, FINAL_RUN, json.loads(sweep_report.read_text())))
     values = dict(section(params, "export"))
     user = values.pop("metadata", None) or {}
     export_settings = settings(ExportSettings, {"export": values}, "export")
     logger = settings(LoggerSettings, params, "logger")
     with atomic_dir(models / "aidax") as aidax_dir:
-        report = export_checkpoint(models / "best" / "best.ckpt", models / f"{capture}.nam", export_settings, user=user,
+        report = export_checkpoint(selection["checkpoint"], models / f"{capture}.nam", export_settings, user=user,
                                    align_report=reports / "align.json", aidax_out=aidax_dir / f"{capture}.json",
-                                   tracking=logger, capture=capture)
+                                   tracking=logger, capture=capture, selection=selection)
         if report["aidax"] is None:
             (aidax_dir / "README.txt").write_text(
                 f"No AIDA-X model: {report.get('aidax_note') or 'AIDA-X loads LSTM models; this capture is a ' + report['architecture']}.\n"
@@ -103,6 +131,7 @@ def run_export(params: dict[str, Any]) -> None:
         else:
             report["aidax"] = str(models / "aidax" / f"{capture}.json")
     write_json(reports / "export.json", report)
+    console.print(f"chose {selection['reason']}")
     console.print(f"exported {capture}: {report['nam']} (loudness {report['loudness']:.1f} dB, gain {report['gain']:.2f})"
                   + (f", MLflow model {capture} v{report['registered']['version']}" if report.get("registered") else ""))
 
@@ -127,7 +156,8 @@ def run_benchmark(params: dict[str, Any]) -> None:
 
 
 STAGES: dict[str, Callable[[dict[str, Any]], None]] = {
-    "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split, "export": run_export,
+    "signal": run_signal, "demo": run_demo, "align": run_align, "split": run_split, "train": run_final_fit,
+    "export": run_export,
     "benchmark": run_benchmark,
 }
 

@@ -26,7 +26,8 @@ class OptunaSweeperConf:
     params: Any = None
     custom_search_space: Any = None       # "module.function(cfg, trial)" that suggests more
     report: Any = None                    # null: <paths.reports>/<capture>/sweeps/<study>.json
-    best_dir: Any = None                  # null: <paths.models>/<capture>/<study>/best
+    runs: Any = None                      # trials train into <paths.models>/<capture>/<runs>/trial_NNN; null: <study>
+    best_dir: Any = None                  # null: <paths.models>/<capture>/<runs>/best
     plots: bool = True                    # Optuna's plots as artifacts of the MLflow parent run
     restart_finished: bool = False        # a study with all its trials done starts anew (the DAG)
 

@@ -32,7 +32,7 @@ def _plain(value: Any) -> Any:
 class OptunaSweeper(Sweeper):
     def __init__(self, sampler: Any, pruner: Any, direction: Any, objectives: Any, storage: Any, study_name: Any,
                  n_trials: int, n_jobs: int, max_failure_rate: float, params: Any, custom_search_space: Any,
-                 report: Any, best_dir: Any, plots: bool, restart_finished: bool = False,
+                 report: Any, best_dir: Any, plots: bool, restart_finished: bool = False, runs: Any = None,
                  search_space: Any = None) -> None:
         if search_space:
             raise ConfigError("hydra.sweeper.search_space", "is the old (Hydra 1.1) form", "use hydra.sweeper.params")
@@ -53,7 +53,7 @@ class OptunaSweeper(Sweeper):
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.params = _plain(params) or {}
         self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
-        self.report_path, self.best_dir, self.plots = report, best_dir, plots
+        self.report_path, self.runs, self.best_dir, self.plots = report, runs, best_dir, plots
         self.restart_finished = restart_finished
         self.job_idx = 0
 
@@ -114,12 +114,17 @@ class OptunaSweeper(Sweeper):
             log.info(f"study {name} is finished: starting a new one")
             optuna.delete_study(study_name=name, storage=self.storage)
             study = make()
+        if not study.trials:  # a new study: no trial of an older one may pass for its own
+            shutil.rmtree(self._runs_dir(study), ignore_errors=True)
         return study
+
+    def _runs_dir(self, study: optuna.Study) -> Path:
+        return Path(self.config.paths.models) / str(self.config.capture) / str(self.runs or study.study_name)
 
     def _overrides(self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
         run_name = trial.user_attrs.get(sweep.RUN_NAME)
         if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
-            run_name = f"{study.study_name}/trial_{trial.number:03d}"
+            run_name = f"{self.runs or study.study_name}/trial_{trial.number:03d}"
             shutil.rmtree(RunPaths.of(self.config.paths.models, str(self.config.capture), run_name).root, ignore_errors=True)
             trial.set_user_attr(sweep.RUN_NAME, run_name)
         if self.custom_search_space is not None:
@@ -169,7 +174,7 @@ class OptunaSweeper(Sweeper):
             tracking.end_parent_run(logger_settings, parent, "FAILED")
             raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
                                   "see the trials' errors above; fix them and run the sweep again")
-        best_dir = Path(self.best_dir or Path(cfg.paths.models) / capture / study.study_name / "best")
+        best_dir = Path(self.best_dir or self._runs_dir(study) / "best")
         sweep.publish_best(RunPaths.of(cfg.paths.models, capture, best.user_attrs[sweep.RUN_NAME]).root, best_dir)
         report["best_dir"] = str(best_dir)
         report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweeps" / f"{study.study_name}.json")
