@@ -26,9 +26,11 @@ $(STAMP): pyproject.toml constraints.txt
 params: $(STAMP)
 	$(BIN)/python -m ampcapture.config compose
 
-# Our trainer against neural-amp-modeler's, same capture and 10-minute budget (after `make demo`).
+# Our trainer against neural-amp-modeler's, same capture and 10-minute budget (after `make demo`;
+# another capture once it is split: make vs-nam CAPTURE=mygear).
+CAPTURE ?= demo
 vs-nam: $(STAMP)
-	$(BIN)/python benchmarks/vs_nam.py --minutes 10
+	$(BIN)/python benchmarks/vs_nam.py --capture $(CAPTURE) --minutes 10
 
 # Our real-time engine against neural-amp-modeler's Python model on the same .nam files, one thread.
 runtime-vs-nam: $(STAMP)

@@ -1,61 +1,79 @@
-"""Our trainer against neural-amp-modeler's, on the same aligned capture, for the same
-wall-clock budget on this machine; both models then render the same validation region and
-their validation ESRs (computed here, the same way for both) are printed with their ratio.
+"""Our trainer against neural-amp-modeler's, on the same aligned capture and split, for the same
+wall-clock budget on this machine. Both trained models are written as `.nam` files and rendered
+by NAM's own loader over the whole capture; their ESRs on the train, validation and test
+regions (the test region: playing neither trainer saw) are printed with our/NAM ratios and
+written to result.json.
 
     python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard]
+                                [--reuse-nam] [key=value ...]
 
-NAM (neural-amp-modeler 0.13.0, its `nam-full` trainer with its current defaults: Adam lr 0.004,
-weight decay 3.17e-7, ExponentialLR 0.994, ESR validation, 5e-4 MR-STFT) is installed into its
-own virtual environment, .benchmarks/nam-venv, the first time. Needs the DAG's `split` outputs
-(`make demo` or `dvc repro split`).
+`key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
+the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
+the same capture, preset and budget instead of training it again.
+
+NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
+weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
+is installed into its own virtual environment, .benchmarks/nam-venv, the first time. A capture
+is read from data/captures/<name>/ and aligned and split as the DAG does, unless it already is.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
-from ampcapture.audio import write_json
+from ampcapture import stages
+from ampcapture.audio import read_audio, write_json
 from ampcapture.config import load_params
-from ampcapture.data import Capture
-from ampcapture.losses import esr
+from ampcapture.errors import AmpCaptureError
+from ampcapture.export import ExportSettings, export_checkpoint
 from ampcapture.nam_reference import NAM_VERSION, ensure_nam
-from ampcapture.training import AmpModule, train
+from ampcapture.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".benchmarks"
+REGIONS = ("train", "validation", "test")
 RENDER_WITH_NAM = """
 import json, sys, numpy as np, torch
 from nam.models._from_nam import init_from_nam
-model = init_from_nam(json.load(open(sys.argv[1])))
-model.eval()
-with torch.no_grad():
-    y = model(torch.from_numpy(np.load(sys.argv[2])).float()).numpy()
-np.save(sys.argv[3], y)
+x = torch.from_numpy(np.load(sys.argv[1])).float()
+for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
+    model = init_from_nam(json.load(open(model_path)))
+    model.eval()
+    with torch.no_grad():
+        np.save(out, model(x).numpy().astype(np.float32))
 """
 
 
 def nam_model_config(preset: dict) -> dict:
-    """Our preset in NAM's own WaveNet config shape (0.13)."""
-    arrays = [{"input_size": c["input_size"], "condition_size": c["condition_size"], "channels": c["channels"],
-               "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
-               "kernel_sizes": [c["kernel_size"]] * len(c["dilations"]), "dilations": c["dilations"],
-               "activation": c["activation"], "gated": c["gated"]} for c in preset["config"]["layers"]]
-    return {"net": {"name": "WaveNet", "config": {"layers_configs": arrays, "head_scale": preset["config"]["head_scale"]}},
-            "loss": {"val_loss": "esr", "mrstft_weight": 5e-4},
+    """Our preset as NAM's model config (0.13), with the recipe NAM 0.13's trainer ships."""
+    if preset["architecture"] == "WaveNet":
+        arrays = [{"input_size": c["input_size"], "condition_size": c["condition_size"], "channels": c["channels"],
+                   "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
+                   "kernel_sizes": [c["kernel_size"]] * len(c["dilations"]), "dilations": c["dilations"],
+                   "activation": c["activation"], "gated": c["gated"]} for c in preset["config"]["layers"]]
+        net = {"name": "WaveNet", "config": {"layers_configs": arrays, "head_scale": preset["config"]["head_scale"]}}
+    elif preset["architecture"] == "LSTM" and not preset["config"].get("skip"):
+        c = preset["config"]
+        net = {"name": "LSTM", "config": {"hidden_size": c["hidden_size"], "num_layers": c["num_layers"],
+                                          "train_burn_in": c["warmup"]}}
+    else:
+        raise SystemExit(f"{preset['name']}: NAM trains WaveNets and plain LSTMs, not this preset")
+    return {"net": net, "loss": {"val_loss": "esr", "mrstft_weight": 5e-4},
             "optimizer": {"lr": 0.004, "weight_decay": 3.17e-7},
             "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}}}
 
 
-def train_nam(python: Path, split: dict, preset: dict, minutes: float, out: Path) -> tuple[Path, float]:
+def train_nam(python: Path, split: dict, preset: dict, minutes: float, out: Path) -> dict:
     audio = ROOT / split["audio"]
     data = {"train": [{"start_samples": s, "stop_samples": e, "ny": 8192} for s, e in split["train"]],
             "validation": {"start_samples": split["validation"][0][0], "stop_samples": split["validation"][0][1], "ny": None},
@@ -74,55 +92,101 @@ def train_nam(python: Path, split: dict, preset: dict, minutes: float, out: Path
     started = time.perf_counter()
     subprocess.run([str(python.parent / "nam-full"), *map(str, configs), str(out / "runs"), "--no-show", "--no-plots"],
                    check=True)
-    elapsed = time.perf_counter() - started
-    return max((out / "runs").glob("*/model.nam"), key=os.path.getmtime), elapsed
+    trained = {"model": str(max((out / "runs").glob("*/model.nam"), key=os.path.getmtime)),
+               "wall_s": round(time.perf_counter() - started, 1), "budget_minutes": minutes, "version": NAM_VERSION}
+    write_json(out / "trained.json", trained)
+    return trained
 
 
-def train_ours(params: dict, preset: dict, minutes: float, out: Path) -> tuple[Path, float]:
-    cfg = {**params, "model": preset, "run_name": preset["name"],
-           "trainer": {**params["trainer"], "max_minutes": minutes, "max_epochs": 100000, "progress_bar": False},
-           "train": {**params["train"], "early_stopping_patience": None, "resume": False},
-           "logger": {**params["logger"], "mlflow": False},
-           "paths": {**params["paths"], "models": str(out)}}
+def reuse_nam(out: Path, minutes: float) -> dict:
+    record = out / "trained.json"
+    if not record.is_file():
+        raise SystemExit(f"--reuse-nam: no earlier NAM run in {out}; run once without --reuse-nam")
+    trained = json.loads(record.read_text())
+    if trained["budget_minutes"] != minutes:
+        raise SystemExit(f"--reuse-nam: the NAM model in {out} had {trained['budget_minutes']} minutes, not {minutes}")
+    return trained
+
+
+def set_key(cfg: dict, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    node = cfg
+    for key in path:
+        if not isinstance(node.get(key), dict):
+            raise SystemExit(f"{dotted}: no such setting in params.yaml")
+        node = node[key]
+    if last not in node:
+        raise SystemExit(f"{dotted}: no such setting in params.yaml")
+    node[last] = value
+
+
+def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path) -> dict:
+    cfg = copy.deepcopy({**params, "capture": capture, "model": preset, "run_name": preset["name"]})
+    cfg["trainer"].update(max_minutes=minutes, max_epochs=100000, progress_bar=False)
+    cfg["train"].update(early_stopping_patience=None, resume=False)
+    cfg["logger"]["mlflow"] = False
+    cfg["paths"]["models"] = str(out)
+    for override in overrides:
+        key, _, value = override.partition("=")
+        set_key(cfg, key, yaml.safe_load(value))
     started = time.perf_counter()
     result = train(cfg)
-    return Path(result["checkpoint"]), time.perf_counter() - started
+    wall = round(time.perf_counter() - started, 1)
+    nam = out / f"{preset['name']}.nam"
+    export_checkpoint(result["checkpoint"], nam, ExportSettings(aidax=False, register=False))
+    return {"model": str(nam), "checkpoint": result["checkpoint"], "wall_s": wall, "epochs": result["epochs"],
+            "own_validation_esr": result["validation_esr"]}
+
+
+def region_esr(prediction: np.ndarray, target: np.ndarray, spans: list[list[int]]) -> float:
+    """ESR over all the spans of a region together (error energy over target energy)."""
+    error = sum(float(np.sum((prediction[s:e] - target[s:e]) ** 2)) for s, e in spans)
+    return error / sum(float(np.sum(target[s:e] ** 2)) for s, e in spans)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture", default="demo")
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget for each trainer")
-    parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet preset from conf/model/")
+    parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet or NAM LSTM preset from conf/model/")
+    parser.add_argument("--reuse-nam", action="store_true", help="take NAM's model from an earlier run of this budget")
+    parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     os.chdir(ROOT)
     params = load_params()
     preset = yaml.safe_load((ROOT / "conf" / "model" / f"{args.preset}.yaml").read_text())
     split_json = Path(params["paths"]["splits"]) / args.capture / "split.json"
+    if not split_json.is_file():  # a capture copied into data/captures/<name>/: align and split it as the DAG would
+        for stage in (stages.run_align, stages.run_split):
+            stage({**params, "capture": args.capture})
     split = json.loads(split_json.read_text())
-    capture = Capture.load(split_json)
     out = WORK / "vs_nam" / args.capture / args.preset
+    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(args.overrides)) or "defaults"
     python = ensure_nam()
 
-    ours_ckpt, ours_s = train_ours(params, preset, args.minutes, out / "ours")
-    nam_file, nam_s = train_nam(python, split, preset, args.minutes, out / "nam")
+    ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag)
+    nam = reuse_nam(out / "nam", args.minutes) if args.reuse_nam else train_nam(python, split, preset, args.minutes,
+                                                                                 out / "nam")
 
-    module = AmpModule.load_from_checkpoint(ours_ckpt, map_location="cpu").eval()
-    x, y = capture.segment("validation", module.pre_roll)
-    with torch.no_grad():
-        ours = module(x.unsqueeze(0)).squeeze(0)
-    np.save(out / "validation_input.npy", x.numpy())
-    subprocess.run([str(python), "-c", RENDER_WITH_NAM, str(nam_file), str(out / "validation_input.npy"),
-                    str(out / "nam_prediction.npy")], check=True)
-    nam = torch.from_numpy(np.load(out / "nam_prediction.npy")).float()[-y.numel():]
-    result = {"capture": args.capture, "preset": args.preset, "budget_minutes": args.minutes,
-              "ours": {"validation_esr": float(esr(ours, y)), "wall_s": round(ours_s, 1), "checkpoint": str(ours_ckpt)},
-              "nam": {"validation_esr": float(esr(nam, y)), "wall_s": round(nam_s, 1), "model": str(nam_file),
-                      "version": NAM_VERSION}}
-    result["esr_ratio_ours_over_nam"] = result["ours"]["validation_esr"] / result["nam"]["validation_esr"]
-    write_json(out / "result.json", result)
+    audio = ROOT / split["audio"]
+    x, y = read_audio(audio / "input.wav").samples, read_audio(audio / "output.wav").samples
+    np.save(out / "input.npy", x.astype(np.float32))
+    predictions = {who: out / f"{who}_{tag}.npy" for who in ("ours", "nam")}
+    subprocess.run([str(python), "-c", RENDER_WITH_NAM, str(out / "input.npy"),
+                    ours["model"], str(predictions["ours"]), nam["model"], str(predictions["nam"])], check=True)
+    for who, record in (("ours", ours), ("nam", nam)):
+        rendered = np.load(predictions[who])
+        record.update({f"{region}_esr": region_esr(rendered, y, split[region]) for region in REGIONS})
+    result = {"capture": args.capture, "preset": args.preset, "budget_minutes": args.minutes, "overrides": args.overrides,
+              "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
+              "ours": ours, "nam": nam,
+              "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS}}
+    write_json(out / f"result_{tag}.json" if args.overrides else out / "result.json", result)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except AmpCaptureError as exc:
+        raise SystemExit(f"error: {exc}") from None
