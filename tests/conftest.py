@@ -4,11 +4,13 @@ demo project (signal through the virtual amp, aligned and split) to train on."""
 from __future__ import annotations
 
 import copy
+import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from ampcapture import stages
@@ -66,6 +68,37 @@ def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
     return cfg
 
 
+def esr_curve(result: dict) -> list[dict[str, float]]:
+    """A training run's per-epoch esr_curve.csv, as numbers."""
+    with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def interrupt_at_epoch(monkeypatch, epoch: int) -> None:
+    """Make training raise Ctrl+C as `epoch` starts (what a user's interrupt does)."""
+    from ampcapture.training import AmpModule
+
+    start_epoch = AmpModule.on_train_epoch_start
+
+    def ctrl_c(self):
+        start_epoch(self)
+        if self.current_epoch == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(AmpModule, "on_train_epoch_start", ctrl_c)
+
+
+def torch_render(model, x: np.ndarray) -> np.ndarray:
+    """What a torch model plays for `x` from silence (a WaveNet gets its receptive field of zeros first)."""
+    from ampcapture.models import LSTM
+
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        if isinstance(model, LSTM):
+            return model(xt.unsqueeze(0)).squeeze(0).numpy()
+        return model(torch.cat([torch.zeros(model.receptive_field - 1), xt]).unsqueeze(0)).squeeze(0).numpy()
+
+
 def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -80.0, seed: int = 0) -> np.ndarray:
     """What a linear device with `latency` samples of delay, a gain and a noise floor records."""
     y = np.concatenate([np.zeros(latency), x[: x.size - latency]]) * gain
@@ -80,4 +113,5 @@ def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr:
     return folder / "input.wav", folder / "output.wav"
 
 
-__all__ = ["SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate"]
+__all__ = ["SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate", "esr_curve",
+           "interrupt_at_epoch", "torch_render"]

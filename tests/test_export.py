@@ -27,6 +27,8 @@ from ampcapture.nam_reference import run_nam
 from ampcapture.render import render_file
 from ampcapture.tracking import LoggerSettings
 
+from conftest import torch_render
+
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "conf/model").glob("*.yaml"))
 SR = 48000
@@ -56,14 +58,6 @@ def preset_model(name: str, seed: int = 0):
     for p in model.parameters():
         p.data.add_(0.1 * torch.randn_like(p))
     return model
-
-
-def torch_render(model, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        xt = torch.from_numpy(x)
-        if isinstance(model, LSTM):
-            return model(xt.unsqueeze(0)).squeeze(0).numpy()
-        return model(torch.cat([torch.zeros(model.receptive_field - 1), xt]).unsqueeze(0)).squeeze(0).numpy()
 
 
 @pytest.fixture(scope="module")

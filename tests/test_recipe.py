@@ -4,7 +4,6 @@ checkpointed, exported and rendered, and warm starts from another run's weights.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +17,7 @@ from ampcapture.losses import esr
 from ampcapture.optim import budget_factor
 from ampcapture.training import AmpModule, train
 
-from conftest import TINY_LSTM
-
-
-def _curve(result: dict) -> list[dict]:
-    with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _interrupt_at_epoch(monkeypatch, epoch: int) -> None:
-    start_epoch = AmpModule.on_train_epoch_start
-
-    def ctrl_c(self):
-        start_epoch(self)
-        if self.current_epoch == epoch:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(AmpModule, "on_train_epoch_start", ctrl_c)
+from conftest import TINY_LSTM, esr_curve, interrupt_at_epoch, torch_render
 
 
 def test_the_budget_factor_warms_up_then_decays_to_its_final_value():
@@ -58,7 +41,7 @@ def budgeted(cfg) -> dict:
 
 def test_the_schedule_ends_at_its_final_rate_when_the_epochs_run_out(budgeted):
     budgeted["trainer"].update(max_epochs=4, max_minutes=None)
-    lrs = [row["lr"] for row in _curve(train(budgeted))]  # the rate after each epoch's last step
+    lrs = [row["lr"] for row in esr_curve(train(budgeted))]  # the rate after each epoch's last step
     assert lrs == sorted(lrs, reverse=True) and lrs[0] < 0.01
     assert lrs[-1] == pytest.approx(0.001)
     steps_per_epoch = 2  # 8 windows in batches of 4
@@ -67,7 +50,7 @@ def test_the_schedule_ends_at_its_final_rate_when_the_epochs_run_out(budgeted):
 
 def test_the_schedule_ends_at_its_final_rate_when_the_minutes_run_out(budgeted):
     budgeted["trainer"].update(max_epochs=100000, max_minutes=0.05)
-    curve = _curve(train(budgeted))
+    curve = esr_curve(train(budgeted))
     assert len(curve) >= 3, "the 3-second budget should hold several tiny epochs"
     assert curve[0]["lr"] > 0.005
     assert curve[-1]["lr"] == pytest.approx(0.001, abs=2e-4)  # the last step lands within a step of the end
@@ -77,12 +60,12 @@ def test_the_schedule_ends_at_its_final_rate_when_the_minutes_run_out(budgeted):
 def test_a_resumed_run_continues_its_schedule_and_average(budgeted, monkeypatch, ema):
     budgeted["train"]["ema_decay"] = ema
     budgeted["trainer"].update(max_epochs=4, max_minutes=None)
-    whole = _curve(train({**budgeted, "run_name": "whole"}))
+    whole = esr_curve(train({**budgeted, "run_name": "whole"}))
     with monkeypatch.context() as patch:
-        _interrupt_at_epoch(patch, 2)
+        interrupt_at_epoch(patch, 2)
         with pytest.raises(AmpCaptureError, match="interrupted"):
             train({**budgeted, "run_name": "cut"})
-    resumed = _curve(train({**budgeted, "run_name": "cut"}))
+    resumed = esr_curve(train({**budgeted, "run_name": "cut"}))
     assert [row["lr"] for row in resumed] == pytest.approx([row["lr"] for row in whole], rel=1e-9)
     assert [row["val_esr"] for row in resumed] == pytest.approx([row["val_esr"] for row in whole], rel=1e-3)
 
@@ -90,20 +73,12 @@ def test_a_resumed_run_continues_its_schedule_and_average(budgeted, monkeypatch,
 def test_a_resumed_run_ends_its_schedule_with_the_minutes(budgeted, monkeypatch):
     budgeted["trainer"].update(max_epochs=100000, max_minutes=0.1)
     with monkeypatch.context() as patch:
-        _interrupt_at_epoch(patch, 3)
+        interrupt_at_epoch(patch, 3)
         with pytest.raises(AmpCaptureError, match="interrupted"):
             train(budgeted)
-    curve = _curve(train(budgeted))
+    curve = esr_curve(train(budgeted))
     assert curve[3]["lr"] < curve[1]["lr"]  # it went on from where the time stood, not from the top
     assert curve[-1]["lr"] == pytest.approx(0.001, abs=2e-4)
-
-
-def _render(module: AmpModule, weights: dict, x: np.ndarray) -> np.ndarray:
-    module.load_state_dict(weights)
-    model = module.model.eval()
-    with torch.no_grad():
-        padded = torch.cat([torch.zeros(model.receptive_field - 1), torch.from_numpy(x)])
-        return model(padded.unsqueeze(0)).squeeze(0).numpy()
 
 
 def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg, tmp_path):
@@ -129,9 +104,11 @@ def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg
                       check_audio=audio)
     exported = load_model(tmp_path / "tiny.nam").engine.render(audio)
     rendered = load_model(result["checkpoint"]).engine.render(audio)  # what `ampcapture render CKPT` plays
-    assert np.max(np.abs(exported - _render(module, averaged, audio))) < 1e-5
+    module.load_state_dict(averaged)
+    assert np.max(np.abs(exported - torch_render(module.model.eval(), audio))) < 1e-5
     assert np.max(np.abs(rendered - exported)) < 1e-5
-    assert np.max(np.abs(exported - _render(module, raw, audio))) > 1e-4
+    module.load_state_dict(raw)
+    assert np.max(np.abs(exported - torch_render(module.model.eval(), audio))) > 1e-4
 
 
 def test_a_warm_start_begins_from_the_given_weights(cfg):

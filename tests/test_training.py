@@ -4,7 +4,6 @@ should (queried from the real sqlite store), divergence and bad configs fail cle
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import subprocess
@@ -19,14 +18,9 @@ import yaml
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
 
-from conftest import TINY_LSTM, TINY_WAVENET
+from conftest import TINY_LSTM, TINY_WAVENET, esr_curve, interrupt_at_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _curve(result: dict) -> list[dict]:
-    with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:
-        return list(csv.DictReader(f))
 
 
 def _client() -> mlflow.MlflowClient:
@@ -39,7 +33,7 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     cfg["trainer"]["max_epochs"] = 4
     result = train(cfg)
 
-    curve = _curve(result)
+    curve = esr_curve(result)
     assert [int(r["epoch"]) for r in curve] == [0, 1, 2, 3]
     assert float(curve[-1]["train_loss"]) < float(curve[0]["train_loss"])
     assert result["validation_esr"] == pytest.approx(min(float(r["val_esr"]) for r in curve), rel=1e-5)
@@ -87,15 +81,8 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
 
 
 def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
-    start_epoch = AmpModule.on_train_epoch_start
-
-    def ctrl_c_in_epoch_2(self):
-        start_epoch(self)
-        if self.current_epoch == 2:
-            raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(AmpModule, "on_train_epoch_start", ctrl_c_in_epoch_2)
+        interrupt_at_epoch(patch, 2)
         with pytest.raises(AmpCaptureError, match="interrupted"):
             train(cfg)
     run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
@@ -106,7 +93,7 @@ def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
     cfg["trainer"]["max_epochs"] = 4  # a bigger budget is not a new configuration
     result = train(cfg, say=said.append)
     assert any("resuming" in line for line in said)
-    assert [int(r["epoch"]) for r in _curve(result)] == [0, 1, 2, 3]  # epochs 0-1 kept, not re-run
+    assert [int(r["epoch"]) for r in esr_curve(result)] == [0, 1, 2, 3]  # epochs 0-1 kept, not re-run
     assert not any(line.startswith(("epoch 0:", "epoch 1:")) for line in said)
     (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
     assert run.info.run_id == result["mlflow_run_id"]  # the same MLflow run continues
