@@ -29,13 +29,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from ampcapture import stages
 from ampcapture.audio import read_audio, write_json
-from ampcapture.config import load_params
+from ampcapture.config import load_params, section
 from ampcapture.errors import AmpCaptureError
 from ampcapture.export import ExportSettings, export_checkpoint
+from ampcapture.losses import esr
 from ampcapture.nam_reference import NAM_VERSION, ensure_nam
 from ampcapture.training import train
 
@@ -109,15 +111,10 @@ def reuse_nam(out: Path, minutes: float) -> dict:
 
 
 def set_key(cfg: dict, dotted: str, value) -> None:
+    """Override one existing setting; `section` names a key params.yaml does not have."""
+    section(cfg, dotted)
     *path, last = dotted.split(".")
-    node = cfg
-    for key in path:
-        if not isinstance(node.get(key), dict):
-            raise SystemExit(f"{dotted}: no such setting in params.yaml")
-        node = node[key]
-    if last not in node:
-        raise SystemExit(f"{dotted}: no such setting in params.yaml")
-    node[last] = value
+    (section(cfg, ".".join(path)) if path else cfg)[last] = value
 
 
 def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path) -> dict:
@@ -139,9 +136,9 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
 
 
 def region_esr(prediction: np.ndarray, target: np.ndarray, spans: list[list[int]]) -> float:
-    """ESR over all the spans of a region together (error energy over target energy)."""
-    error = sum(float(np.sum((prediction[s:e] - target[s:e]) ** 2)) for s, e in spans)
-    return error / sum(float(np.sum(target[s:e] ** 2)) for s, e in spans)
+    """ESR over all the spans of a region together, as training measures it (ampcapture.losses.esr)."""
+    pick = lambda signal: torch.from_numpy(np.concatenate([signal[s:e] for s, e in spans]).astype(np.float64))
+    return float(esr(pick(prediction), pick(target)))
 
 
 def main() -> None:

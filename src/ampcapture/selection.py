@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AmpCaptureError
+from .training import RunPaths
 
 RULE = "lowest validation ESR among the final fit and the sweep's completed trials (test ESR is never used to choose)"
 
@@ -23,21 +24,23 @@ class Candidate:
     test_esr: float | None
 
     @classmethod
-    def of_run(cls, run_dir: Path, run: str, source: str) -> "Candidate":
-        metrics_path = run_dir / "metrics.json"
-        if not metrics_path.is_file() or not (run_dir / "best.ckpt").is_file():
-            raise AmpCaptureError(run_dir, "has no finished model (metrics.json and best.ckpt)",
+    def of_run(cls, paths: RunPaths, run: str, source: str) -> "Candidate":
+        if not paths.metrics.is_file() or not paths.best.is_file():
+            raise AmpCaptureError(paths.root, "has no finished model (metrics.json and best.ckpt)",
                                   "run the DAG's train and sweep stages again (`dvc repro`)")
-        metrics = json.loads(metrics_path.read_text())
-        return cls(run, source, str(run_dir / "best.ckpt"), float(metrics["validation_esr"]), metrics.get("test_esr"))
+        metrics = json.loads(paths.metrics.read_text())
+        return cls(run, source, str(paths.best), float(metrics["validation_esr"]), metrics.get("test_esr"))
 
 
-def gather(models: Path, final_run: str, sweep_report: dict[str, Any]) -> list[Candidate]:
-    """The final fit (models/<final_run>/) and every COMPLETE trial the sweep report lists."""
-    candidates = [Candidate.of_run(models / final_run, final_run, "final fit")]
+def gather(models: str | Path, capture: str, final_run: str, sweep_report: dict[str, Any]) -> list[Candidate]:
+    """The final fit (models/<capture>/<final_run>/) and every COMPLETE trial the sweep report lists."""
+    def candidate(run: str, source: str) -> Candidate:
+        return Candidate.of_run(RunPaths.of(models, capture, run), run, source)
+
+    candidates = [candidate(final_run, "final fit")]
     for trial in sweep_report.get("trials", []):
         if trial["state"] == "COMPLETE":
-            candidates.append(Candidate.of_run(models / trial["run_name"], trial["run_name"], f"sweep trial {trial['number']}"))
+            candidates.append(candidate(trial["run_name"], f"sweep trial {trial['number']}"))
     return candidates
 
 

@@ -88,16 +88,16 @@ def run_final_fit(params: dict[str, Any]) -> None:
     """The DAG's `train`: the sweep's best configuration (its trial's config.yaml) trained for
     dag.train_minutes into models/<capture>/final/, starting from that trial's weights when
     dag.warm_start is set. Interrupted, it resumes like any training."""
-    from .training import train
+    from .training import RunPaths, train
 
     capture = str(section(params, "capture"))
-    best = Path(section(params, "paths.models")) / capture / SWEEP_RUNS / "best"
-    if not (best / "config.yaml").is_file():
-        raise AmpCaptureError(best, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
-    cfg = yaml.safe_load((best / "config.yaml").read_text())
+    best = RunPaths.of(section(params, "paths.models"), capture, f"{SWEEP_RUNS}/best")  # the sweeper's copy of its best trial
+    if not best.config.is_file():
+        raise AmpCaptureError(best.root, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
+    cfg = yaml.safe_load(best.config.read_text())
     cfg.update(run_name=FINAL_RUN, sweep={key: None for key in cfg.get("sweep") or {}})
     cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
-    cfg["train"]["init_from"] = str(best / "best.ckpt") if section(params, "dag.warm_start") else None
+    cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
     result = train(cfg, say=console.print)
     console.print(f"final fit of {capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
                   f"after {result['epochs']} epochs -> {result['checkpoint']}")
@@ -115,7 +115,7 @@ def run_export(params: dict[str, Any]) -> None:
     sweep_report = reports / "sweep.json"
     if not sweep_report.is_file():
         raise AmpCaptureError(sweep_report, "not found", "run the sweep and train stages first (`dvc repro`)")
-    selection = choose(gather(models, FINAL_RUN, json.loads(sweep_report.read_text())))
+    selection = choose(gather(section(params, "paths.models"), capture, FINAL_RUN, json.loads(sweep_report.read_text())))
     values = dict(section(params, "export"))
     user = values.pop("metadata", None) or {}
     export_settings = settings(ExportSettings, {"export": values}, "export")

@@ -401,10 +401,10 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     data.capture = data_capture
 
     link = sweep.TrialLink(**(cfg.get("sweep") or {}))
-    if train_settings.init_from:
-        init_weights = _checkpoint_weights(Path(train_settings.init_from), module)  # before the run directory is touched
+    # read before the run directory is touched, so a wrong checkpoint costs nothing
+    init_weights = _checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
     resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
-    if train_settings.init_from and not resuming:
+    if init_weights is not None and not resuming:
         module.load_state_dict(init_weights)
         say(f"starting from the weights of {train_settings.init_from}")
     tags = {"mlflow.parentRunId": link.parent_run, "optuna.study": link.study,
