@@ -68,6 +68,7 @@ class EMA(WeightAveraging):
         super().__init__(avg_fn=self._average)
 
     def _average(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        n = float(num_averaged)
-        decay = min(self.decay, (1 + n) / (10 + n))
+        # Tensor arithmetic, not float(num_averaged): on a GPU that would wait for the device
+        # once per weight tensor and step (a 1-minute trial took 8x longer).
+        decay = ((1 + num_averaged) / (10 + num_averaged)).clamp(max=self.decay)
         return averaged + (current - averaged) * (1 - decay)
