@@ -5,11 +5,14 @@ regions (the test region: playing neither trainer saw) are printed with our/NAM 
 written to result.json.
 
     python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard]
-                                [--reuse-nam] [key=value ...]
+                                [--reuse-nam] [--nam-seed N] [key=value ...]
 
 `key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
 the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
-the same capture, preset and budget instead of training it again.
+the same capture, preset and budget instead of training it again. `nam-full` always seeds torch
+with 0; `--nam-seed N` trains NAM under another seed (kept in nam_seed<N>/), and with
+`train.seed=N` on our side, repeated runs show each trainer's run-to-run spread: on a short,
+hard test region one pair of runs says little.
 
 NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
 weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
@@ -42,6 +45,13 @@ from ampcapture.nam_reference import NAM_VERSION, ensure_nam
 from ampcapture.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
+NAM_FULL_SEEDED = """
+import sys, torch
+import nam.train.full  # seeds torch with 0 when imported
+from nam.cli import nam_full
+torch.manual_seed(int(sys.argv.pop(1)))
+sys.exit(nam_full())
+"""
 WORK = ROOT / ".benchmarks"
 REGIONS = ("train", "validation", "test")
 RENDER_WITH_NAM = """
@@ -75,7 +85,7 @@ def nam_model_config(preset: dict) -> dict:
             "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}}}
 
 
-def train_nam(python: Path, split: dict, preset: dict, minutes: float, out: Path) -> dict:
+def train_nam(python: Path, split: dict, preset: dict, minutes: float, seed: int, out: Path) -> dict:
     audio = ROOT / split["audio"]
     data = {"train": [{"start_samples": s, "stop_samples": e, "ny": 8192} for s, e in split["train"]],
             "validation": {"start_samples": split["validation"][0][0], "stop_samples": split["validation"][0][1], "ny": None},
@@ -92,10 +102,11 @@ def train_nam(python: Path, split: dict, preset: dict, minutes: float, out: Path
         configs.append(out / f"{name}.json")
         configs[-1].write_text(json.dumps(config, indent=1))
     started = time.perf_counter()
-    subprocess.run([str(python.parent / "nam-full"), *map(str, configs), str(out / "runs"), "--no-show", "--no-plots"],
-                   check=True)
+    subprocess.run([str(python), "-c", NAM_FULL_SEEDED, str(seed), *map(str, configs), str(out / "runs"),
+                    "--no-show", "--no-plots"], check=True)
     trained = {"model": str(max((out / "runs").glob("*/model.nam"), key=os.path.getmtime)),
-               "wall_s": round(time.perf_counter() - started, 1), "budget_minutes": minutes, "version": NAM_VERSION}
+               "wall_s": round(time.perf_counter() - started, 1), "budget_minutes": minutes, "seed": seed,
+               "version": NAM_VERSION}
     write_json(out / "trained.json", trained)
     return trained
 
@@ -147,6 +158,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget for each trainer")
     parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet or NAM LSTM preset from conf/model/")
     parser.add_argument("--reuse-nam", action="store_true", help="take NAM's model from an earlier run of this budget")
+    parser.add_argument("--nam-seed", type=int, default=0, help="torch seed of NAM's run (nam-full's own: 0)")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -158,12 +170,15 @@ def main() -> None:
             stage({**params, "capture": args.capture})
     split = json.loads(split_json.read_text())
     out = WORK / "vs_nam" / args.capture / args.preset
+    nam_dir = out / ("nam" if args.nam_seed == 0 else f"nam_seed{args.nam_seed}")
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(args.overrides)) or "defaults"
+    if args.nam_seed:
+        tag += f"_nam_seed{args.nam_seed}"
     python = ensure_nam()
 
     ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag)
-    nam = reuse_nam(out / "nam", args.minutes) if args.reuse_nam else train_nam(python, split, preset, args.minutes,
-                                                                                 out / "nam")
+    nam = (reuse_nam(nam_dir, args.minutes) if args.reuse_nam
+           else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir))
 
     audio = ROOT / split["audio"]
     x, y = read_audio(audio / "input.wav").samples, read_audio(audio / "output.wav").samples
@@ -175,10 +190,11 @@ def main() -> None:
         rendered = np.load(predictions[who])
         record.update({f"{region}_esr": region_esr(rendered, y, split[region]) for region in REGIONS})
     result = {"capture": args.capture, "preset": args.preset, "budget_minutes": args.minutes, "overrides": args.overrides,
+              "nam_seed": args.nam_seed,
               "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
               "ours": ours, "nam": nam,
               "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS}}
-    write_json(out / f"result_{tag}.json" if args.overrides else out / "result.json", result)
+    write_json(out / ("result.json" if tag == "defaults" else f"result_{tag}.json"), result)
     print(json.dumps(result, indent=2))
 
 
