@@ -1,8 +1,12 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from ampcapture.audio import read_audio, write_audio
+from ampcapture.audio import atomic_dir, read_audio, write_audio, write_json
+from ampcapture.errors import CaptureError
 
 
 @pytest.mark.parametrize("subtype", ["FLOAT", "PCM_24"])
@@ -14,3 +18,27 @@ def test_writes_are_byte_reproducible_and_read_back(tmp_path, subtype):
     audio = read_audio(tmp_path / "a.wav")
     assert audio.sample_rate == 48000 and audio.subtype == subtype and np.allclose(audio.samples, x, atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # no temp files left
+
+
+def test_written_files_get_the_mode_of_a_plain_new_file_or_keep_the_replaced_ones(tmp_path):
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)
+    umask = os.umask(0o022)
+    try:
+        write_audio(tmp_path / "take.wav", np.zeros(480), 48000)
+        write_json(tmp_path / "report.json", {"a": 1})
+        with atomic_dir(tmp_path / "run") as run:
+            (run / "x").write_text("x")
+        assert (mode(tmp_path / "take.wav"), mode(tmp_path / "report.json"), mode(tmp_path / "run")) == (0o644, 0o644, 0o755)
+        os.chmod(tmp_path / "take.wav", 0o640)
+        write_audio(tmp_path / "take.wav", np.ones(480) * 0.1, 48000)
+        assert mode(tmp_path / "take.wav") == 0o640
+    finally:
+        os.umask(umask)
+
+
+def test_nan_samples_are_refused_with_where_the_first_one_is(tmp_path):
+    x = np.zeros(4800)
+    x[2400:2410] = np.nan
+    sf.write(tmp_path / "take.wav", x, 48000, subtype="FLOAT")
+    with pytest.raises(CaptureError, match=r"holds 10 NaN/Inf samples \(the first at 0.050 s, sample 2400\)"):
+        read_audio(tmp_path / "take.wav")

@@ -299,6 +299,32 @@ def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, content, mess
     assert not (tmp_path / "out.wav").exists()
 
 
+def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(checkpoints, tmp_path):
+    model = tmp_path / "m.nam"
+    export_checkpoint(checkpoints["wavenet_nano"], model, ExportSettings(register=False))
+    take = tmp_path / "take.wav"
+    sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
+    before = take.read_bytes(), model.read_bytes()
+    for out, what in ((take, "input take itself"), (tmp_path / "." / "take.wav", "input take itself"), (model, "model itself"),
+                      (tmp_path, "is a folder")):
+        run = _cli("render", str(model), str(take), str(out))
+        said = " ".join(run.stderr.split())  # the message wraps at the terminal's width
+        assert run.returncode == 1 and what in said and "Traceback" not in said, said
+    assert (take.read_bytes(), model.read_bytes()) == before
+
+
+def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path):
+    export_checkpoint(checkpoints["wavenet_nano"], tmp_path / "m.nam", ExportSettings(register=False))
+    data = json.loads((tmp_path / "m.nam").read_text())
+    data["weights"][7] = float("nan")
+    (tmp_path / "bad.nam").write_text(json.dumps(data))
+    sf.write(tmp_path / "in.wav", playing(0.2, SR, 1), SR)
+    run = _cli("render", str(tmp_path / "bad.nam"), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 1 and "1 of its 842 weights are NaN or infinite (the first at index 7)" in said, said
+    assert not (tmp_path / "out.wav").exists()
+
+
 def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path):
     fake = tmp_path / "x.ckpt"
     fake.write_bytes(b"garbage")

@@ -15,7 +15,8 @@ import optuna
 import pytest
 import torch
 
-from ampcapture.sweep import RUN_NAME, distribution, search_space
+from ampcapture.audio import exclusive
+from ampcapture.sweep import RUN_NAME, distribution, search_space, study_key
 from ampcapture.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,13 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
 
     again = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", no_pruning)  # nothing left to do
     assert "Launching" not in again.stdout + again.stderr
+
+
+def test_a_second_sweep_of_a_running_study_is_refused(project, tiny_params):
+    with exclusive(study_key(f"sqlite:///{(project / 'optuna.db').resolve()}", "tiny"), "a sweep", "wait"):
+        run = _sweep(project, tiny_params, check=False)
+    assert run.returncode == 1 and "study tiny" in run.stderr + run.stdout and "in use by another process" in run.stderr + run.stdout
+    assert not (project / "models").exists()
 
 
 def test_a_clearly_worse_trial_is_pruned(project, tiny_params):

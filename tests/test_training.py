@@ -4,6 +4,7 @@ should (queried from the real sqlite store), divergence and bad configs fail cle
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from ampcapture.audio import exclusive
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
 
@@ -109,6 +111,64 @@ def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
     train(cfg, say=said.append)
     assert any("another configuration: starting over" in line for line in said)
 
+    best = (run_dir / "best.ckpt").read_bytes()
+    with monkeypatch.context() as patch:  # killed while retraining a finished run: the finished one is kept
+        interrupt_at_epoch(patch, 1)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train(cfg)
+    assert (run_dir / ".previous" / "best.ckpt").read_bytes() == best and (run_dir / ".previous" / "metrics.json").is_file()
+    train(cfg)  # resumed and finished: the run it replaces goes
+    assert not (run_dir / ".previous").exists() and (run_dir / "metrics.json").is_file()
+
+
+def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_is_not_resumed(cfg, monkeypatch):
+    with monkeypatch.context() as patch:
+        interrupt_at_epoch(patch, 2)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train(cfg)
+    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    good = (run_dir / "last.ckpt").read_bytes()
+
+    def full_disk(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"the first bytes of a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device", str(f))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", full_disk)
+        with pytest.raises(OSError, match="No space"):
+            train(cfg)
+    assert (run_dir / "last.ckpt").read_bytes() == good
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+    (run_dir / "last.ckpt").write_bytes(good[: len(good) // 2])  # damaged some other way: a crash, a copy cut short
+    said: list[str] = []
+    result = train(cfg, say=said.append)
+    assert any("damaged" in line for line in said) and [int(r["epoch"]) for r in esr_curve(result)] == [0, 1, 2]
+
+
+def test_two_trainings_of_one_run_never_write_at_once(cfg):
+    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    with exclusive(str(run_dir.resolve()), "a training", "wait"):  # what a running training holds
+        with pytest.raises(AmpCaptureError, match="in use by another process") as error:
+            train(cfg)
+    assert "run_name" in error.value.fix and not run_dir.exists()
+    cfg["run_name"] = "other"
+    with exclusive(str(run_dir.resolve()), "a training", "wait"):  # another run_name trains beside it
+        assert train(cfg)["run_name"] == "other"
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_closed_by_the_next(cfg):
+    client = _client()
+    store = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
+    experiment = client.create_experiment("demo", artifact_location=(store / "mlartifacts").as_uri())
+    abandoned = client.create_run(experiment).info.run_id  # what kill -9 leaves: a run RUNNING forever
+    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    run_dir.mkdir(parents=True)
+    (run_dir / "mlflow_run_id").write_text(abandoned)
+    result = train(cfg)
+    assert client.get_run(abandoned).info.status == "KILLED"
+    assert client.get_run(result["mlflow_run_id"]).info.status == "FINISHED"
+
 
 def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
     monkeypatch.setattr(AmpModule, "forward", lambda self, x: x[:, self.pre_roll :] * float("nan"))
@@ -117,6 +177,17 @@ def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
     assert "train.lr" in error.value.fix
     (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
     assert run.info.status == "FAILED"
+
+
+def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
+    forward = AmpModule.forward  # finite but 100x too loud: no NaN to catch, only a useless model
+    monkeypatch.setattr(AmpModule, "forward", lambda self, x: forward(self, x) + 100 * x[:, self.pre_roll :])
+    with pytest.raises(TrainingDiverged, match="worse|silent output") as error:
+        train(cfg)
+    assert "train.lr" in error.value.fix
+    (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
+    assert run.info.status == "FAILED"
+    assert not (Path(cfg["paths"]["models"]) / "demo" / cfg["model"]["name"] / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("key, value, match", [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ import numpy as np
 import soundfile as sf
 from scipy.io import wavfile
 
-from .errors import CaptureError
+from .errors import AmpCaptureError, CaptureError
 
 
 @dataclass
@@ -52,6 +55,11 @@ def read_audio(path: str | os.PathLike) -> Audio:
         ) from exc
     if samples.shape[0] == 0:
         raise CaptureError(path, "the file holds no audio samples", "export the recording again")
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0])
+        raise CaptureError(path, f"holds {int(bad.sum())} NaN/Inf samples (the first at {first / sample_rate:.3f} s, "
+                           f"sample {first})", "export the recording again; check the plug-ins on the recorded track")
     return Audio(samples, int(sample_rate), path, info.subtype)
 
 
@@ -84,16 +92,43 @@ def _numpy_scalar(value):
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds. The
+    file gets the mode a plain new file would (or the replaced file's), not mkstemp's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(key: str, what: str, fix: str) -> Iterator[None]:
+    """Hold an advisory lock named by `key` for the block, or fail at once if another process
+    holds it: two trainings of one run (or two sweeps of one study) would overwrite each other's
+    files. The lock files live in the temp folder, so results folders hold only results."""
+    lock = Path(tempfile.gettempdir()) / "ampcapture-locks" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise AmpCaptureError(what, f"is in use by another process ({f.read().strip() or 'unknown'})", fix) from None
+        f.truncate(0)
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        yield
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -104,6 +139,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

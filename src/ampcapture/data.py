@@ -59,7 +59,7 @@ class RandomWindows(Dataset):
         # Window starts (of the target) that keep input and target inside one span.
         self.spans = [(s + pre_roll, e - ny) for s, e in spans if e - ny >= s + pre_roll]
         if not self.spans:
-            raise CaptureError("data.ny", f"no training region is longer than ny + pre_roll = {ny + pre_roll} samples",
+            raise CaptureError("train.ny", f"no training region is longer than ny + pre_roll = {ny + pre_roll} samples",
                                "lower ny, or record more audio")
         self.sizes = np.array([e - s + 1 for s, e in self.spans])
         self.epoch = 0

@@ -17,3 +17,10 @@ class CaptureError(AmpCaptureError):
 
 class ConfigError(AmpCaptureError):
     """A configuration value that makes no sense."""
+
+
+def os_error(exc: OSError) -> AmpCaptureError:
+    """A file-system error (read-only folder, full disk, a folder where a file belongs) as a
+    message that names the path, for the entry points to print instead of a traceback."""
+    return AmpCaptureError(exc.filename or "a file", exc.strerror or str(exc),
+                           "check the path, that its folder is writable and that the disk has free space")

@@ -4,6 +4,7 @@ register it in MLflow, and load any model file (ours or NAM's) for rendering and
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 
 from . import __version__
 from .aidax import drops_initial_state, to_aidax
-from .audio import write_json
+from .audio import atomic_path, write_json
 from .errors import AmpCaptureError
 from .guitar import perform, render_notes
 from .models import LSTM, AmpModel
@@ -89,6 +90,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
     (ampcapture.selection.choose: how this checkpoint was chosen) goes into the report and
     the registry."""
     checkpoint, out = Path(checkpoint), Path(out)
+    if out.is_dir():
+        raise AmpCaptureError(out, "is a folder", f"name the .nam file to write, e.g. {out / (checkpoint.parent.name + '.nam')}")
     model = load_checkpoint_model(checkpoint)
     metrics = _read_json(checkpoint.parent / "metrics.json")
     capture = capture or metrics.get("capture") or out.stem
@@ -118,8 +121,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
         if report["nam"] is None and aidax is None:
             raise AmpCaptureError(checkpoint, "this model fits neither .nam nor AIDA-X", "train a WaveNet or an LSTM preset")
         if report["nam"] is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            staged.replace(out)
+            with atomic_path(out) as tmp:  # beside the target: a rename, never a copy across disks
+                shutil.copyfile(staged, tmp)
     report["registered"] = register(tracking, capture, metrics.get("mlflow_run_id"), out, aidax, report) if settings.register else None
     return report
 

@@ -171,6 +171,10 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(where, f"has a broken {architecture} config or weights ({exc!r})", "export the model again") from exc
+    bad = ~np.isfinite(weights)
+    if bad.any():  # one NaN weight turns every output sample into NaN (or full-scale DC in PCM)
+        raise ModelFileError(where, f"{int(bad.sum())} of its {weights.size} weights are NaN or infinite (the first at "
+                             f"index {int(np.argmax(bad))})", "the file is damaged; export it again from its checkpoint")
     sample_rate = data.get("sample_rate") or 48000.0
     result = {"version": str(data.get("version", "")), "architecture": architecture, "config": config, "weights": weights,
               "sample_rate": float(sample_rate), "metadata": data.get("metadata") or {}}

@@ -30,9 +30,15 @@ def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Pat
                 warn: Callable[[str], None] = print) -> dict:
     """Each channel goes through the model from silence; the output keeps the input's rate,
     length, channels, file format and sample format."""
+    out_path = Path(out_path)
+    for source, what in ((in_path, "input take"), (model_path, "model")):
+        if out_path.exists() and Path(source).exists() and out_path.samefile(source):
+            raise AmpCaptureError(out_path, f"is the {what} itself: rendering would overwrite it",
+                                  "name a new output file, e.g. take_amp.wav")
+    if out_path.is_dir():
+        raise AmpCaptureError(out_path, "is a folder", f"name a file inside it, e.g. {out_path / 'take_amp.wav'}")
     model = load_model(model_path)
     audio = read_audio(in_path)
-    out_path = Path(out_path)
     info = sf.info(str(audio.path))
     if audio.sample_rate != model.sample_rate:
         warn(f"{audio.path} is at {audio.sample_rate} Hz, the model at {model.sample_rate} Hz: resampling to the model's "
@@ -61,6 +67,9 @@ def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Pat
     except (sf.LibsndfileError, ValueError, TypeError) as exc:
         raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})",
                               "convert the input to WAV first") from exc
+    except OSError as exc:
+        raise AmpCaptureError(out_path, f"cannot be written ({exc.strerror})",
+                              "write it to a folder you can write to, with free space") from exc
     return {"model": str(model.path), "input": str(audio.path), "output": str(out_path), "sample_rate": audio.sample_rate,
             "model_sample_rate": model.sample_rate, "channels": audio.channels, "seconds": audio.frames / audio.sample_rate,
             "peak_db": 20 * np.log10(peak) if peak > 0 else None}

@@ -14,7 +14,7 @@ from rich.console import Console
 from .align import AlignSettings, align_capture
 from .audio import atomic_dir, write_json
 from .config import load_params, section, settings
-from .errors import AmpCaptureError
+from .errors import AmpCaptureError, os_error
 from .signal import SignalSpec, write_signal
 from .split import SplitSettings, split_capture
 from .virtual_amp import AmpSettings, render_demo_capture
@@ -70,7 +70,10 @@ def train_from_hydra(cfg) -> float:
     from .training import TrainingInterrupted, train
 
     try:
-        result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
+        try:
+            result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
+        except OSError as exc:
+            raise os_error(exc) from exc
     except TrainingInterrupted as exc:  # stops a sweep too; its re-run resumes this trial
         console.print(f"[yellow]stopped:[/] {exc}", highlight=False)
         raise SystemExit(130) from exc
@@ -166,8 +169,8 @@ def main(stage: str, params_path: str = "params.yaml") -> int:
     """Run one stage; a user-facing error prints as a message (no traceback) and exits 1."""
     try:
         STAGES[stage](load_params(params_path))
-    except AmpCaptureError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+    except (AmpCaptureError, OSError) as exc:
+        console.print(f"[red]error:[/] {os_error(exc) if isinstance(exc, OSError) else exc}", highlight=False)
         return 1
     return 0
 

@@ -196,3 +196,12 @@ def publish_best(run_dir: Path, best_dir: Path) -> None:
     with atomic_dir(best_dir) as tmp:
         for name in ("best.ckpt", "config.yaml", "metrics.json"):
             shutil.copy2(run_dir / name, tmp / name)
+
+
+def study_key(storage: Any, name: str) -> str:
+    """One study's identity, for the lock that keeps two sweeps of it from running at once (a
+    relative SQLite path made absolute: two projects' `sqlite:///optuna.db` are different studies)."""
+    storage = str(storage)
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        storage = "sqlite:///" + str(Path(storage.removeprefix("sqlite:///")).resolve())
+    return f"{storage} {name}"

@@ -151,6 +151,19 @@ def sweep_parent_run(settings: LoggerSettings, experiment: str, study, space: di
     return run.info.run_id
 
 
+def close_abandoned(settings: LoggerSettings, run_id: str | None) -> None:
+    """Mark KILLED a run whose process died without ending it (it would show RUNNING forever)."""
+    if not settings.mlflow or run_id is None:
+        return
+    client = _client(settings)
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # deleted, or logged to another tracking store
+        return
+    if run.info.status == "RUNNING":
+        client.set_terminated(run_id, "KILLED")
+
+
 def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) -> None:
     if run_id is not None:
         _client(settings).set_terminated(run_id, status)

@@ -26,9 +26,10 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset
 
-from .audio import atomic_path, write_json
+from .audio import atomic_path, exclusive, write_json
 from .data import Capture, RandomWindows
 from .errors import AmpCaptureError, ConfigError
 from .losses import LossSettings, TrainingLoss, esr
@@ -57,8 +58,12 @@ class _NoAdverts(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
+USEFUL_ESR = 2.0  # a silent output scores 1.0; a model that ends far above it learned nothing usable
+
+
 class TrainingDiverged(AmpCaptureError):
-    """The loss became NaN or infinite: continuing would only spread NaNs through the weights."""
+    """The loss became NaN or infinite (continuing would only spread NaNs through the weights), or
+    the run ended with a model far worse than silence."""
 
 
 class TrainingInterrupted(AmpCaptureError):
@@ -137,6 +142,16 @@ class TrainerSettings:
             raise ConfigError("trainer.accelerator", "a GPU was asked for but torch sees none", "use trainer=cpu")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("trainer.threads", f"must be >= 1 or null, got {self.threads}", "e.g. 2")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written beside their target and renamed into place (ampcapture.audio.atomic_path).
+    Lightning's own stages the file in the system's temp folder and copies it over, which a
+    full disk truncates: a damaged last.ckpt that every later run failed to resume from."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        with atomic_path(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 def pre_roll(model: AmpModel) -> int:
@@ -324,6 +339,11 @@ class RunPaths:
     def mlflow_run(self) -> Path:
         return self.root / "mlflow_run_id"
 
+    @property
+    def previous(self) -> Path:
+        """Where a finished run waits while a new one trains in its place (removed when that one finishes)."""
+        return self.root / ".previous"
+
 
 def config_fingerprint(cfg: dict[str, Any]) -> str:
     """What must be unchanged for a run to be resumed rather than restarted."""
@@ -334,23 +354,44 @@ def config_fingerprint(cfg: dict[str, Any]) -> str:
 def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, say=print) -> bool:
     """Make the run directory; return True when its last checkpoint should be resumed: an
     unfinished run of the same configuration. A finished run, or one of another configuration,
-    is started over (the old run stays in MLflow; set run_name to keep both on disk)."""
-    if paths.metrics.is_file():
-        say(f"{paths.root} holds a finished run: training a new one")
+    is started over (the old run stays in MLflow; set run_name to keep both on disk). A finished
+    run is moved aside, not deleted, until the new one finishes: killing it loses nothing."""
+    finished = paths.metrics.is_file()
+    if finished:
+        say(f"{paths.root} holds a finished run: training a new one (the finished one waits in {paths.previous} "
+            "until the new one finishes)")
     elif paths.last.is_file() and resume and paths.config.is_file():
         saved = yaml.safe_load(paths.config.read_text())
-        if config_fingerprint(saved) == config_fingerprint(cfg):
+        if config_fingerprint(saved) != config_fingerprint(cfg):
+            say(f"{paths.root} holds a run with another configuration: starting over")
+        elif not _readable_checkpoint(paths.last):
+            say(f"{paths.last} is damaged (a full disk or a crash while writing it?): starting over")
+        else:
             say(f"resuming from {paths.last}")
             return True
-        say(f"{paths.root} holds a run with another configuration: starting over")
     if paths.root.exists():
+        if finished:
+            shutil.rmtree(paths.previous, ignore_errors=True)
+            paths.previous.mkdir()
         for item in paths.root.iterdir():
-            if item.name != ".gitignore":  # DVC's, when the DAG owns this run
+            if item.name in (".gitignore", paths.previous.name):  # .gitignore: DVC's, when the DAG owns this run
+                continue
+            if finished:
+                item.rename(paths.previous / item.name)
+            else:
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
     paths.root.mkdir(parents=True, exist_ok=True)
     with atomic_path(paths.config) as tmp:
         Path(tmp).write_text(yaml.safe_dump(cfg, sort_keys=False))
     return False
+
+
+def _readable_checkpoint(path: Path) -> bool:
+    try:
+        torch.load(path, map_location="cpu", weights_only=False)
+        return True
+    except Exception:  # torch.load raises many types for a truncated file
+        return False
 
 
 def _checkpoint_weights(path: Path, module: AmpModule) -> dict[str, torch.Tensor]:
@@ -373,8 +414,19 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     """Fit the configured model on the configured capture; returns the run's figures.
 
     `cfg` is the resolved configuration (conf/ composed, overrides applied). Re-running with the
-    same configuration after an interruption resumes from the last checkpoint.
+    same configuration after an interruption resumes from the last checkpoint. One process at a
+    time trains a run: a second one fails at once instead of overwriting its files.
     """
+    from .config import section
+
+    model_cfg = section(cfg, "model")
+    paths = RunPaths.of(section(cfg, "paths.models"), str(section(cfg, "capture")),
+                        str(cfg.get("run_name") or model_cfg["name"]))
+    with exclusive(str(paths.root.resolve()), paths.root, "wait for the other training to finish, or give this one another run_name"):
+        return _train(cfg, paths, say)
+
+
+def _train(cfg: dict[str, Any], paths: RunPaths, say) -> dict[str, Any]:
     from . import sweep, tracking
     from .config import section, settings
 
@@ -388,7 +440,6 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
         raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
                           f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
     run_name = str(cfg.get("run_name") or model_cfg["name"])
-    paths = RunPaths.of(section(cfg, "paths.models"), capture, run_name)
     split_json = Path(section(cfg, "paths.splits")) / capture / "split.json"
 
     data_capture = Capture.load(split_json)  # fail early, before any output is written
@@ -403,7 +454,10 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     link = sweep.TrialLink(**(cfg.get("sweep") or {}))
     # read before the run directory is touched, so a wrong checkpoint costs nothing
     init_weights = _checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
+    left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
     resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
+    if not resuming:  # a run killed before its first checkpoint (kill -9) left its MLflow run RUNNING
+        tracking.close_abandoned(log_settings, left_open)
     if init_weights is not None and not resuming:
         module.load_state_dict(init_weights)
         say(f"starting from the weights of {train_settings.init_from}")
@@ -431,7 +485,7 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
         max_time=timedelta(minutes=trainer_settings.max_minutes) if trainer_settings.max_minutes else None,
         gradient_clip_val=train_settings.grad_clip, callbacks=callbacks, logger=logger if logger is not None else False,
         enable_progress_bar=trainer_settings.progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
-        default_root_dir=paths.root, deterministic=False, log_every_n_steps=1)
+        default_root_dir=paths.root, deterministic=False, log_every_n_steps=1, plugins=[AtomicCheckpointIO()])
     sigint = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last) if resuming else None)
@@ -451,18 +505,24 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
         tracking.end(logger, "KILLED")
         raise TrainingInterrupted(paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
 
+    best_esr = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else math.nan
+    if not best_esr <= USEFUL_ESR:
+        tracking.end(logger, "FAILED")
+        raise TrainingDiverged(paths.root, f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the "
+                               "error of a silent output", "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)")
     best = AmpModule.load_from_checkpoint(paths.best, map_location="cpu")
     test = trainer.test(best, datamodule=data, verbose=False)[0]
     history.write_csv(paths.curve)
     result = {
         "capture": capture, "run_name": run_name, "model": model_cfg["name"], "architecture": model_cfg["architecture"],
-        "validation_esr": float(checkpoint.best_model_score), "test_esr": float(test["test_esr"]),
+        "validation_esr": best_esr, "test_esr": float(test["test_esr"]),
         "best_epoch": int(torch.load(paths.best, map_location="cpu", weights_only=False)["epoch"]),
         "epochs": trainer.current_epoch, "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
         "sample_rate": data_capture.sample_rate, **best.model.describe(),
         "checkpoint": str(paths.best), "mlflow_run_id": logger.run_id if logger is not None else None,
     }
     write_json(paths.metrics, result)
+    shutil.rmtree(paths.previous, ignore_errors=True)
     if logger is not None:
         tracking.log_results(logger, log_settings, result, paths, best, data_capture)
         tracking.end(logger, "FINISHED")

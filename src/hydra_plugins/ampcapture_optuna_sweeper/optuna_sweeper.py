@@ -18,7 +18,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from ampcapture import sweep, tracking
-from ampcapture.audio import write_json
+from ampcapture.audio import exclusive, write_json
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import RunPaths
 
@@ -63,8 +63,11 @@ class OptunaSweeper(Sweeper):
                                                                  task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> list[Any]:
+        name = self.study_name or str(self.config.capture)
         try:
-            return self._sweep(arguments)
+            with exclusive(sweep.study_key(self.storage, name), f"study {name} ({self.storage})",
+                           "wait for the other sweep of this study to finish, or give this one another study_name"):
+                return self._sweep(arguments)
         except AmpCaptureError as exc:
             log.error(str(exc))
             raise SystemExit(1) from exc
