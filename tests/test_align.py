@@ -13,7 +13,7 @@ from ampcapture.cli import main as cli
 from ampcapture.errors import CaptureError
 from ampcapture.virtual_amp import AmpSettings, render
 
-from conftest import SR, delayed, write_pair
+from conftest import SR, delayed, generate, tiny_spec, write_pair
 
 LATENCIES = [0, 1, 37, 480, 4000]
 GAINS = [0.05, 0.5, 2.0]  # -26 dB to +6 dB: the recording level is never the input's
@@ -55,6 +55,16 @@ def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_signal):
     assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= AlignSettings().safety_margin_samples
 
 
+@pytest.mark.parametrize("drive_db", [0.0, 18.0, 40.0])
+def test_real_gear_passes_the_same_take_checks_at_any_drive(tmp_path, tiny_signal, drive_db):
+    path, x, _ = tiny_signal
+    y = render(x, AmpSettings(seed=3, drive_db=drive_db), SR, np.random.default_rng(0))
+    result = inspect(*write_pair(tmp_path, x, y), AlignSettings(), reference_wav=path)
+    assert not result.errors and not result.warnings
+    fit = next(c for c in result.checks if c.name == "same_take")
+    assert fit.value < 0.8  # far from the ~1.0 of another take, even clipping hard
+
+
 def test_standard_signal_at_another_rate_is_recognized(tmp_path, tiny_signal):
     from ampcapture.signal import SignalSpec, generate
 
@@ -87,6 +97,15 @@ def test_stereo_uses_one_channel_with_a_warning(tmp_path, tiny_signal):
     assert result.latency_samples == 37 and not result.errors
     warning = next(c for c in result.warnings if c.name == "output_channels")
     assert "channel 1" in warning.message and "output.wav" in warning.file
+
+
+def test_a_silent_left_channel_is_named_and_check_takes_the_other(tmp_path, tiny_signal, capsys):
+    path, x, _ = tiny_signal
+    inp, out = write_pair(tmp_path, x, np.stack([np.zeros(x.size), delayed(x, 37, 0.5)], axis=1))
+    assert cli(["check", str(inp), str(out), "--reference", str(path)]) == 1
+    assert "use --channel 1 (check) or data.align.channel=1" in " ".join(capsys.readouterr().out.split())
+    assert cli(["check", str(inp), str(out), "--reference", str(path), "--channel", "1"]) == 0
+    assert "latency 37 samples" in capsys.readouterr().out
 
 
 def test_small_length_difference_is_trimmed_with_a_warning(tmp_path, tiny_signal):
@@ -158,6 +177,56 @@ def _missing(tmp_path, x, y):
     return inp, out
 
 
+def _swapped(tmp_path, x, y):
+    return write_pair(tmp_path, y, x)
+
+
+def _reversed(tmp_path, x, y):
+    return write_pair(tmp_path, x, y[::-1].copy())
+
+
+def _same_file(tmp_path, x, y):
+    inp, _ = write_pair(tmp_path, x, y)
+    return inp, inp
+
+
+def _identical_copy(tmp_path, x, y):
+    return write_pair(tmp_path, x, x)
+
+
+def _mp3_named_wav(tmp_path, x, y):
+    inp, out = write_pair(tmp_path, x, y)
+    sf.write(str(tmp_path / "take.mp3"), y, SR, format="MP3")
+    (tmp_path / "take.mp3").replace(out)
+    return inp, out
+
+
+def _dropout(tmp_path, x, y):
+    y = y.copy()
+    y[y.size // 2 : y.size // 2 + SR // 50] = 0.0  # 20 ms of a buffer underrun, mid-playing
+    return write_pair(tmp_path, x, y)
+
+
+def _dc_offset(tmp_path, x, y):
+    return write_pair(tmp_path, x, y + 0.3, subtype="FLOAT")
+
+
+def _another_take_after_the_count_in(tmp_path, x, y):
+    # the blips line up (latency 37), but all between them is another performance
+    blips = generate(tiny_spec())[1]["blips"]
+    y = y.copy()
+    middle = slice(max(blips["start"]) + SR // 20, min(blips["end"]) - SR // 20)
+    other = 0.3 * guitar.render_notes(guitar.perform(2.0, seed=12), 2.0, SR, seed=12)
+    y[middle] = np.resize(other, y[middle].size) + 1e-4 * np.random.default_rng(0).standard_normal(y[middle].size)
+    return write_pair(tmp_path, x, y)
+
+
+def _broken_sidecar(tmp_path, x, y):
+    inp, out = write_pair(tmp_path, x, y)
+    inp.with_suffix(".json").write_text('{"version": 1, "blips": ')  # cut short
+    return inp, out
+
+
 BAD = {
     "corrupt": (_corrupt, "output.wav", "cannot read"),
     "missing": (_missing, "output.wav", "not found"),
@@ -169,6 +238,15 @@ BAD = {
     "lengths_differ": (_too_long, "output.wav", "longer than input.wav"),
     "sample_rate_drift": (_drift, "output.wav", "+12 samples off the start blips"),
     "no_latency": (_unrelated, "output.wav", "no consistent delay"),
+    "broken_sidecar": (_broken_sidecar, "input.json", "not a valid signal sidecar"),
+    "swapped": (_swapped, "output.wav", "samples (0.8 ms) *before* the input"),
+    "time_reversed": (_reversed, "output.wav", "*before* the input"),
+    "same_file": (_same_file, "input.wav", "is the input itself (the same file)"),
+    "identical_copy": (_identical_copy, "output.wav", "is the input itself (an identical copy)"),
+    "mp3_named_wav": (_mp3_named_wav, "output.wav", "lossy-compressed audio (MPEG_LAYER_III)"),
+    "dropout": (_dropout, "output.wav", "goes flat for 20.0 ms"),
+    "dc_offset": (_dc_offset, "output.wav", "DC offset of +0.300"),
+    "another_take": (_another_take_after_the_count_in, "output.wav", "is not explained by the input"),
 }
 
 

@@ -38,6 +38,11 @@ class AlignSettings:
     clip_level: float = 0.999
     max_clipped_samples: int = 0
     repeatability_esr_warn: float = 0.01
+    max_lead_samples: int = 32            # an output ahead of its input by more: swapped, reversed or another take
+    linear_fit_esr_max: float | None = 0.97  # ESR left by a linear fit of output from input; above: not this input's recording
+    dropout_ms: float = 5.0               # digital silence (a constant output) this long while the input plays
+    dc_warn: float = 0.01                 # output DC offset, full scale
+    dc_error: float = 0.05
 
     def __post_init__(self) -> None:
         if self.min_latency_samples > 0 or self.max_latency_samples <= 0:
@@ -48,6 +53,10 @@ class AlignSettings:
                 raise ConfigError(f"data.align.{name}", f"must be > 0, got {getattr(self, name)}", "set a positive value")
         if self.safety_margin_samples < 0 or self.channel < 0:
             raise ConfigError("data.align", "safety_margin_samples and channel must be >= 0", "fix the negative value")
+
+
+LOSSY = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610", "G721_32", "G723_24", "G723_40",
+         "IMA_ADPCM", "MS_ADPCM", "VOX_ADPCM", "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32", "ULAW", "ALAW"}
 
 
 @dataclass
@@ -125,7 +134,11 @@ def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSett
         return result
     x, y = pair
     sr = result.sample_rate
-    result.sidecar = _identify_signal(x, sr, Path(input_path), reference_wav)
+    try:
+        result.sidecar = _identify_signal(x, sr, Path(input_path), reference_wav)
+    except CaptureError as exc:  # a damaged sidecar beside the input
+        result.add("sidecar", "error", False, exc.problem, exc.fix, exc.where)
+        return result
     if _find_latency(result, x, y, settings) is None:
         return result
     shift = result.latency_samples - settings.safety_margin_samples
@@ -134,6 +147,7 @@ def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSett
     src = slice(max(shift, 0), y.size + min(shift, 0))
     dst = slice(max(-shift, 0), y.size - max(shift, 0))
     y_aligned[dst] = y[src]
+    _check_same_take(result, x[dst], y_aligned[dst], settings)  # dst: where the shifted output has samples
     _check_repeatability(result, y_aligned, settings)
     if not result.errors:
         result.aligned = (x, y_aligned)
@@ -153,6 +167,16 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     a_in, a_out = audio["input"], audio["output"]
     result.add("input_readable", "ok", True, f"{a_in.subtype}, {a_in.channels} ch", file=in_path)
     result.add("output_readable", "ok", True, f"{a_out.subtype}, {a_out.channels} ch", file=out_path)
+    for a in (a_in, a_out):
+        if a.subtype in LOSSY:
+            result.add("codec", "error", a.subtype, f"holds lossy-compressed audio ({a.subtype}), whatever its name says: the "
+                       "codec's delay, low-pass and artifacts are not the gear", "export the recording again as WAV (24-bit PCM or "
+                       "32-bit float), straight from the recording software", a.path)
+    if in_path.resolve() == out_path.resolve() or (a_in.samples.shape == a_out.samples.shape and np.array_equal(a_in.samples, a_out.samples)):
+        result.add("same_take", "error", None, f"is the input itself ({'the same file' if in_path.resolve() == out_path.resolve() else 'an identical copy'})",
+                   "give the recording of the gear's output as the second file", out_path)
+    if result.errors:
+        return None
 
     rate_fix = "record the output at the input's sample rate (set your audio interface / DAW project to {} Hz) or resample the file"
     if a_in.sample_rate != a_out.sample_rate:
@@ -174,20 +198,13 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
             continue
         if settings.channel >= a.channels:
             result.add(f"{role}_channels", "error", a.channels, f"has {a.channels} channels, no channel {settings.channel + 1}",
-                       f"set data.align.channel between 0 and {a.channels - 1}", a.path)
+                       f"use --channel (check) or data.align.channel (the DAG) between 0 and {a.channels - 1}", a.path)
             return None
         result.add(f"{role}_channels", "warning", a.channels,
                    f"has {a.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
-                   "export a mono file, or pick the channel with data.align.channel", a.path)
+                   "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)", a.path)
         mono[role] = a.samples[:, settings.channel]
     x, y = mono["input"], mono["output"]
-
-    for role, a, s in (("input", a_in, x), ("output", a_out, y)):
-        bad = int(np.count_nonzero(~np.isfinite(s)))
-        if bad:
-            result.add(f"{role}_finite", "error", bad, f"holds {bad} NaN/Inf samples", "export the recording again; check the plug-ins on the recorded track", a.path)
-    if result.errors:
-        return None
 
     diff = y.size - x.size
     tolerance = int(settings.length_tolerance_s * sr)
@@ -209,6 +226,11 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
         if level < settings.silence_threshold_db:
             fix = ("check the routing: the gear's output must reach the recorded track, and the gear must be on" if role == "output"
                    else "use the reamp input file that was played through the gear")
+            samples = audio[role].samples
+            live = [c for c in range(audio[role].channels) if samples.ndim == 2 and peak_db(samples[:, c]) >= settings.silence_threshold_db]
+            if live:
+                fix = (f"the channel chosen (index {settings.channel}) is silent, index {live[0]} is not: use --channel "
+                       f"{live[0]} (check) or data.align.channel={live[0]} (the DAG)")
             result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
         else:
             result.add(f"{role}_silence", "ok", round(level, 2))
@@ -281,8 +303,15 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
                        "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger", out_file)
             return None
         result.latency_samples, result.latency_method = latency, "cross_correlation"
-    result.add("latency", "ok", result.latency_samples, f"{result.latency_samples} samples ({result.latency_samples / sr * 1000:.2f} ms), from {result.latency_method}")
-    return result.latency_samples
+    latency = result.latency_samples
+    if latency < -settings.max_lead_samples:
+        result.add("latency", "error", latency, f"comes {-latency} samples ({-latency / sr * 1000:.1f} ms) *before* the input "
+                   f"(found by {result.latency_method}): gear cannot answer before it is played, so this is not the recording "
+                   "of this input as it is", "check that the first file is what was played into the gear and the second its "
+                   "recording: not swapped, not reversed, the same take", out_file)
+        return None
+    result.add("latency", "ok", latency, f"{latency} samples ({latency / sr * 1000:.2f} ms), from {result.latency_method}")
+    return latency
 
 
 def _blip_latencies(y: np.ndarray, blips: list[int], first_blip: int, settings: AlignSettings) -> list[int]:
@@ -320,6 +349,58 @@ def _xcorr_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSetting
     if peak < 20.0 * floor:  # no lag stands out: not a recording of this input
         return None
     return int(lags[np.argmax(mag >= settings.xcorr_relative_threshold * peak)])
+
+
+def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100_000) -> float:
+    """ESR left when the aligned output is fitted by a linear filter of the input (least squares,
+    `taps` long, on `rows` samples spread over the file). A recording of this input leaves
+    0.1–0.5 even through hard clipping; another take, a reversed or unrelated file about 1.0."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, taps)[:, ::-1]
+    picked = np.arange(0, windows.shape[0], max(1, windows.shape[0] // rows))
+    a, b = windows[picked], y[taps - 1 :][picked]
+    a, b = a - a.mean(axis=0), b - b.mean()  # a DC offset has its own check
+    weights, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return float(np.sum((b - a @ weights) ** 2) / max(np.sum(b**2), 1e-20))
+
+
+def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, settings: AlignSettings) -> None:
+    """Is the aligned output plausibly this input through some gear? DC offset, digital dropouts
+    while the input plays, and how much of the output a linear fit of the input explains.
+    `x` and `y_aligned` cover only the samples where the shifted output has audio."""
+    out_file, sr = result.output_path, result.sample_rate
+    dc = float(np.mean(y_aligned))
+    verdict = "error" if abs(dc) > settings.dc_error else "warning" if abs(dc) > settings.dc_warn else "ok"
+    result.add("dc_offset", verdict, round(dc, 4), *(() if verdict == "ok" else (
+        f"has a DC offset of {dc:+.3f} full scale: amps and pedals put out none, so the interface, a plug-in or a faulty "
+        "cable added it", "remove the DC at its source (or with a high-pass below 10 Hz) and export again", out_file)))
+
+    run = max(2, int(settings.dropout_ms * 1e-3 * sr))
+    still = np.flatnonzero(np.diff(y_aligned) == 0)  # y[i + 1] == y[i]
+    if still.size >= run:
+        breaks = np.flatnonzero(np.diff(still) != 1)
+        starts, ends = np.r_[still[0], still[breaks + 1]], np.r_[still[breaks], still[-1]] + 1
+        playing = 10 ** (settings.silence_threshold_db / 20)
+        gaps = [(s, e) for s, e in zip(starts, ends) if e - s >= run and np.max(np.abs(x[s:e + 1])) > playing]
+        if gaps:
+            s, e = gaps[0]
+            result.add("dropouts", "error", len(gaps), f"goes flat for {(e - s) / sr * 1000:.1f} ms at {s / sr:.3f} s while the "
+                       f"input plays ({len(gaps)} such dropout(s)): a buffer underrun or a cut in the recording",
+                       "record again with a larger audio buffer, and nothing else running", out_file)
+        else:
+            result.add("dropouts", "ok", 0)
+    else:
+        result.add("dropouts", "ok", 0)
+
+    if settings.linear_fit_esr_max is not None:
+        esr = linear_fit_esr(x, y_aligned)
+        if esr > settings.linear_fit_esr_max:
+            result.add("same_take", "error", round(esr, 4), f"is not explained by the input: a linear fit of it leaves ESR "
+                       f"{esr:.3f} (a recording of this input leaves 0.1–0.5 even through hard clipping): another take, a "
+                       "reversed or an unrelated file", "pair the input with the recording made while it played; for gear that "
+                       "truly keeps nothing of its input's waveform (an octave fuzz), set data.align.linear_fit_esr_max=null",
+                       out_file)
+        else:
+            result.add("same_take", "ok", round(esr, 4))
 
 
 def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: AlignSettings) -> None:

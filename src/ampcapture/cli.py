@@ -14,7 +14,7 @@ from rich.table import Table
 from .align import AlignSettings, inspect
 from .audio import write_json
 from .bench import BenchSettings, benchmark, plot
-from .errors import AmpCaptureError
+from .errors import AmpCaptureError, os_error
 from .export import USER_FIELDS, ExportSettings, export_checkpoint
 from .render import render_file
 from .signal import SignalSpec, sidecar_path, write_signal
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-sample-rate", type=int, default=AlignSettings.expected_sample_rate,
                    help="error if the files are at another rate; 0 accepts any (default %(default)s)")
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
+    p.add_argument("--channel", type=int, default=AlignSettings.channel,
+                   help="the channel of a stereo file to use, from 0 (data.align.channel in the DAG; default %(default)s)")
 
     p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
     p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
@@ -96,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz)")
         elif args.command == "bench":
             _bench(args, console)
-    except AmpCaptureError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+    except (AmpCaptureError, OSError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {os_error(exc) if isinstance(exc, OSError) else exc}", highlight=False)
         return 1
     return 0
 
@@ -140,7 +142,7 @@ def print_benchmark(report: dict, console: Console, title: str) -> None:
 
 
 def _check(args, console: Console) -> int:
-    settings = AlignSettings(expected_sample_rate=args.expected_sample_rate or None)
+    settings = AlignSettings(expected_sample_rate=args.expected_sample_rate or None, channel=args.channel)
     result = inspect(args.input, args.output, settings, args.reference)
     report = result.report()
     if args.json:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import guitar
 from .audio import db_to_gain, write_audio, write_json
-from .errors import ConfigError
+from .errors import CaptureError, ConfigError
 
 SIGNAL_VERSION = 1
 
@@ -136,7 +136,23 @@ def write_signal(path: str | Path, spec: SignalSpec) -> dict:
 
 
 def read_sidecar(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """The signal's sidecar, checked: a damaged one is an error naming it, not a traceback later."""
+    path = Path(path)
+    try:
+        sidecar = json.loads(path.read_text())
+        blips, regions = sidecar["blips"], sidecar["regions"]
+        ok = (isinstance(sidecar["sample_rate"], int) and isinstance(sidecar["num_samples"], int)
+              and all(isinstance(blips[k], list) and all(isinstance(b, int) for b in blips[k]) for k in ("start", "end"))
+              and all(isinstance(r["start"], int) and isinstance(r["end"], int) and isinstance(r["kind"], str) for r in regions))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        ok, why = False, f"{type(exc).__name__}: {exc}"
+    else:
+        why = "a field has the wrong type"
+    if not ok:
+        raise CaptureError(path, f"is not a valid signal sidecar ({why})",
+                           "restore it from `ampcapture signal` (same seed and rate), or delete it to align this input "
+                           "like any recording, by cross-correlation")
+    return sidecar
 
 
 def _log_sweep(seconds: float, sr: int, level_db: float) -> np.ndarray:
