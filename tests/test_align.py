@@ -161,6 +161,10 @@ def _too_long(tmp_path, x, y):
     return write_pair(tmp_path, x, np.concatenate([y, np.zeros(3 * SR)]))
 
 
+def _starts_late(tmp_path, x, y):  # the recording began 5 s before the playback
+    return write_pair(tmp_path, x, np.concatenate([1e-4 * np.random.default_rng(2).standard_normal(5 * SR), y]))
+
+
 def _drift(tmp_path, x, y):
     # A clock slip: 12 extra samples in the middle, so the end blips arrive late.
     mid = y.size // 2
@@ -236,6 +240,7 @@ BAD = {
     "silent_output": (_silent, "output.wav", "is silent"),
     "clipped_output": (_clipped, "output.wav", "samples at full scale"),
     "lengths_differ": (_too_long, "output.wav", "longer than input.wav"),
+    "starts_late": (_starts_late, "output.wav", "it starts 5.00 s late"),
     "sample_rate_drift": (_drift, "output.wav", "+12 samples off the start blips"),
     "no_latency": (_unrelated, "output.wav", "no consistent delay"),
     "broken_sidecar": (_broken_sidecar, "input.json", "not a valid signal sidecar"),

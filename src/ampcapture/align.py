@@ -10,7 +10,7 @@ writes outputs only when no check failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -210,8 +210,13 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     tolerance = int(settings.length_tolerance_s * sr)
     if abs(diff) > tolerance:
         longer = "longer" if diff > 0 else "shorter"
+        fix = "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s"
+        late = _xcorr_latency(x, y, sr, replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)) if diff > 0 else None
+        if late is not None and late > settings.max_latency_samples:  # recording started before the playback
+            fix = (f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
+                   f"{max(late - sr // 20, 0) / sr:.2f} s of {out_path.name} (50 ms less, so the gear's own latency stays), and check again")
         result.add("length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)",
-                   "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s", out_path)
+                   fix, out_path)
         return None
     if diff:
         result.add("length", "warning", diff, f"is {abs(diff)} samples {'longer' if diff > 0 else 'shorter'} than {in_path.name}; both trimmed to the shorter",
