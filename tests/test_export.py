@@ -313,6 +313,13 @@ def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(ch
     assert (take.read_bytes(), model.read_bytes()) == before
 
 
+def test_export_to_a_folder_names_the_folder_and_writes_nothing(checkpoints, tmp_path):
+    run = _cli("export", str(checkpoints["wavenet_nano"]), "-o", str(tmp_path))
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 1 and f"{tmp_path}: is a folder" in said and "Traceback" not in said, said
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path):
     export_checkpoint(checkpoints["wavenet_nano"], tmp_path / "m.nam", ExportSettings(register=False))
     data = json.loads((tmp_path / "m.nam").read_text())
