@@ -359,7 +359,7 @@ def _xcorr_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSetting
 def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100_000) -> float:
     """ESR left when the aligned output is fitted by a linear filter of the input (least squares,
     `taps` long, on `rows` samples spread over the file). A recording of this input leaves
-    0.1–0.5 even through hard clipping; another take, a reversed or unrelated file about 1.0."""
+    0.1–0.7 even through hard clipping; another take, a reversed or unrelated file about 1.0."""
     windows = np.lib.stride_tricks.sliding_window_view(x, taps)[:, ::-1]
     picked = np.arange(0, windows.shape[0], max(1, windows.shape[0] // rows))
     a, b = windows[picked], y[taps - 1 :][picked]
@@ -400,7 +400,7 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
         esr = linear_fit_esr(x, y_aligned)
         if esr > settings.linear_fit_esr_max:
             result.add("same_take", "error", round(esr, 4), f"is not explained by the input: a linear fit of it leaves ESR "
-                       f"{esr:.3f} (a recording of this input leaves 0.1–0.5 even through hard clipping): another take, a "
+                       f"{esr:.3f} (a recording of this input leaves 0.1–0.7 even through hard clipping): another take, a "
                        "reversed or an unrelated file", "pair the input with the recording made while it played; for gear that "
                        "truly keeps nothing of its input's waveform (an octave fuzz), set data.align.linear_fit_esr_max=null",
                        out_file)
