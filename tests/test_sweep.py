@@ -121,11 +121,27 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
     assert "Launching" not in again.stdout + again.stderr
 
 
+def test_a_resumed_study_does_not_propose_its_finished_trials_again(project, tiny_params):
+    search = "train.lr=interval(0.005,0.02)"  # continuous: a repeat can only come from a restarted sampler
+    _sweep(project, tiny_params, search, "hydra.sweeper.n_trials=1")
+    _sweep(project, tiny_params, search, "hydra.sweeper.n_trials=2")
+    first, second = _study(project).trials
+    assert first.params["train.lr"] != second.params["train.lr"]
+
+
 def test_a_second_sweep_of_a_running_study_is_refused(project, tiny_params):
     with exclusive(study_key(f"sqlite:///{(project / 'optuna.db').resolve()}", "tiny"), "a sweep", "wait"):
         run = _sweep(project, tiny_params, check=False)
     assert run.returncode == 1 and "study tiny" in run.stderr + run.stdout and "in use by another process" in run.stderr + run.stdout
     assert not (project / "models").exists()
+
+
+def test_a_search_space_the_model_preset_cannot_take_fails_clearly_and_leaves_no_trial_running(project, tiny_params):
+    run = _sweep(project, tiny_params, "model=wavenet_nano", "model.kernel_size=choice(2,3)", check=False)
+    said = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode == 1 and "hparams_search/tiny.yaml" in said and "model=wavenet_nano" in said, said[-2000:]
+    assert "Traceback" not in said
+    assert {t.state for t in _study(project).trials} == {optuna.trial.TrialState.FAIL}
 
 
 def test_a_clearly_worse_trial_is_pruned(project, tiny_params):

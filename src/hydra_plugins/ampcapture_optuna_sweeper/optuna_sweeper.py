@@ -85,6 +85,8 @@ class OptunaSweeper(Sweeper):
         pruner = cfg.hydra.sweeper.get("pruner")
         study.set_user_attr(sweep.PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
         log.info(f"study {study.study_name} ({self.storage}): {sweep.finished_count(study)} of {self.n_trials} trials done")
+        if study.trials and self.sampler is not None:  # resumed: restarted from its seed, a sampler would repeat trials
+            self.sampler.reseed_rng()
         log.info("search space: " + ", ".join(f"{k}: {v}" for k, v in space.items()))
 
         logger_settings = tracking.LoggerSettings(**_plain(cfg.logger))
@@ -95,7 +97,12 @@ class OptunaSweeper(Sweeper):
             while (to_go := self.n_trials - sweep.finished_count(study)) > 0:
                 trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
                 overrides = [self._overrides(study, trial, fixed, parent) for trial in trials]
-                returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                try:
+                    returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                except Exception as exc:  # e.g. Hydra cannot apply a searched key to this model preset
+                    for trial in trials:  # never leave a trial RUNNING that no job will finish
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    raise self._launch_error(exc) from exc
                 self.job_idx += len(returns)
                 failures = sum(not self._tell(study, trial, ret) for trial, ret in zip(trials, returns))
                 results.extend(returns)
@@ -107,6 +114,14 @@ class OptunaSweeper(Sweeper):
             raise
         self._publish(study, objectives, cfg, logger_settings, parent)
         return results
+
+    def _launch_error(self, exc: Exception) -> ConfigError:
+        choices = self.config.hydra.runtime.choices
+        search, model = choices.get("hparams_search"), choices.get("model")
+        where = f"conf/hparams_search/{search}.yaml" if search else "hydra.sweeper.params"
+        return ConfigError(where, f"its trials cannot be launched with model={model} ({str(exc).splitlines()[0]})",
+                           "each searched or fixed key must exist in the model preset: use the preset the search space "
+                           "was written for (its `override /model:` line), or search only keys model={model} has")
 
     def _study(self, name: str) -> optuna.Study:
         pruner = self.pruner or optuna.pruners.NopPruner()
