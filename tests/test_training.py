@@ -196,6 +196,7 @@ def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
     ("train.scheduler", "sometimes", "train.scheduler"),
     ("train.lr", "fast", "train.lr"),
     ("capture", "nosuch", "split not found"),
+    ("train.ny", 10**8, "train.ny: no training region is longer"),
 ])
 def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
     section, _, name = key.rpartition(".")

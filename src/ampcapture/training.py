@@ -450,6 +450,7 @@ def _train(cfg: dict[str, Any], paths: RunPaths, say) -> dict[str, Any]:
                        asdict(train_settings), name=run_name)
     data = CaptureDataModule(split_json, module.pre_roll, train_settings)
     data.capture = data_capture
+    RandomWindows(data_capture, data_capture.regions["train"], train_settings.ny, module.pre_roll)  # ny too long: fails now
 
     link = sweep.TrialLink(**(cfg.get("sweep") or {}))
     # read before the run directory is touched, so a wrong checkpoint costs nothing
