@@ -14,7 +14,7 @@ from rich.table import Table
 from .align import AlignSettings, inspect
 from .audio import write_json
 from .bench import BenchSettings, benchmark, plot
-from .errors import AmpCaptureError, os_error
+from .errors import AmpCaptureError, user_error
 from .export import USER_FIELDS, ExportSettings, export_checkpoint
 from .render import render_file
 from .signal import SignalSpec, sidecar_path, write_signal
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             _bench(args, console)
     except (AmpCaptureError, OSError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {os_error(exc) if isinstance(exc, OSError) else exc}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/] {user_error(exc)}", highlight=False)
         return 1
     return 0
 

@@ -19,8 +19,11 @@ class ConfigError(AmpCaptureError):
     """A configuration value that makes no sense."""
 
 
-def os_error(exc: OSError) -> AmpCaptureError:
-    """A file-system error (read-only folder, full disk, a folder where a file belongs) as a
-    message that names the path, for the entry points to print instead of a traceback."""
+def user_error(exc: AmpCaptureError | OSError) -> AmpCaptureError:
+    """What an entry point prints instead of a traceback: our errors as they are, and a
+    file-system error (read-only folder, full disk, a folder where a file belongs) as a message
+    that names the path."""
+    if isinstance(exc, AmpCaptureError):
+        return exc
     return AmpCaptureError(exc.filename or "a file", exc.strerror or str(exc),
                            "check the path, that its folder is writable and that the disk has free space")

@@ -67,9 +67,6 @@ def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Pat
     except (sf.LibsndfileError, ValueError, TypeError) as exc:
         raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})",
                               "convert the input to WAV first") from exc
-    except OSError as exc:
-        raise AmpCaptureError(out_path, f"cannot be written ({exc.strerror})",
-                              "write it to a folder you can write to, with free space") from exc
     return {"model": str(model.path), "input": str(audio.path), "output": str(out_path), "sample_rate": audio.sample_rate,
             "model_sample_rate": model.sample_rate, "channels": audio.channels, "seconds": audio.frames / audio.sample_rate,
             "peak_db": 20 * np.log10(peak) if peak > 0 else None}

@@ -14,7 +14,7 @@ from rich.console import Console
 from .align import AlignSettings, align_capture
 from .audio import atomic_dir, write_json
 from .config import load_params, section, settings
-from .errors import AmpCaptureError, os_error
+from .errors import AmpCaptureError, user_error
 from .signal import SignalSpec, write_signal
 from .split import SplitSettings, split_capture
 from .virtual_amp import AmpSettings, render_demo_capture
@@ -73,7 +73,7 @@ def train_from_hydra(cfg) -> float:
         try:
             result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
         except OSError as exc:
-            raise os_error(exc) from exc
+            raise user_error(exc) from exc
     except TrainingInterrupted as exc:  # stops a sweep too; its re-run resumes this trial
         console.print(f"[yellow]stopped:[/] {exc}", highlight=False)
         raise SystemExit(130) from exc
@@ -170,7 +170,7 @@ def main(stage: str, params_path: str = "params.yaml") -> int:
     try:
         STAGES[stage](load_params(params_path))
     except (AmpCaptureError, OSError) as exc:
-        console.print(f"[red]error:[/] {os_error(exc) if isinstance(exc, OSError) else exc}", highlight=False)
+        console.print(f"[red]error:[/] {user_error(exc)}", highlight=False)
         return 1
     return 0
 
