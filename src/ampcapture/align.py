@@ -172,8 +172,9 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
             result.add("codec", "error", a.subtype, f"holds lossy-compressed audio ({a.subtype}), whatever its name says: the "
                        "codec's delay, low-pass and artifacts are not the gear", "export the recording again as WAV (24-bit PCM or "
                        "32-bit float), straight from the recording software", a.path)
-    if in_path.resolve() == out_path.resolve() or (a_in.samples.shape == a_out.samples.shape and np.array_equal(a_in.samples, a_out.samples)):
-        result.add("same_take", "error", None, f"is the input itself ({'the same file' if in_path.resolve() == out_path.resolve() else 'an identical copy'})",
+    same_file = in_path.resolve() == out_path.resolve()
+    if same_file or (a_in.samples.shape == a_out.samples.shape and np.array_equal(a_in.samples, a_out.samples)):
+        result.add("same_take", "error", None, f"is the input itself ({'the same file' if same_file else 'an identical copy'})",
                    "give the recording of the gear's output as the second file", out_path)
     if result.errors:
         return None

@@ -419,14 +419,13 @@ def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
     """
     from .config import section
 
-    model_cfg = section(cfg, "model")
-    paths = RunPaths.of(section(cfg, "paths.models"), str(section(cfg, "capture")),
-                        str(cfg.get("run_name") or model_cfg["name"]))
+    run_name = str(cfg.get("run_name") or section(cfg, "model.name"))
+    paths = RunPaths.of(section(cfg, "paths.models"), str(section(cfg, "capture")), run_name)
     with exclusive(str(paths.root.resolve()), paths.root, "wait for the other training to finish, or give this one another run_name"):
-        return _train(cfg, paths, say)
+        return _train(cfg, run_name, paths, say)
 
 
-def _train(cfg: dict[str, Any], paths: RunPaths, say) -> dict[str, Any]:
+def _train(cfg: dict[str, Any], run_name: str, paths: RunPaths, say) -> dict[str, Any]:
     from . import sweep, tracking
     from .config import section, settings
 
@@ -439,7 +438,6 @@ def _train(cfg: dict[str, Any], paths: RunPaths, say) -> dict[str, Any]:
     if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train_settings.ny:
         raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
                           f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
-    run_name = str(cfg.get("run_name") or model_cfg["name"])
     split_json = Path(section(cfg, "paths.splits")) / capture / "split.json"
 
     data_capture = Capture.load(split_json)  # fail early, before any output is written
