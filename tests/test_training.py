@@ -82,12 +82,17 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
                                 "esr_curve.csv", "audio/input.wav", "audio/target.wav", "audio/prediction.wav"}
 
 
-def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
+def _interrupted(cfg: dict, monkeypatch, epoch: int) -> Path:
+    """Train until Ctrl+C as `epoch` starts; the run's directory."""
     with monkeypatch.context() as patch:
-        interrupt_at_epoch(patch, 2)
+        interrupt_at_epoch(patch, epoch)
         with pytest.raises(AmpCaptureError, match="interrupted"):
             train(cfg)
-    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    return Path(cfg["paths"]["models"]) / "demo" / str(cfg.get("run_name") or cfg["model"]["name"])
+
+
+def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
+    run_dir = _interrupted(cfg, monkeypatch, 2)
     first = torch.load(run_dir / "last.ckpt", weights_only=False)
     assert first["epoch"] == 1
 
@@ -112,21 +117,14 @@ def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
     assert any("another configuration: starting over" in line for line in said)
 
     best = (run_dir / "best.ckpt").read_bytes()
-    with monkeypatch.context() as patch:  # killed while retraining a finished run: the finished one is kept
-        interrupt_at_epoch(patch, 1)
-        with pytest.raises(AmpCaptureError, match="interrupted"):
-            train(cfg)
+    _interrupted(cfg, monkeypatch, 1)  # killed while retraining a finished run: the finished one is kept
     assert (run_dir / ".previous" / "best.ckpt").read_bytes() == best and (run_dir / ".previous" / "metrics.json").is_file()
     train(cfg)  # resumed and finished: the run it replaces goes
     assert not (run_dir / ".previous").exists() and (run_dir / "metrics.json").is_file()
 
 
 def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_is_not_resumed(cfg, monkeypatch):
-    with monkeypatch.context() as patch:
-        interrupt_at_epoch(patch, 2)
-        with pytest.raises(AmpCaptureError, match="interrupted"):
-            train(cfg)
-    run_dir = Path(cfg["paths"]["models"]) / "demo" / "wavenet_tiny"
+    run_dir = _interrupted(cfg, monkeypatch, 2)
     good = (run_dir / "last.ckpt").read_bytes()
 
     def full_disk(obj, f, *args, **kwargs):
