@@ -3,7 +3,8 @@
 Misalignment is the most common reason a capture trains badly (NAM users see the loss
 stuck near 0.75), so the latency is measured, not assumed: from the calibration blips when
 the input is the standardized signal, otherwise from the impulse response estimated by
-regularized deconvolution of the output by the input. Every problem found is a check with a
+regularized deconvolution of the output by the input, confirmed by the plain cross-correlation
+(or set by hand: `data.align.latency_samples`). Every problem found is a check with a
 verdict, a message naming the file and a fix; `inspect` collects them, `align_capture`
 writes outputs only when no check failed.
 """
@@ -34,6 +35,8 @@ class AlignSettings:
     drift_tolerance_samples: int = 2
     xcorr_window_s: float = 60.0
     xcorr_relative_threshold: float = 0.1
+    xcorr_agreement_samples: int = 48     # deconvolution peak vs plain cross-correlation peak; more apart: uncertain
+    latency_samples: int | None = None    # set by hand: skips the measurement (for gear no estimate agrees on)
     silence_threshold_db: float = -60.0
     clip_level: float = 0.999
     max_clipped_samples: int = 0
@@ -51,9 +54,11 @@ class AlignSettings:
         for name in ("length_tolerance_s", "xcorr_window_s", "blip_noise_factor"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"data.align.{name}", f"must be > 0, got {getattr(self, name)}", "set a positive value")
-        if self.safety_margin_samples < 0 or self.channel < 0:
-            raise ConfigError("data.align", "safety_margin_samples and channel must be >= 0", "fix the negative value")
+        if self.safety_margin_samples < 0 or self.channel < 0 or self.xcorr_agreement_samples < 0:
+            raise ConfigError("data.align", "safety_margin_samples, channel and xcorr_agreement_samples must be >= 0", "fix the negative value")
 
+
+ONSET_REACH = 64  # samples before the response's peak where its onset may be (a cabinet's rise; a dark input's smear)
 
 LOSSY = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610", "G721_32", "G723_24", "G723_40",
          "IMA_ADPCM", "MS_ADPCM", "VOX_ADPCM", "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32", "ULAW", "ALAW"}
@@ -212,8 +217,9 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     if abs(diff) > tolerance:
         longer = "longer" if diff > 0 else "shorter"
         fix = "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s"
-        late = _xcorr_latency(x, y, sr, replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)) if diff > 0 else None
-        if late is not None and late > settings.max_latency_samples:  # recording started before the playback
+        found = _deconvolution_latency(x, y, sr, replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)) if diff > 0 else None
+        late = found[0] if found else 0
+        if late > settings.max_latency_samples:  # recording started before the playback
             fix = (f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
                    f"{max(late - sr // 20, 0) / sr:.2f} s of {out_path.name} (50 ms less, so the gear's own latency stays), and check again")
         result.add("length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)",
@@ -270,9 +276,18 @@ def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> di
 
 
 def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: AlignSettings) -> int | None:
+    """The setting if given, else from the blips, else the deconvolution's onset once the plain
+    cross-correlation confirms it."""
     sr = result.sample_rate
     out_file = result.output_path
-    if result.sidecar is not None:
+    how = None
+    if settings.latency_samples is not None:
+        if abs(settings.latency_samples) >= y.size:
+            result.add("latency", "error", settings.latency_samples, f"data.align.latency_samples={settings.latency_samples} "
+                       f"is longer than the recording ({y.size} samples)", "set the gear's latency in samples, or null to measure it", out_file)
+            return None
+        result.latency_samples, result.latency_method = settings.latency_samples, "data.align.latency_samples"
+    elif result.sidecar is not None:
         blips = result.sidecar["blips"]
         start = _blip_latencies(y, blips["start"], blips["start"][0], settings)
         end = _blip_latencies(y, blips["end"], blips["start"][0], settings)
@@ -302,13 +317,23 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
             result.add("blips", "warning", None, "no response to the calibration blips; latency found by cross-correlation instead",
                        "check that nothing (a noise gate, a fade) removes the blips at the start of the recording", out_file)
     if result.latency_samples is None:
-        latency = _xcorr_latency(x, y, sr, settings)
-        if latency is None:
+        found = _deconvolution_latency(x, y, sr, settings)
+        if found is None:
             result.add("latency", "error", None,
                        f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
                        "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger", out_file)
             return None
-        result.latency_samples, result.latency_method = latency, "cross_correlation"
+        onset, peak = found
+        plain = _plain_xcorr_peak(x, y, sr, settings)
+        if abs(plain - peak) > settings.xcorr_agreement_samples:
+            result.add("latency", "error", [onset, plain],
+                       f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
+                       f"correlation peaks at {plain}; without the signal's blips no latency can be trusted when they disagree",
+                       "reamp with the standardized signal (`ampcapture signal`), whose blips give the latency exactly, or set it "
+                       "by hand: data.align.latency_samples=N (the DAG) or --latency N (check)", out_file)
+            return None
+        result.latency_samples, result.latency_method = onset, "cross_correlation"
+        how = f"cross_correlation (response peak at {peak}, plain cross-correlation peak at {plain})"
     latency = result.latency_samples
     if latency < -settings.max_lead_samples:
         result.add("latency", "error", latency, f"comes {-latency} samples ({-latency / sr * 1000:.1f} ms) *before* the input "
@@ -316,7 +341,7 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
                    "of this input as it is", "check that the first file is what was played into the gear and the second its "
                    "recording: not swapped, not reversed, the same take", out_file)
         return None
-    result.add("latency", "ok", latency, f"{latency} samples ({latency / sr * 1000:.2f} ms), from {result.latency_method}")
+    result.add("latency", "ok", latency, f"{latency} samples ({latency / sr * 1000:.2f} ms), from {how or result.latency_method}")
     return latency
 
 
@@ -340,21 +365,53 @@ def _blip_latencies(y: np.ndarray, blips: list[int], first_blip: int, settings: 
     return found
 
 
-def _xcorr_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> int | None:
-    """Onset of the impulse response estimated by regularized deconvolution (whitened
-    cross-correlation): exact for a pure delay, and not fooled by a colored input."""
+def _spectra(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings):
     n = min(x.size, int(settings.xcorr_window_s * sr))
     size = 1 << int(np.ceil(np.log2(2 * n)))
-    spec_x, spec_y = np.fft.rfft(x[:n], size), np.fft.rfft(y[:n], size)
+    return np.fft.rfft(x[:n], size), np.fft.rfft(y[:n], size), size
+
+
+def _deconvolution_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> tuple[int, int] | None:
+    """(onset, peak) of the impulse response estimated by regularized deconvolution (whitened
+    cross-correlation), or None when no lag stands out.
+
+    A guitar's DI has little above a few kHz, so the estimate is the true response smeared by
+    the input's own band limit (sinc-like ringing several samples before the peak). The onset is
+    therefore found by deconvolving that smear (CLEAN: take the largest component near the
+    peak, subtract the input's resolution kernel there, repeat) and taking the earliest
+    component that stands out of both the peak and the noise of a nonlinear device's fit.
+    """
+    spec_x, spec_y, size = _spectra(x, y, sr, settings)
     power = np.abs(spec_x) ** 2
-    h = np.fft.irfft(spec_y * np.conj(spec_x) / (power + 1e-3 * power.mean()), size)
+    regularized = power + 1e-3 * power.mean()
+    h = np.fft.irfft(spec_y * np.conj(spec_x) / regularized, size)
+    kernel = np.fft.irfft(power / regularized, size)  # the estimate a pure delay of 0 gives
     lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
     mag = np.abs(h[lags % size])
-    peak = float(mag.max())
-    floor = float(np.median(mag))
+    peak, floor = float(mag.max()), float(np.median(mag))
     if peak < 20.0 * floor:  # no lag stands out: not a recording of this input
         return None
-    return int(lags[np.argmax(mag >= settings.xcorr_relative_threshold * peak)])
+    peak_lag = int(lags[np.argmax(mag)])
+    near = lags[(lags >= peak_lag - ONSET_REACH) & (lags <= peak_lag + ONSET_REACH)]
+    residual = h[near % size]
+    threshold = max(settings.xcorr_relative_threshold * peak, 6.0 * floor)
+    onset = peak_lag
+    for _ in range(32):
+        i = int(np.argmax(np.abs(residual)))
+        if abs(residual[i]) < threshold:
+            break
+        onset = min(onset, int(near[i]))
+        residual = residual - residual[i] * kernel[(near - near[i]) % size]
+    return onset, peak_lag
+
+
+def _plain_xcorr_peak(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> int:
+    """Lag of the largest plain (unwhitened) cross-correlation, of either polarity: an estimate
+    independent of the deconvolution's whitening, to confirm it."""
+    spec_x, spec_y, size = _spectra(x, y, sr, settings)
+    r = np.fft.irfft(spec_y * np.conj(spec_x), size)
+    lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
+    return int(lags[np.argmax(np.abs(r[lags % size]))])
 
 
 def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100_000) -> float:
@@ -365,7 +422,8 @@ def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100
     picked = np.arange(0, windows.shape[0], max(1, windows.shape[0] // rows))
     a, b = windows[picked], y[taps - 1 :][picked]
     a, b = a - a.mean(axis=0), b - b.mean()  # a DC offset has its own check
-    weights, *_ = np.linalg.lstsq(a, b, rcond=None)
+    gram = a.T @ a  # normal equations: ~50x faster than an SVD least squares, as exact for a plausibility figure
+    weights = np.linalg.solve(gram + 1e-9 * np.trace(gram) / taps * np.eye(taps), a.T @ b)
     return float(np.sum((b - a @ weights) ** 2) / max(np.sum(b**2), 1e-20))
 
 

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
     p.add_argument("--channel", type=int, default=AlignSettings.channel,
                    help="the channel of a stereo file to use, from 0 (data.align.channel in the DAG; default %(default)s)")
+    p.add_argument("--latency", type=int, default=AlignSettings.latency_samples,
+                   help="the gear's latency in samples, when it cannot be measured (data.align.latency_samples in the DAG)")
 
     p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
     p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
@@ -142,7 +144,7 @@ def print_benchmark(report: dict, console: Console, title: str) -> None:
 
 
 def _check(args, console: Console) -> int:
-    settings = AlignSettings(expected_sample_rate=args.expected_sample_rate or None, channel=args.channel)
+    settings = AlignSettings(expected_sample_rate=args.expected_sample_rate or None, channel=args.channel, latency_samples=args.latency)
     result = inspect(args.input, args.output, settings, args.reference)
     report = result.report()
     if args.json:
