@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
-from ampcapture import guitar
+from ampcapture import audio, guitar
 from ampcapture.align import AlignSettings, align_capture, inspect
 from ampcapture.cli import main as cli
 from ampcapture.errors import CaptureError
@@ -54,6 +54,26 @@ def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_signal):
     by_xcorr = inspect(inp, out, AlignSettings(), reference_wav=tmp_path / "missing.wav")
     assert by_xcorr.latency_method == "cross_correlation"
     assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= AlignSettings().safety_margin_samples
+
+
+@pytest.mark.parametrize("latency", [0, 480])  # the output moved later (shift -2) and earlier (478)
+@pytest.mark.parametrize("dropout", [False, True])
+def test_block_by_block_scans_find_what_one_pass_finds(tmp_path, tiny_signal, monkeypatch, latency, dropout):
+    path, x, _ = tiny_signal
+    y = delayed(x, latency, 0.5)
+    if dropout:
+        y[60_500:61_700] = 0.0  # 25 ms, across a 1000-sample block boundary
+    inp, out = write_pair(tmp_path, x, y)
+    whole = inspect(inp, out, AlignSettings(), reference_wav=path)
+    monkeypatch.setattr(audio, "BLOCK", 1000)
+    blocks = inspect(inp, out, AlignSettings(), reference_wav=path)
+    assert blocks.report() == whole.report()
+    assert bool(whole.errors) == dropout and [c.name for c in whole.errors] == (["dropouts"] if dropout else [])
+    if not dropout:
+        assert all(np.array_equal(a, b) for a, b in zip(blocks.aligned, whole.aligned))
+        shift, aligned = whole.shift_samples, whole.aligned[1]  # the latency less the safety margin
+        expected = np.r_[y[shift:], np.zeros(shift)] if shift >= 0 else np.r_[np.zeros(-shift), y[:shift]]
+        np.testing.assert_allclose(aligned, expected, atol=1e-6)  # 24-bit files
 
 
 def _dark_di(seconds: float = 4.0) -> np.ndarray:

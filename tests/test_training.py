@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from ampcapture import training
 from ampcapture.audio import exclusive
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
@@ -175,6 +176,15 @@ def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
     assert "train.lr" in error.value.fix
     (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
     assert run.info.status == "FAILED"
+
+
+@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM], ids=["wavenet", "lstm"])
+def test_evaluating_a_region_in_chunks_gives_the_numbers_of_one_pass(monkeypatch, model):
+    module = AmpModule(model["architecture"], model["config"], 48000, loss={}, train={}).eval()
+    x = 0.3 * torch.randn(1, module.pre_roll + 1000, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(training, "EVAL_CHUNK", 97)  # so hours of audio never need one pass's activations
+    with torch.no_grad():
+        torch.testing.assert_close(module.evaluate(x), module(x), rtol=0, atol=1e-6)
 
 
 def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from . import signal as reamp_signal
-from .audio import Audio, atomic_dir, peak_db, read_audio, write_audio, write_json
+from . import audio
+from .audio import atomic_dir, audio_info, peak_db, read_audio, read_channel, write_audio, write_json
 from .errors import CaptureError, ConfigError
 
 
@@ -148,10 +149,8 @@ def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSett
         return result
     shift = result.latency_samples - settings.safety_margin_samples
     result.shift_samples = shift
-    y_aligned = np.zeros_like(y)
-    src = slice(max(shift, 0), y.size + min(shift, 0))
+    y_aligned = _shift_in_place(y, shift)
     dst = slice(max(-shift, 0), y.size - max(shift, 0))
-    y_aligned[dst] = y[src]
     _check_same_take(result, x[dst], y_aligned[dst], settings)  # dst: where the shifted output has samples
     _check_repeatability(result, y_aligned, settings)
     if not result.errors:
@@ -159,58 +158,81 @@ def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSett
     return result
 
 
+def _shift_in_place(y: np.ndarray, shift: int) -> np.ndarray:
+    """y moved `shift` samples earlier (later if negative), zero-filled, block by block in its
+    own memory: a second copy of a 2-hour take would not fit."""
+    n, k = y.size, abs(shift)
+    if shift > 0:
+        for b in _blocks(n - k):
+            y[b] = y[b.start + k : b.stop + k]
+        y[n - k :] = 0
+    elif shift < 0:
+        for b in reversed(_blocks(n - k)):
+            y[b.start + k : b.stop + k] = y[b]
+        y[:k] = 0
+    return y
+
+
 def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: AlignSettings):
-    """Reading, format and level checks. Returns mono (x, y) of equal length, or None."""
-    audio: dict[str, Audio] = {}
+    """Reading, format and level checks. Returns mono float32 (x, y) of equal length, or None.
+    Formats, rates and channels are checked from the headers before any audio is read."""
+    infos = {}
     for role, path in (("input", in_path), ("output", out_path)):
         try:
-            audio[role] = read_audio(path)
+            infos[role] = audio_info(path)
         except CaptureError as exc:
             result.add(f"{role}_readable", "error", False, exc.problem, exc.fix, path)
     if result.errors:
         return None
-    a_in, a_out = audio["input"], audio["output"]
-    result.add("input_readable", "ok", True, f"{a_in.subtype}, {a_in.channels} ch", file=in_path)
-    result.add("output_readable", "ok", True, f"{a_out.subtype}, {a_out.channels} ch", file=out_path)
-    for a in (a_in, a_out):
-        if a.subtype in LOSSY:
-            result.add("codec", "error", a.subtype, f"holds lossy-compressed audio ({a.subtype}), whatever its name says: the "
-                       "codec's delay, low-pass and artifacts are not the gear", "export the recording again as WAV (24-bit PCM or "
-                       "32-bit float), straight from the recording software", a.path)
+    i_in, i_out = infos["input"], infos["output"]
+    for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
+        if info.subtype in LOSSY:
+            result.add("codec", "error", info.subtype, f"holds lossy-compressed audio ({info.subtype}), whatever its name says: "
+                       "the codec's delay, low-pass and artifacts are not the gear", "export the recording again as WAV (24-bit "
+                       "PCM or 32-bit float), straight from the recording software", path)
     same_file = in_path.resolve() == out_path.resolve()
-    if same_file or (a_in.samples.shape == a_out.samples.shape and np.array_equal(a_in.samples, a_out.samples)):
-        result.add("same_take", "error", None, f"is the input itself ({'the same file' if same_file else 'an identical copy'})",
+    if same_file:
+        result.add("same_take", "error", None, "is the input itself (the same file)",
                    "give the recording of the gear's output as the second file", out_path)
     if result.errors:
         return None
 
     rate_fix = "record the output at the input's sample rate (set your audio interface / DAW project to {} Hz) or resample the file"
-    if a_in.sample_rate != a_out.sample_rate:
-        result.add("sample_rate", "error", a_out.sample_rate,
-                   f"sample rate is {a_out.sample_rate} Hz but {in_path.name} is {a_in.sample_rate} Hz", rate_fix.format(a_in.sample_rate), out_path)
+    if i_in.samplerate != i_out.samplerate:
+        result.add("sample_rate", "error", i_out.samplerate,
+                   f"sample rate is {i_out.samplerate} Hz but {in_path.name} is {i_in.samplerate} Hz", rate_fix.format(i_in.samplerate), out_path)
         return None
-    if settings.expected_sample_rate and a_in.sample_rate != settings.expected_sample_rate:
-        result.add("sample_rate", "error", a_in.sample_rate,
-                   f"sample rate is {a_in.sample_rate} Hz but this capture expects {settings.expected_sample_rate} Hz",
-                   f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={a_in.sample_rate}", in_path)
+    if settings.expected_sample_rate and i_in.samplerate != settings.expected_sample_rate:
+        result.add("sample_rate", "error", i_in.samplerate,
+                   f"sample rate is {i_in.samplerate} Hz but this capture expects {settings.expected_sample_rate} Hz",
+                   f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={i_in.samplerate}", in_path)
         return None
-    result.sample_rate = sr = a_in.sample_rate
-    result.add("sample_rate", "ok", sr)
+    result.sample_rate = sr = int(i_in.samplerate)
 
-    mono = {}
-    for role, a in audio.items():
-        if a.channels == 1:
-            mono[role] = a.samples
-            continue
-        if settings.channel >= a.channels:
-            result.add(f"{role}_channels", "error", a.channels, f"has {a.channels} channels, no channel {settings.channel + 1}",
-                       f"use --channel (check) or data.align.channel (the DAG) between 0 and {a.channels - 1}", a.path)
+    mono, peaks = {}, {}
+    for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
+        if info.channels > 1 and settings.channel >= info.channels:
+            result.add(f"{role}_channels", "error", info.channels, f"has {info.channels} channels, no channel {settings.channel + 1}",
+                       f"use --channel (check) or data.align.channel (the DAG) between 0 and {info.channels - 1}", path)
             return None
-        result.add(f"{role}_channels", "warning", a.channels,
-                   f"has {a.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
-                   "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)", a.path)
-        mono[role] = a.samples[:, settings.channel]
+        try:
+            mono[role], peaks[role] = read_channel(path, settings.channel if info.channels > 1 else 0)
+        except CaptureError as exc:
+            result.add(f"{role}_readable", "error", False, exc.problem, exc.fix, path)
+            continue
+        result.add(f"{role}_readable", "ok", True, f"{info.subtype}, {info.channels} ch", file=path)
+        if info.channels > 1:
+            result.add(f"{role}_channels", "warning", info.channels,
+                       f"has {info.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
+                       "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)", path)
+    if result.errors:
+        return None
     x, y = mono["input"], mono["output"]
+    if x.size == y.size and _identical(x, y):
+        result.add("same_take", "error", None, "is the input itself (an identical copy)",
+                   "give the recording of the gear's output as the second file", out_path)
+        return None
+    result.add("sample_rate", "ok", sr)
 
     diff = y.size - x.size
     tolerance = int(settings.length_tolerance_s * sr)
@@ -238,21 +260,29 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
         if level < settings.silence_threshold_db:
             fix = ("check the routing: the gear's output must reach the recorded track, and the gear must be on" if role == "output"
                    else "use the reamp input file that was played through the gear")
-            samples = audio[role].samples
-            live = [c for c in range(audio[role].channels) if samples.ndim == 2 and peak_db(samples[:, c]) >= settings.silence_threshold_db]
+            live = [c for c, peak in enumerate(peaks[role]) if len(peaks[role]) > 1 and peak >= 10 ** (settings.silence_threshold_db / 20)]
             if live:
                 fix = (f"the channel chosen (index {settings.channel}) is silent, index {live[0]} is not: use --channel "
                        f"{live[0]} (check) or data.align.channel={live[0]} (the DAG)")
             result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
         else:
             result.add(f"{role}_silence", "ok", round(level, 2))
-    clipped = int(np.count_nonzero(np.abs(y) >= settings.clip_level))
+    clipped = sum(int(np.count_nonzero(np.abs(y[b]) >= settings.clip_level)) for b in _blocks(y.size))
     if clipped > settings.max_clipped_samples:
         result.add("clipping", "error", clipped, f"has {clipped} samples at full scale (clipped)",
                    "lower the recording level (interface input gain or the gear's output) by a few dB and record again", out_path)
     else:
         result.add("clipping", "ok", clipped)
     return None if result.errors else (x, y)
+
+
+def _blocks(n: int) -> list[slice]:
+    """Slices that cover n samples block by block: scans of hours of audio without full-size temporaries."""
+    return [slice(start, min(start + audio.BLOCK, n)) for start in range(0, n, audio.BLOCK)]
+
+
+def _identical(a: np.ndarray, b: np.ndarray) -> bool:
+    return all(np.array_equal(a[s], b[s]) for s in _blocks(a.size))
 
 
 def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> dict | None:
@@ -420,7 +450,7 @@ def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100
     0.1–0.7 even through hard clipping; another take, a reversed or unrelated file about 1.0."""
     windows = np.lib.stride_tricks.sliding_window_view(x, taps)[:, ::-1]
     picked = np.arange(0, windows.shape[0], max(1, windows.shape[0] // rows))
-    a, b = windows[picked], y[taps - 1 :][picked]
+    a, b = windows[picked].astype(np.float64), y[taps - 1 :][picked].astype(np.float64)
     a, b = a - a.mean(axis=0), b - b.mean()  # a DC offset has its own check
     gram = a.T @ a  # normal equations: ~50x faster than an SVD least squares, as exact for a plausibility figure
     weights = np.linalg.solve(gram + 1e-9 * np.trace(gram) / taps * np.eye(taps), a.T @ b)
@@ -432,26 +462,20 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
     while the input plays, and how much of the output a linear fit of the input explains.
     `x` and `y_aligned` cover only the samples where the shifted output has audio."""
     out_file, sr = result.output_path, result.sample_rate
-    dc = float(np.mean(y_aligned))
+    dc = float(np.mean(y_aligned, dtype=np.float64))
     verdict = "error" if abs(dc) > settings.dc_error else "warning" if abs(dc) > settings.dc_warn else "ok"
     result.add("dc_offset", verdict, round(dc, 4), *(() if verdict == "ok" else (
         f"has a DC offset of {dc:+.3f} full scale: amps and pedals put out none, so the interface, a plug-in or a faulty "
         "cable added it", "remove the DC at its source (or with a high-pass below 10 Hz) and export again", out_file)))
 
-    run = max(2, int(settings.dropout_ms * 1e-3 * sr))
-    still = np.flatnonzero(np.diff(y_aligned) == 0)  # y[i + 1] == y[i]
-    if still.size >= run:
-        breaks = np.flatnonzero(np.diff(still) != 1)
-        starts, ends = np.r_[still[0], still[breaks + 1]], np.r_[still[breaks], still[-1]] + 1
-        playing = 10 ** (settings.silence_threshold_db / 20)
-        gaps = [(s, e) for s, e in zip(starts, ends) if e - s >= run and np.max(np.abs(x[s:e + 1])) > playing]
-        if gaps:
-            s, e = gaps[0]
-            result.add("dropouts", "error", len(gaps), f"goes flat for {(e - s) / sr * 1000:.1f} ms at {s / sr:.3f} s while the "
-                       f"input plays ({len(gaps)} such dropout(s)): a buffer underrun or a cut in the recording",
-                       "record again with a larger audio buffer, and nothing else running", out_file)
-        else:
-            result.add("dropouts", "ok", 0)
+    playing = 10 ** (settings.silence_threshold_db / 20)
+    gaps = [(s, e) for s, e in _flat_runs(y_aligned, max(2, int(settings.dropout_ms * 1e-3 * sr)))
+            if np.max(np.abs(x[s:e + 1])) > playing]
+    if gaps:
+        s, e = gaps[0]
+        result.add("dropouts", "error", len(gaps), f"goes flat for {(e - s) / sr * 1000:.1f} ms at {s / sr:.3f} s while the "
+                   f"input plays ({len(gaps)} such dropout(s)): a buffer underrun or a cut in the recording",
+                   "record again with a larger audio buffer, and nothing else running", out_file)
     else:
         result.add("dropouts", "ok", 0)
 
@@ -465,6 +489,28 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
                        out_file)
         else:
             result.add("same_take", "ok", round(esr, 4))
+
+
+def _flat_runs(y: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """(start, end) of every stretch where y[start..end] holds one value, end - start >=
+    min_length: digital silence or a stuck buffer. Scanned block by block."""
+    runs, open_start = [], None
+    for b in _blocks(y.size - 1):
+        still = np.diff(y[b.start : b.stop + 1]) == 0  # still[i]: y[i + 1] == y[i]
+        edges = np.diff(still.astype(np.int8), prepend=0, append=0)
+        starts, ends = np.flatnonzero(edges == 1) + b.start, np.flatnonzero(edges == -1) + b.start
+        if open_start is not None:  # a run that reached the previous block's end
+            if starts.size and starts[0] == b.start:
+                starts[0] = open_start
+            else:
+                runs.append((open_start, b.start))
+            open_start = None
+        if ends.size and ends[-1] == b.stop:
+            open_start, starts, ends = int(starts[-1]), starts[:-1], ends[:-1]
+        runs.extend((int(s), int(e)) for s, e in zip(starts, ends))
+    if open_start is not None:
+        runs.append((open_start, y.size - 1))
+    return [(s, e) for s, e in runs if e - s >= min_length]
 
 
 def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: AlignSettings) -> None:

@@ -16,16 +16,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .audio import read_audio
+from .audio import map_float_wav
 from .errors import CaptureError
 
 
 @dataclass
 class Capture:
-    """Aligned input/output audio (float32 tensors) and the split's regions in samples."""
+    """Aligned input/output audio (float32, memory-mapped: hours of audio cost only the windows
+    drawn) and the split's regions in samples."""
 
-    x: torch.Tensor
-    y: torch.Tensor
+    x: np.ndarray
+    y: np.ndarray
     sample_rate: int
     regions: dict[str, list[list[int]]]
 
@@ -36,17 +37,17 @@ class Capture:
             raise CaptureError(split_json, "split not found", "run the split stage first (`dvc repro split`)")
         split = json.loads(split_json.read_text())
         audio_dir = Path(split["audio"])
-        x, y = read_audio(audio_dir / "input.wav"), read_audio(audio_dir / "output.wav")
+        (x, sample_rate), (y, _) = map_float_wav(audio_dir / "input.wav"), map_float_wav(audio_dir / "output.wav")
         regions = {name: split[name] for name in ("train", "validation", "test")}
-        return cls(torch.from_numpy(x.samples).float(), torch.from_numpy(y.samples).float(), x.sample_rate, regions)
+        return cls(x, y, sample_rate, regions)
 
     def segment(self, name: str, pre_roll: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A whole region (the first of its kind) with `pre_roll` samples of input before it,
         zero-padded where the file starts; for validation and test."""
         start, end = self.regions[name][0]
-        lead = self.x[max(start - pre_roll, 0) : start]
-        x = torch.cat([torch.zeros(pre_roll - lead.numel()), lead, self.x[start:end]])
-        return x, self.y[start:end]
+        lead = max(start - pre_roll, 0)
+        x = np.concatenate([np.zeros(pre_roll - (start - lead), np.float32), self.x[lead:end]])
+        return torch.from_numpy(x), torch.from_numpy(np.array(self.y[start:end]))
 
 
 class RandomWindows(Dataset):
@@ -74,5 +75,5 @@ class RandomWindows(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, index))
         span = rng.choice(len(self.spans), p=self.sizes / self.sizes.sum())
         start = self.spans[span][0] + int(rng.integers(self.sizes[span]))
-        x = self.capture.x[start - self.pre_roll : start + self.ny]
-        return x, self.capture.y[start : start + self.ny]
+        x = np.array(self.capture.x[start - self.pre_roll : start + self.ny])
+        return torch.from_numpy(x), torch.from_numpy(np.array(self.capture.y[start : start + self.ny]))

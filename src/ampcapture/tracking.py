@@ -101,7 +101,7 @@ def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[s
         client.log_artifact(run_id, str(paths.best), "checkpoints")
     x, target = capture.segment("test", module.pre_roll)
     with torch.no_grad():
-        prediction = module.eval()(x.unsqueeze(0)).squeeze(0).numpy()
+        prediction = module.eval().evaluate(x.unsqueeze(0)).squeeze(0).numpy()
     target, dry = target.numpy(), x[module.pre_roll :].numpy()
     with tempfile.TemporaryDirectory() as tmp:
         plot = Path(tmp) / "comparison.png"

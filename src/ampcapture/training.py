@@ -154,6 +154,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+EVAL_CHUNK = 1 << 17  # outputs per step when a whole region is evaluated
+
+
 def pre_roll(model: AmpModel) -> int:
     """Input samples before the first scored output: the WaveNet's history or the LSTM's warm-up."""
     return model.warmup if isinstance(model, LSTM) else model.receptive_field - 1
@@ -189,6 +192,22 @@ class AmpModule(pl.LightningModule):
             return self.model.step(x[:, self.pre_roll :], state)[0]
         return self.model(x)
 
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """forward() over a whole region, EVAL_CHUNK outputs at a time, so that evaluating an
+        hour of audio holds one chunk's activations: the same numbers (a WaveNet re-reads its
+        pre-roll for each chunk, an LSTM carries its state from chunk to chunk)."""
+        if isinstance(self.model, LSTM):
+            state = None
+            if self.pre_roll:
+                _, state = self.model.step(x[:, : self.pre_roll])
+            outputs = []
+            for start in range(self.pre_roll, x.shape[1], EVAL_CHUNK):
+                y, state = self.model.step(x[:, start : start + EVAL_CHUNK], state)
+                outputs.append(y)
+            return torch.cat(outputs, dim=1)
+        n = x.shape[1] - self.pre_roll
+        return torch.cat([self(x[:, start : start + self.pre_roll + EVAL_CHUNK]) for start in range(0, n, EVAL_CHUNK)], dim=1)
+
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         if not torch.isfinite(value):
             raise TrainingDiverged(f"epoch {self.current_epoch}, step {self.global_step}", f"the {what} became {value.item()}",
@@ -207,13 +226,13 @@ class AmpModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        value = esr(self(x).float(), y.float())
+        value = esr(self.evaluate(x).float(), y.float())
         self._check_finite(value, "validation ESR")
         self.log("val_esr", value, prog_bar=True, batch_size=1)
 
     def test_step(self, batch, batch_idx):
         x, y = batch
-        self.log("test_esr", esr(self(x).float(), y.float()), batch_size=1)
+        self.log("test_esr", esr(self.evaluate(x).float(), y.float()), batch_size=1)
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
