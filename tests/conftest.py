@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -113,5 +115,21 @@ def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr:
     return folder / "input.wav", folder / "output.wav"
 
 
-__all__ = ["SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate", "esr_curve",
+def as_plain_user() -> list[str]:
+    """A command prefix under which folder permissions hold: root ignores them, so as root the
+    command runs without the capabilities that override them (util-linux's setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("runs as root and setpriv (util-linux) is missing, so a read-only folder cannot be made")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def read_only_folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+    return path
+
+
+__all__ = ["as_plain_user", "read_only_folder", "SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate", "esr_curve",
            "interrupt_at_epoch", "torch_render"]

@@ -27,7 +27,7 @@ from ampcapture.nam_reference import run_nam
 from ampcapture.render import render_file
 from ampcapture.tracking import LoggerSettings
 
-from conftest import torch_render
+from conftest import as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "conf/model").glob("*.yaml"))
@@ -279,8 +279,8 @@ def test_bench_report_is_well_formed(checkpoints, tmp_path):
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ampcapture.cli", *args], capture_output=True, text=True)
+def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "ampcapture.cli", *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -318,6 +318,21 @@ def test_export_to_a_folder_names_the_folder_and_writes_nothing(checkpoints, tmp
     said = " ".join(run.stderr.split())
     assert run.returncode == 1 and f"{tmp_path}: is a folder" in said and "Traceback" not in said, said
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_and_export_into_a_read_only_folder_say_so(checkpoints, tmp_path):
+    prefix = tuple(as_plain_user())
+    model, take = tmp_path / "m.nam", tmp_path / "take.wav"
+    export_checkpoint(checkpoints["wavenet_nano"], model, ExportSettings(register=False))
+    sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
+    locked = read_only_folder(tmp_path / "locked")
+    for args in (("render", str(model), str(take), str(locked / "out.wav")),
+                 ("export", str(checkpoints["wavenet_nano"]), "-o", str(locked / "m.nam"))):
+        run = _cli(*args, prefix=prefix)
+        said = " ".join(run.stderr.split())
+        assert run.returncode == 1 and "Permission denied" in said and str(locked) in said, said
+        assert "Traceback" not in said and "folder is writable" in said
+    assert list(locked.iterdir()) == []
 
 
 def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path):

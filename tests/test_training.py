@@ -21,7 +21,7 @@ from ampcapture.audio import exclusive
 from ampcapture.errors import AmpCaptureError, ConfigError
 from ampcapture.training import AmpModule, TrainingDiverged, train
 
-from conftest import TINY_LSTM, TINY_WAVENET, esr_curve, interrupt_at_epoch
+from conftest import TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -214,8 +214,8 @@ def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
     assert not Path(cfg["paths"]["models"]).exists()
 
 
-def _hydra_app(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],
+def _hydra_app(*overrides: str, cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
@@ -230,6 +230,15 @@ def test_the_hydra_app_reports_bad_configs(tmp_path, overrides, message):
     assert message in run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_training_into_a_read_only_models_folder_says_so(cfg, tmp_path):
+    locked = read_only_folder(tmp_path / "locked")
+    run = _hydra_app(f"paths.splits={cfg['paths']['splits']}", f"paths.models={locked}", "capture=demo", "model=wavenet_nano",
+                     "logger.mlflow=false", "trainer.max_epochs=1", cwd=tmp_path, prefix=as_plain_user())
+    said = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0 and "Permission denied" in said and str(locked) in said, said
+    assert "Traceback" not in said and list(locked.iterdir()) == []
 
 
 def test_settings_reject_a_gpu_that_is_not_there(cfg):
