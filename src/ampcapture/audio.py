@@ -75,7 +75,8 @@ def read_audio(path: str | os.PathLike) -> Audio:
 
 def read_channel(path: str | os.PathLike, channel: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """One channel as float32, read block by block, and every channel's peak (to name a live
-    one when the chosen channel is silent): a 2-hour take costs 1.4 GB, not read_audio's 5.5."""
+    one when the chosen channel is silent): a 2-hour take costs 1.4 GB, where read_audio takes
+    2.8 (5.5 in stereo)."""
     path = Path(path)
     info = audio_info(path)
     samples = np.empty(info.frames, np.float32)
@@ -86,7 +87,8 @@ def read_channel(path: str | os.PathLike, channel: int = 0) -> tuple[np.ndarray,
             for block in f.blocks(BLOCK, dtype="float32", always_2d=True, frames=info.frames):
                 finite = np.isfinite(block).all(axis=1)
                 if not finite.all():
-                    first_bad = first_bad if bad else pos + int(np.argmin(finite))
+                    if not bad:
+                        first_bad = pos + int(np.argmin(finite))
                     bad += int(np.count_nonzero(~np.isfinite(block)))
                     block = np.where(np.isfinite(block), block, 0.0)
                 peaks = np.maximum(peaks, np.abs(block).max(axis=0))
@@ -110,7 +112,7 @@ def _refuse_nonfinite(path: Path, count: int, first: int, sample_rate: int) -> N
 
 
 def map_float_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """A float32 WAV we wrote (aligned audio), memory-mapped read-only: training draws windows
+    """A float32 WAV we wrote (aligned audio), memory-mapped: training draws windows
     from hours of audio without loading them."""
     path = Path(path)
     audio_info(path)
