@@ -13,7 +13,6 @@ resident memory is what the kernel reports for that process (wait4's ru_maxrss).
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import subprocess
 import sys

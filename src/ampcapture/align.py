@@ -239,7 +239,8 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     if abs(diff) > tolerance:
         longer = "longer" if diff > 0 else "shorter"
         fix = "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s"
-        found = _deconvolution_latency(x, y, sr, replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)) if diff > 0 else None
+        wide = replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)
+        found = _deconvolution_latency(_spectra(x, y, sr, wide), wide) if diff > 0 else None
         late = found[0] if found else 0
         if late > settings.max_latency_samples:  # recording started before the playback
             fix = (f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
@@ -347,14 +348,15 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
             result.add("blips", "warning", None, "no response to the calibration blips; latency found by cross-correlation instead",
                        "check that nothing (a noise gate, a fade) removes the blips at the start of the recording", out_file)
     if result.latency_samples is None:
-        found = _deconvolution_latency(x, y, sr, settings)
+        spectra = _spectra(x, y, sr, settings)  # both estimates read the same spectra
+        found = _deconvolution_latency(spectra, settings)
         if found is None:
             result.add("latency", "error", None,
                        f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
                        "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger", out_file)
             return None
         onset, peak = found
-        plain = _plain_xcorr_peak(x, y, sr, settings)
+        plain = _plain_xcorr_peak(spectra, settings)
         if abs(plain - peak) > settings.xcorr_agreement_samples:
             result.add("latency", "error", [onset, plain],
                        f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
@@ -396,12 +398,13 @@ def _blip_latencies(y: np.ndarray, blips: list[int], first_blip: int, settings: 
 
 
 def _spectra(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings):
+    """Spectra of the first xcorr_window_s of input and output, zero-padded for linear correlation."""
     n = min(x.size, int(settings.xcorr_window_s * sr))
     size = 1 << int(np.ceil(np.log2(2 * n)))
     return np.fft.rfft(x[:n], size), np.fft.rfft(y[:n], size), size
 
 
-def _deconvolution_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> tuple[int, int] | None:
+def _deconvolution_latency(spectra, settings: AlignSettings) -> tuple[int, int] | None:
     """(onset, peak) of the impulse response estimated by regularized deconvolution (whitened
     cross-correlation), or None when no lag stands out.
 
@@ -411,7 +414,7 @@ def _deconvolution_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: Alig
     peak, subtract the input's resolution kernel there, repeat) and taking the earliest
     component that stands out of both the peak and the noise of a nonlinear device's fit.
     """
-    spec_x, spec_y, size = _spectra(x, y, sr, settings)
+    spec_x, spec_y, size = spectra
     power = np.abs(spec_x) ** 2
     regularized = power + 1e-3 * power.mean()
     h = np.fft.irfft(spec_y * np.conj(spec_x) / regularized, size)
@@ -435,10 +438,10 @@ def _deconvolution_latency(x: np.ndarray, y: np.ndarray, sr: int, settings: Alig
     return onset, peak_lag
 
 
-def _plain_xcorr_peak(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings) -> int:
+def _plain_xcorr_peak(spectra, settings: AlignSettings) -> int:
     """Lag of the largest plain (unwhitened) cross-correlation, of either polarity: an estimate
     independent of the deconvolution's whitening, to confirm it."""
-    spec_x, spec_y, size = _spectra(x, y, sr, settings)
+    spec_x, spec_y, size = spectra
     r = np.fft.irfft(spec_y * np.conj(spec_x), size)
     lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
     return int(lags[np.argmax(np.abs(r[lags % size]))])
