@@ -79,8 +79,7 @@ def test_block_by_block_scans_find_what_one_pass_finds(tmp_path, tiny_signal, mo
 def _dark_di(seconds: float = 4.0) -> np.ndarray:
     """Guitar DI as pickups and cable deliver it: little above a few kHz (4th-order low-pass at
     2.5 kHz), so any latency estimate is smeared over several samples."""
-    x = guitar.render_notes(guitar.perform(seconds, seed=11), seconds, SR, seed=11)
-    return sosfilt(butter(4, 2500, "lowpass", fs=SR, output="sos"), x)
+    return _filter("lowpass", 2500, 4)(guitar.render_notes(guitar.perform(seconds, seed=11), seconds, SR, seed=11))
 
 
 def _filter(kind: str, hz: float, order: int = 1):
