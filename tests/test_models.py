@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from ampcapture.errors import ConfigError
 from ampcapture.models import build_model
+from ampcapture.models.wavenet import forward_with_conv1d
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
 PRESETS = {p.stem: OmegaConf.to_container(OmegaConf.create({"model": yaml.safe_load(p.read_text())}), resolve=True)["model"]
@@ -80,6 +81,40 @@ def test_streaming_equals_whole_file(make):
         streamed = torch.cat(pieces)
         assert streamed.shape == whole.shape
         assert torch.max(torch.abs(streamed - whole)) <= 1e-5
+
+
+@pytest.mark.parametrize("make", [lambda: _model("wavenet_nano"), lambda: _tiny_wavenet(gated=True),
+                                  lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2)],
+                         ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2"])
+def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
+    model = make().double().train()
+    x = torch.randn(3, model.receptive_field + 700, dtype=torch.float64) * 0.4
+    target = torch.randn(3, 701, dtype=torch.float64)
+    outputs, grads = [], []
+    for forward in (model, lambda x: forward_with_conv1d(model, x)):
+        inputs = x.clone().requires_grad_()
+        y = forward(inputs)
+        loss = ((y - target) ** 2).mean()
+        outputs.append(y.detach())
+        wrt = [inputs, *model.parameters()]
+        # the last layer's 1x1 feeds only the unused residual stream: no gradient, or zeros
+        grads.append([torch.zeros_like(w) if g is None else g
+                      for w, g in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))])
+    assert torch.allclose(outputs[0], outputs[1], rtol=0, atol=1e-12)
+    for ours, reference in zip(*grads):
+        assert torch.allclose(ours, reference, rtol=1e-9, atol=1e-12)
+    assert sum(g.abs().sum() for g in grads[0]) > 0
+
+
+def test_wavenet_trains_under_mixed_precision():
+    model = _tiny_wavenet().train()
+    x = torch.randn(2, model.receptive_field + 99)
+    reference = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+        y.float().square().mean().backward()
+    assert torch.equal(y, reference)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
 def test_guitarml_variant_adds_the_input_and_has_no_trainable_state():

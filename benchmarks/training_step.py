@@ -1,0 +1,65 @@
+"""Time of one WaveNet training step (forward, backward, Adam) as `WaveNet.forward` computes it
+(channel-major columns, hand-written backward) against the same model written plainly with
+`conv1d` (`ampcapture.models.wavenet.forward_with_conv1d`), same weights, same batch, in one run:
+
+    .venv/bin/python benchmarks/training_step.py [--preset wavenet_standard] [--batch-size 16] [--ny 8192]
+
+The two alternate, step by step, so a busy machine slows both alike; the figure that counts is
+the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from omegaconf import OmegaConf
+
+from ampcapture.models import build_model
+from ampcapture.models.wavenet import forward_with_conv1d
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet preset in conf/model/")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--ny", type=int, default=8192)
+    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    preset = OmegaConf.to_container(OmegaConf.create({"m": yaml.safe_load((ROOT / "conf/model" / f"{args.preset}.yaml").read_text())}),
+                                    resolve=True)["m"]
+    torch.manual_seed(0)
+    model = build_model(preset["architecture"], preset["config"])
+    x = torch.randn(args.batch_size, model.receptive_field - 1 + args.ny) * 0.3
+    y = torch.randn(args.batch_size, args.ny) * 0.1
+    optimizer = torch.optim.Adam(model.parameters())
+    ways = {"columns (WaveNet.forward)": model, "conv1d": lambda x: forward_with_conv1d(model, x)}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for step in range(args.steps + 1):
+        for name, forward in ways.items():
+            start = time.perf_counter()
+            loss = ((forward(x) - y) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if step:  # the first step of each warms up
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print(f"{args.preset}, batch {args.batch_size} x ({model.receptive_field - 1} + {args.ny}) samples, "
+          f"{args.threads} thread(s), median of {args.steps} steps:")
+    for name, median in medians.items():
+        print(f"  {name:28s} {median * 1e3:7.1f} ms/step")
+    print(f"  ratio columns / conv1d: {medians['columns (WaveNet.forward)'] / medians['conv1d']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
