@@ -68,7 +68,9 @@ def _study(project: Path) -> optuna.Study:
 
 def _runs(project: Path) -> list:
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    return client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    return client.search_runs([experiment.experiment_id])
 
 
 def test_a_two_trial_study_runs_end_to_end(project, tiny_params):

@@ -59,7 +59,7 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
     result = train(cfg)
     client = _client()
     experiment = client.get_experiment_by_name("demo")
-    assert experiment is not None
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens at the runs
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_id == result["mlflow_run_id"] and run.info.status == "FINISHED"
     assert run.info.run_name == "wavenet_tiny"

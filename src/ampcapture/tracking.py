@@ -72,6 +72,7 @@ def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_fi
     from pytorch_lightning.loggers import MLFlowLogger
 
     run_id = run_id_file.read_text().strip() if run_id_file is not None and run_id_file.is_file() else None
+    _experiment_id(_client(settings), settings, settings.experiment or capture)  # so the logger finds it marked
     logger = MLFlowLogger(experiment_name=settings.experiment or capture, run_name=run_name, tracking_uri=settings.uri,
                           run_id=run_id, tags={"capture": capture, **(tags or {})}, log_model=False,
                           artifact_location=settings.artifact_location)
@@ -126,11 +127,20 @@ def _client(settings: LoggerSettings):
     return mlflow.MlflowClient(settings.uri)
 
 
+# MLflow 3's UI opens an experiment of this kind at its runs table (ESR columns), not at the
+# GenAI overview page (traces, token usage) it shows when the kind is unknown.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def _experiment_id(client, settings: LoggerSettings, name: str) -> str:
+    """The experiment's id, created (or an older one marked) as a model-training experiment."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=settings.artifact_location)
+    if experiment is None:
+        return client.create_experiment(name, artifact_location=settings.artifact_location, tags=EXPERIMENT_KIND)
+    for key, value in EXPERIMENT_KIND.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
 
 
 def sweep_parent_run(settings: LoggerSettings, experiment: str, study, space: dict) -> str | None:
