@@ -82,8 +82,8 @@ def main() -> None:
     steps = {
         "check": f"from ampcapture.cli import main; import sys; sys.exit(main(['check', {str(capture / 'input.wav')!r}, "
                  f"{str(capture / 'output.wav')!r}]))",
-        "align": f"{load}; from ampcapture import stages; stages.run_align(params)",
-        "split": f"{load}; from ampcapture import stages; stages.run_split(params)",
+        "align": f"{load}; from ampcapture.stages import align; align.run(params)",
+        "split": f"{load}; from ampcapture.stages import split; split.run(params)",
         "train": f"{load}; from ampcapture.training import train; r = train(params); "
                  "print('validation ESR', r['validation_esr'], 'test ESR', r['test_esr'])",
     }

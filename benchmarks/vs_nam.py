@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import yaml
 
-from ampcapture import stages
+from ampcapture.stages import align as align_stage
+from ampcapture.stages import split as split_stage
 from ampcapture.audio import read_audio, write_json
 from ampcapture.config import load_params, section
 from ampcapture.errors import AmpCaptureError
@@ -166,7 +167,7 @@ def main() -> None:
     preset = yaml.safe_load((ROOT / "conf" / "model" / f"{args.preset}.yaml").read_text())
     split_json = Path(params["paths"]["splits"]) / args.capture / "split.json"
     if not split_json.is_file():  # a capture copied into data/captures/<name>/: align and split it as the DAG would
-        for stage in (stages.run_align, stages.run_split):
+        for stage in (align_stage.run, split_stage.run):
             stage({**params, "capture": args.capture})
     split = json.loads(split_json.read_text())
     out = WORK / "vs_nam" / args.capture / args.preset

@@ -1,5 +1,5 @@
-"""DVC stage `align`: see ampcapture.stages.run_align."""
+"""DVC stage `align`: see ampcapture.stages.align."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, align
 
-raise SystemExit(main("align"))
+raise SystemExit(main(align.run))

@@ -1,5 +1,5 @@
-"""DVC stage `benchmark`: see ampcapture.stages.run_benchmark."""
+"""DVC stage `benchmark`: see ampcapture.stages.benchmark."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, benchmark
 
-raise SystemExit(main("benchmark"))
+raise SystemExit(main(benchmark.run))

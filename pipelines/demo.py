@@ -1,5 +1,5 @@
-"""DVC stage `demo`: see ampcapture.stages.run_demo."""
+"""DVC stage `demo`: see ampcapture.stages.demo."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, demo
 
-raise SystemExit(main("demo"))
+raise SystemExit(main(demo.run))

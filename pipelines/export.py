@@ -1,5 +1,5 @@
-"""DVC stage `export`: see ampcapture.stages.run_export."""
+"""DVC stage `export`: see ampcapture.stages.export."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, export
 
-raise SystemExit(main("export"))
+raise SystemExit(main(export.run))

@@ -1,5 +1,5 @@
-"""DVC stage `train`, the final fit: see ampcapture.stages.run_final_fit."""
+"""DVC stage `train`, the final fit: see ampcapture.stages.final_fit."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, final_fit
 
-raise SystemExit(main("train"))
+raise SystemExit(main(final_fit.run))

@@ -1,5 +1,5 @@
-"""DVC stage `signal` (named so it does not shadow the stdlib `signal` module): see ampcapture.stages.run_signal."""
+"""DVC stage `signal` (named so it does not shadow the stdlib `signal` module): see ampcapture.stages.signal."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, signal
 
-raise SystemExit(main("signal"))
+raise SystemExit(main(signal.run))

@@ -1,5 +1,5 @@
-"""DVC stage `split`: see ampcapture.stages.run_split."""
+"""DVC stage `split`: see ampcapture.stages.split."""
 
-from ampcapture.stages import main
+from ampcapture.stages import main, split
 
-raise SystemExit(main("split"))
+raise SystemExit(main(split.run))

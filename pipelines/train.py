@@ -6,7 +6,7 @@ runs it on params.yaml (`--config-dir . --config-name params`)."""
 import hydra
 from omegaconf import DictConfig
 
-from ampcapture.stages import train_from_hydra
+from ampcapture.stages.training_app import train_from_hydra
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -15,9 +15,11 @@ import soundfile as sf
 import torch
 import yaml
 
-from ampcapture import stages
-
 from ampcapture.signal import SignalSpec, generate, write_signal
+from ampcapture.stages import align as align_stage
+from ampcapture.stages import demo as demo_stage
+from ampcapture.stages import signal as signal_stage
+from ampcapture.stages import split as split_stage
 
 SR = 48000
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +47,8 @@ def tiny_params(tmp_path_factory) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["signal"].update(TINY)
     params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
-    for stage in ("signal", "demo", "align", "split"):
-        stages.STAGES[stage](params)
+    for stage in (signal_stage, demo_stage, align_stage, split_stage):
+        stage.run(params)
     return params
 
 

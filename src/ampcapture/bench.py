@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from .errors import ConfigError
@@ -121,3 +123,15 @@ def plot(report: dict[str, Any], path: str | Path, title: str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def print_benchmark(report: dict, console: Console, title: str) -> None:
+    table = Table(title=f"{title}: {report['parameters']:,} parameters, {report['macs_per_sample']:,} MACs/sample, "
+                  f"{report['sample_rate']} Hz, 1 thread")
+    for column in ("mode", "RTF (median)", "99th pct / buffer", "deadline", "missed"):
+        table.add_column(column, justify="right")
+    table.add_row(f"offline {report['offline']['seconds']:.0f} s", f"{report['offline']['rtf']:.4f}", "", "", "")
+    for s in report["streaming"]:
+        table.add_row(f"buffer {s['buffer']}", f"{s['rtf']:.4f}", f"{s['p99_ms']:.3f} ms", f"{s['deadline_ms']:.3f} ms",
+                      f"{s['missed_deadlines']} / {s['buffers']}")
+    console.print(table)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from .align import AlignSettings, inspect
 from .audio import write_json
-from .bench import BenchSettings, benchmark, plot
+from .bench import BenchSettings, benchmark, plot, print_benchmark
 from .errors import AmpCaptureError, user_error
 from .export import USER_FIELDS, ExportSettings, export_checkpoint
 from .render import render_file
@@ -129,18 +129,6 @@ def _bench(args, console: Console) -> None:
     if args.plot:
         plot(report, args.plot, Path(args.model).name)
     print_benchmark(report, console, Path(args.model).name)
-
-
-def print_benchmark(report: dict, console: Console, title: str) -> None:
-    table = Table(title=f"{title}: {report['parameters']:,} parameters, {report['macs_per_sample']:,} MACs/sample, "
-                  f"{report['sample_rate']} Hz, 1 thread")
-    for column in ("mode", "RTF (median)", "99th pct / buffer", "deadline", "missed"):
-        table.add_column(column, justify="right")
-    table.add_row(f"offline {report['offline']['seconds']:.0f} s", f"{report['offline']['rtf']:.4f}", "", "", "")
-    for s in report["streaming"]:
-        table.add_row(f"buffer {s['buffer']}", f"{s['rtf']:.4f}", f"{s['p99_ms']:.3f} ms", f"{s['deadline_ms']:.3f} ms",
-                      f"{s['missed_deadlines']} / {s['buffers']}")
-    console.print(table)
 
 
 def _check(args, console: Console) -> int:

@@ -1,0 +1,28 @@
+"""DVC stage `train`, the final fit: the sweep's best configuration (its trial's config.yaml)
+trained for dag.train_minutes into models/<capture>/final/, starting from that trial's weights
+when dag.warm_start is set. Interrupted, it resumes like any training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..config import section
+from ..errors import AmpCaptureError
+from ..training import RunPaths, train
+from . import FINAL_RUN, SWEEP_RUNS, console
+
+
+def run(params: dict[str, Any]) -> None:
+    capture = str(section(params, "capture"))
+    best = RunPaths.of(section(params, "paths.models"), capture, f"{SWEEP_RUNS}/best")  # the sweeper's copy of its best trial
+    if not best.config.is_file():
+        raise AmpCaptureError(best.root, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
+    cfg = yaml.safe_load(best.config.read_text())
+    cfg.update(run_name=FINAL_RUN, sweep={key: None for key in cfg.get("sweep") or {}})
+    cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
+    cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
+    result = train(cfg, say=console.print)
+    console.print(f"final fit of {capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
+                  f"after {result['epochs']} epochs -> {result['checkpoint']}")

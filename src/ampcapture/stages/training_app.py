@@ -1,0 +1,30 @@
+"""The Hydra training app's body (`pipelines/train.py`): one training run, or one trial of a
+sweep (the DAG's `sweep` stage runs it with `-m`)."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from ..errors import AmpCaptureError, user_error
+from ..training import TrainingInterrupted, train
+from . import console
+
+
+def train_from_hydra(cfg) -> float:
+    """Train, print the figures, return the validation ESR (what a sweeper minimizes)."""
+    try:
+        try:
+            result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
+        except OSError as exc:
+            raise user_error(exc) from exc
+    except TrainingInterrupted as exc:  # stops a sweep too; its re-run resumes this trial
+        console.print(f"[yellow]stopped:[/] {exc}", highlight=False)
+        raise SystemExit(130) from exc
+    except AmpCaptureError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        if cfg.get("sweep") and cfg.sweep.get("trial_id") is not None:
+            raise  # a sweep's trial: the sweeper records it as failed and goes on
+        raise SystemExit(1) from exc
+    console.print(f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
+                  f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}")
+    return result["validation_esr"]
