@@ -13,6 +13,7 @@ demo: $(STAMP)
 	dvc repro
 
 test: $(STAMP)
+	ruff check .
 	pytest
 
 install: $(STAMP)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_export import preset_model  # noqa: E402  (random-weight presets)
+from ampcapture.audio import write_json
+from ampcapture.bench import BenchSettings, benchmark
+from ampcapture.nam_file import to_nam, write_nam
 
-from ampcapture.audio import write_json  # noqa: E402
-from ampcapture.bench import BenchSettings, benchmark  # noqa: E402
-from ampcapture.nam_file import to_nam, write_nam  # noqa: E402
-from ampcapture.nam_reference import ROOT, run_nam  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devtools.nam_reference import ROOT, run_nam  # noqa: E402
+from devtools.presets import preset_model  # noqa: E402  (random-weight presets)
 
 PRESETS = ["wavenet_standard", "wavenet_lite", "wavenet_feather", "wavenet_nano", "lstm_small", "lstm_medium"]
 

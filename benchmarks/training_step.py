@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
-import yaml
-from omegaconf import OmegaConf
 
 from ampcapture.models import build_model
 from ampcapture.models.wavenet import forward_with_conv1d
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devtools.presets import preset as read_preset  # noqa: E402
 
 
 def main() -> None:
@@ -35,8 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    preset = OmegaConf.to_container(OmegaConf.create({"m": yaml.safe_load((ROOT / "conf/model" / f"{args.preset}.yaml").read_text())}),
-                                    resolve=True)["m"]
+    preset = read_preset(args.preset)
     torch.manual_seed(0)
     model = build_model(preset["architecture"], preset["config"])
     x = torch.randn(args.batch_size, model.receptive_field - 1 + args.ny) * 0.3

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,15 +36,17 @@ import numpy as np
 import torch
 import yaml
 
-from ampcapture.stages import align as align_stage
-from ampcapture.stages import split as split_stage
 from ampcapture.audio import read_audio, write_json
 from ampcapture.config import load_params, section
 from ampcapture.errors import AmpCaptureError
 from ampcapture.export import ExportSettings, export_checkpoint
 from ampcapture.losses import esr
-from ampcapture.nam_reference import NAM_VERSION, ensure_nam
+from ampcapture.stages import align as align_stage
+from ampcapture.stages import split as split_stage
 from ampcapture.training import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devtools.nam_reference import NAM_VERSION, ensure_nam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NAM_FULL_SEEDED = """
@@ -149,7 +152,9 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
 
 def region_esr(prediction: np.ndarray, target: np.ndarray, spans: list[list[int]]) -> float:
     """ESR over all the spans of a region together, as training measures it (ampcapture.losses.esr)."""
-    pick = lambda signal: torch.from_numpy(np.concatenate([signal[s:e] for s, e in spans]).astype(np.float64))
+    def pick(signal: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate([signal[s:e] for s, e in spans]).astype(np.float64))
+
     return float(esr(pick(prediction), pick(target)))
 
 

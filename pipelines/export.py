@@ -1,5 +1,5 @@
 """DVC stage `export`: see ampcapture.stages.export."""
 
-from ampcapture.stages import main, export
+from ampcapture.stages import export, main
 
 raise SystemExit(main(export.run))

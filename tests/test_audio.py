@@ -22,7 +22,9 @@ def test_writes_are_byte_reproducible_and_read_back(tmp_path, subtype):
 
 
 def test_written_files_get_the_mode_of_a_plain_new_file_or_keep_the_replaced_ones(tmp_path):
-    mode = lambda p: stat.S_IMODE(p.stat().st_mode)
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
     umask = os.umask(0o022)
     try:
         write_audio(tmp_path / "take.wav", np.zeros(480), 48000)

@@ -14,8 +14,6 @@ import mlflow
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
-from omegaconf import OmegaConf
 
 from ampcapture import nam_file
 from ampcapture.aidax import to_aidax
@@ -23,14 +21,15 @@ from ampcapture.bench import BenchSettings, benchmark, plot
 from ampcapture.errors import AmpCaptureError
 from ampcapture.export import ExportSettings, export_checkpoint, load_model, playing
 from ampcapture.models import LSTM, build_model
-from ampcapture.nam_reference import run_nam
 from ampcapture.render import render_file
 from ampcapture.tracking import LoggerSettings
+from devtools import presets
+from devtools.nam_reference import run_nam
 
 from conftest import as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = sorted(p.stem for p in (ROOT / "conf/model").glob("*.yaml"))
+PRESETS = presets.NAMES
 SR = 48000
 
 
@@ -46,18 +45,10 @@ EXTRA = {
 
 
 def preset_model(name: str, seed: int = 0):
-    """A preset with random weights of a trained model's scale (biases and mixers too)."""
+    """A preset (or an EXTRA model) with random weights of a trained model's scale."""
     if name in EXTRA:
-        architecture, config = EXTRA[name]
-    else:
-        node = OmegaConf.create({"model": OmegaConf.load(ROOT / f"conf/model/{name}.yaml")}).model
-        preset = OmegaConf.to_container(node, resolve=True)
-        architecture, config = preset["architecture"], preset["config"]
-    torch.manual_seed(seed)
-    model = build_model(architecture, config, SR).eval()
-    for p in model.parameters():
-        p.data.add_(0.1 * torch.randn_like(p))
-    return model
+        return presets.random_model(*EXTRA[name], seed=seed, sample_rate=SR)
+    return presets.preset_model(name, seed)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +207,7 @@ def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
         for preset in ("wavenet_nano", "lstm_guitarml"):
             cfg = copy.deepcopy(tiny_params)
             cfg["paths"]["models"] = str(root / "models")
-            cfg["model"] = OmegaConf.to_container(OmegaConf.load(ROOT / f"conf/model/{preset}.yaml"))
+            cfg["model"] = presets.preset(preset)
             cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
             cfg["trainer"].update(max_epochs=1, progress_bar=False)
             cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)

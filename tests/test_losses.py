@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-import yaml
 import torch
+import yaml
 
 from ampcapture.errors import ConfigError
 from ampcapture.losses import LossSettings, TrainingLoss, dc_loss, esr, multi_resolution_stft, pre_emphasis

@@ -5,16 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
-from omegaconf import OmegaConf
 
 from ampcapture.errors import ConfigError
 from ampcapture.models import build_model
 from ampcapture.models.wavenet import forward_with_conv1d
+from devtools import presets
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
-PRESETS = {p.stem: OmegaConf.to_container(OmegaConf.create({"model": yaml.safe_load(p.read_text())}), resolve=True)["model"]
-           for p in sorted((Path(__file__).parents[1] / "conf" / "model").glob("*.yaml"))}
+PRESETS = {name: presets.preset(name) for name in presets.NAMES}
 # Parameter counts of neural-amp-modeler 0.13's presets: our weights map one-to-one onto theirs
 # (the custom presets' defaults are NAM's standard WaveNet and small LSTM).
 NAM_PARAMETERS = {"wavenet_standard": 13801, "wavenet_lite": 6553, "wavenet_feather": 3025, "wavenet_nano": 841,

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from ampcapture.audio import exclusive
-from ampcapture.sweep import RUN_NAME, distribution, search_space, study_key
 from ampcapture.errors import ConfigError
+from ampcapture.sweep import RUN_NAME, distribution, search_space, study_key
 
 ROOT = Path(__file__).resolve().parents[1]
 

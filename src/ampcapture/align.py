@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import signal as reamp_signal
 from . import audio
+from . import signal as reamp_signal
 from .audio import atomic_dir, audio_info, peak_db, read_audio, read_channel, write_audio, write_json
 from .errors import CaptureError, ConfigError
 

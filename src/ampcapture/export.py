@@ -19,7 +19,7 @@ from .audio import atomic_path, write_json
 from .errors import AmpCaptureError
 from .guitar import perform, render_notes
 from .models import LSTM, AmpModel
-from .nam_file import ModelFileError, engine_for, engine_for_model, nam_body, read_nam, to_model, to_nam, write_nam
+from .nam_file import ModelFileError, engine_for, engine_for_model, read_nam, to_nam, write_nam
 from .runtime import Engine
 
 # Who the gear is: NAM's user metadata fields, written into the .nam when given.

@@ -13,7 +13,6 @@ so what it renders is exactly what the exported file holds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 NAM_VENV = ROOT / ".benchmarks" / "nam-venv"
 NAM_VERSION = "0.13.0"
 TORCH_PIN = "torch==2.13.0"  # the local CPU build; anything else pulls CUDA wheels
