@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ampcapture.export import load_model
@@ -26,6 +27,8 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     return run
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     project = tmp_path / "project"
     project.mkdir()

@@ -102,6 +102,8 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_neural_amp_modeler_loads_our_exports_and_renders_the_same(tmp_path, signals):
     for name, x in signals.items():
         np.save(tmp_path / f"{name}.npy", x)
@@ -148,6 +150,8 @@ for name, model in models.items():
 """
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     np.save(tmp_path / "guitar.npy", signals["guitar"])
     run_nam(NAM_EXPORT, tmp_path)

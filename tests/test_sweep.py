@@ -73,6 +73,8 @@ def _runs(project: Path) -> list:
     return client.search_runs([experiment.experiment_id])
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
     stale = project / "models/demo/tiny/trial_000"  # left by an older study of the same name
     stale.mkdir(parents=True)
@@ -100,6 +102,8 @@ def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
     assert "plots/optimization_history.png" in plots
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_params):
     no_pruning = "hydra.sweeper.pruner=null"  # the re-queued trial must run to the end here
     _sweep(project, tiny_params, "hydra.sweeper.n_trials=1", no_pruning)
@@ -123,6 +127,8 @@ def test_a_killed_sweep_resumes_without_redoing_finished_trials(project, tiny_pa
     assert "Launching" not in again.stdout + again.stderr
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_resumed_study_does_not_propose_its_finished_trials_again(project, tiny_params):
     search = "train.lr=interval(0.005,0.02)"  # continuous: a repeat can only come from a restarted sampler
     _sweep(project, tiny_params, search, "hydra.sweeper.n_trials=1")
@@ -131,6 +137,8 @@ def test_a_resumed_study_does_not_propose_its_finished_trials_again(project, tin
     assert first.params["train.lr"] != second.params["train.lr"]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_second_sweep_of_a_running_study_is_refused(project, tiny_params):
     with exclusive(study_key(f"sqlite:///{(project / 'optuna.db').resolve()}", "tiny"), "a sweep", "wait"):
         run = _sweep(project, tiny_params, check=False)
@@ -138,6 +146,8 @@ def test_a_second_sweep_of_a_running_study_is_refused(project, tiny_params):
     assert not (project / "models").exists()
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_search_space_the_model_preset_cannot_take_fails_clearly_and_leaves_no_trial_running(project, tiny_params):
     run = _sweep(project, tiny_params, "model=wavenet_nano", "model.kernel_size=choice(2,3)", check=False)
     said = " ".join((run.stdout + run.stderr).split())
@@ -146,6 +156,8 @@ def test_a_search_space_the_model_preset_cannot_take_fails_clearly_and_leaves_no
     assert {t.state for t in _study(project).trials} == {optuna.trial.TrialState.FAIL}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_clearly_worse_trial_is_pruned(project, tiny_params):
     _sweep(project, tiny_params, "hydra.sweeper.n_trials=1", "train.lr=0.02")
     run = _sweep(project, tiny_params, "hydra.sweeper.n_trials=2", "train.lr=1e-7")  # learns nothing
@@ -155,6 +167,8 @@ def test_a_clearly_worse_trial_is_pruned(project, tiny_params):
     assert pruned.info.status == "KILLED" and pruned.data.tags["optuna.trial"] == "1"
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_bad_search_space_expression_fails_clearly(project, tiny_params):
     run = _sweep(project, tiny_params, "hydra.sweeper.params={train.lr: 'interval(0.01, 0.001)'}", check=False)
     assert run.returncode != 0
@@ -185,6 +199,8 @@ def test_bad_search_space_expressions_name_the_key(expression):
         distribution("train.lr", expression)
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_two_objective_study_returns_the_pareto_front(project, tiny_params):
     pareto = TINY_SEARCH.replace("train.lr: choice(0.01, 0.02)", "model.channels: choice(2, 4)").replace(
         "n_trials: 2", "n_trials: 3\n    direction: [minimize, minimize]\n    objectives: [validation_esr, macs_per_sample]")
