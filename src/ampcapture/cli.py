@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("signal", help="write the standardized reamp input (WAV + sidecar JSON)")
     p.add_argument("out", help="output WAV, e.g. reamp_input.wav")
-    p.add_argument("--sample-rate", type=int, default=48000, help="44100, 48000 (default), 88200 or 96000")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample-rate", type=int, default=SignalSpec.sample_rate,
+                   help=f"44100, 48000, 88200 or 96000 (default {SignalSpec.sample_rate})")
+    p.add_argument("--seed", type=int, default=SignalSpec.seed)
 
     p = commands.add_parser("demo", help="render a reamp input through the built-in virtual amp")
     p.add_argument("signal", help="reamp input WAV (from `ampcapture signal`)")

@@ -21,6 +21,7 @@ from .guitar import perform, render_notes
 from .models import LSTM, AmpModel
 from .nam_file import ModelFileError, engine_for, engine_for_model, read_nam, to_nam, write_nam
 from .runtime import Engine
+from .tracking import register_export
 
 # Who the gear is: NAM's user metadata fields, written into the .nam when given.
 USER_FIELDS = ("name", "modeled_by", "gear_type", "gear_make", "gear_model", "tone_type", "input_level_dbu", "output_level_dbu")
@@ -123,7 +124,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
         if report["nam"] is not None:
             with atomic_path(out) as tmp:  # beside the target: a rename, never a copy across disks
                 shutil.copyfile(staged, tmp)
-    report["registered"] = register(tracking, capture, metrics.get("mlflow_run_id"), out, aidax, report) if settings.register else None
+    report["registered"] = (register_export(tracking, capture, metrics.get("mlflow_run_id"), out if report["nam"] else None, aidax, report)
+                            if settings.register else None)
     return report
 
 
@@ -190,46 +192,3 @@ def _training_metadata(metrics: dict[str, Any], align_report: str | Path | None)
                        "test_esr": metrics.get("test_esr"), "epochs": metrics.get("epochs"),
                        "latency_method": align.get("latency_method"), "mlflow_run_id": metrics.get("mlflow_run_id")},
     }
-
-
-def register(tracking, capture: str, run_id: str | None, nam: Path, aidax: Path | None, report: dict[str, Any]) -> dict | None:
-    """Log the files to the training's MLflow run and add a version of the capture's registered
-    model (created on first export) carrying the figures as tags."""
-    if tracking is None or not tracking.mlflow:
-        return None
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from .tracking import _experiment_id
-
-    client = mlflow.MlflowClient(tracking.uri, registry_uri=tracking.uri)
-    try:
-        client.get_run(run_id) if run_id else None
-    except MlflowException:
-        run_id = None
-    if run_id is None:  # the training's run is not in this store: record the export in a run of its own
-        run_id = client.create_run(_experiment_id(client, tracking, capture), run_name=f"export-{capture}").info.run_id
-        client.set_terminated(run_id)
-    for path in (p for p in (nam if report.get("nam") else None, aidax) if p is not None):
-        client.log_artifact(run_id, str(path), "export")
-    figures = {k: report[k] for k in ("validation_esr", "test_esr", "loudness", "gain", "parameters", "macs_per_sample")
-               if report.get(k) is not None}
-    for key, value in figures.items():
-        client.log_metric(run_id, f"export.{key}", float(value))
-    try:
-        client.create_registered_model(capture, description=f"Exports of the capture '{capture}' (ampcapture)")
-    except MlflowException:
-        pass  # already registered
-    tags = {**figures, "architecture": report["architecture"], "preset": report.get("preset"),
-            "nam_version": report.get("nam_version")}
-    description = f"{report.get('preset')} from {report['checkpoint']}"
-    if report.get("selection"):
-        selection = report["selection"]
-        tags.update({"selection.chosen": selection["chosen"], "selection.rule": selection["rule"],
-                     "selection.reason": selection["reason"],
-                     "selection.candidates": json.dumps([{k: c[k] for k in ("run", "validation_esr", "test_esr")}
-                                                         for c in selection["candidates"]])})
-        description += f"; chosen: {selection['reason']}"
-    version = client.create_model_version(capture, f"{client.get_run(run_id).info.artifact_uri}/export", run_id=run_id,
-                                          tags={k: str(v) for k, v in tags.items()}, description=description)
-    return {"name": capture, "version": int(version.version), "run_id": run_id}

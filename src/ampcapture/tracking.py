@@ -5,6 +5,7 @@ is a parent run (search space, best trial, Optuna's plots) over its trials' runs
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -64,9 +65,9 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None,
-                tags: dict[str, str] | None = None) -> "MLFlowLogger | None":
-    """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue; `tags`
-    may name a parent run (`mlflow.parentRunId`: a sweep's trial)."""
+                tags: dict[str, str] | None = None, parent_run: str | None = None) -> "MLFlowLogger | None":
+    """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue;
+    `parent_run` nests the run under a sweep's study run."""
     if not settings.mlflow:
         return None
     from pytorch_lightning.loggers import MLFlowLogger
@@ -74,7 +75,8 @@ def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_fi
     run_id = run_id_file.read_text().strip() if run_id_file is not None and run_id_file.is_file() else None
     _experiment_id(_client(settings), settings, settings.experiment or capture)  # so the logger finds it marked
     logger = MLFlowLogger(experiment_name=settings.experiment or capture, run_name=run_name, tracking_uri=settings.uri,
-                          run_id=run_id, tags={"capture": capture, **(tags or {})}, log_model=False,
+                          run_id=run_id, log_model=False,
+                          tags={"capture": capture, **(tags or {}), **({"mlflow.parentRunId": parent_run} if parent_run else {})},
                           artifact_location=settings.artifact_location)
     logger.resuming = run_id is not None
     return logger
@@ -248,3 +250,45 @@ def log_benchmark(settings: LoggerSettings, run_id: str | None, report: dict[str
         client.log_metric(run_id, f"bench.missed_deadlines_buffer_{s['buffer']}", s["missed_deadlines"])
     for path in files:
         client.log_artifact(run_id, str(path), "benchmark")
+
+
+def register_export(tracking: LoggerSettings | None, capture: str, run_id: str | None, nam: Path | None, aidax: Path | None,
+                    report: dict[str, Any]) -> dict | None:
+    """Log an export's files to the training's MLflow run and add a version of the capture's
+    registered model (created on first export) carrying the figures and the selection as tags."""
+    if tracking is None or not tracking.mlflow:
+        return None
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking.uri, registry_uri=tracking.uri)
+    try:
+        client.get_run(run_id) if run_id else None
+    except MlflowException:
+        run_id = None
+    if run_id is None:  # the training's run is not in this store: record the export in a run of its own
+        run_id = client.create_run(_experiment_id(client, tracking, capture), run_name=f"export-{capture}").info.run_id
+        client.set_terminated(run_id)
+    for path in (p for p in (nam, aidax) if p is not None):
+        client.log_artifact(run_id, str(path), "export")
+    figures = {k: report[k] for k in ("validation_esr", "test_esr", "loudness", "gain", "parameters", "macs_per_sample")
+               if report.get(k) is not None}
+    for key, value in figures.items():
+        client.log_metric(run_id, f"export.{key}", float(value))
+    try:
+        client.create_registered_model(capture, description=f"Exports of the capture '{capture}' (ampcapture)")
+    except MlflowException:
+        pass  # already registered
+    tags = {**figures, "architecture": report["architecture"], "preset": report.get("preset"),
+            "nam_version": report.get("nam_version")}
+    description = f"{report.get('preset')} from {report['checkpoint']}"
+    if report.get("selection"):
+        selection = report["selection"]
+        tags.update({"selection.chosen": selection["chosen"], "selection.rule": selection["rule"],
+                     "selection.reason": selection["reason"],
+                     "selection.candidates": json.dumps([{k: c[k] for k in ("run", "validation_esr", "test_esr")}
+                                                         for c in selection["candidates"]])})
+        description += f"; chosen: {selection['reason']}"
+    version = client.create_model_version(capture, f"{client.get_run(run_id).info.artifact_uri}/export", run_id=run_id,
+                                          tags={k: str(v) for k, v in tags.items()}, description=description)
+    return {"name": capture, "version": int(version.version), "run_id": run_id}

@@ -479,9 +479,8 @@ def _train(cfg: dict[str, Any], run_name: str, paths: RunPaths, say) -> dict[str
     if init_weights is not None and not resuming:
         module.load_state_dict(init_weights)
         say(f"starting from the weights of {train_settings.init_from}")
-    tags = {"mlflow.parentRunId": link.parent_run, "optuna.study": link.study,
-            "optuna.trial": str(link.number)} if link.parent_run else None
-    logger = tracking.make_logger(log_settings, capture, run_name, paths.mlflow_run if resuming else None, tags)
+    tags = {"optuna.study": link.study, "optuna.trial": str(link.number)} if link.parent_run else None
+    logger = tracking.make_logger(log_settings, capture, run_name, paths.mlflow_run if resuming else None, tags, link.parent_run)
     if logger is not None:
         paths.mlflow_run.write_text(logger.run_id)
         tracking.log_config(logger, cfg, paths.config, module.model)
