@@ -4,6 +4,7 @@ own packages. A stage that misses one would say "up to date" with stale outputs 
 there; one that lists code it does not run re-runs for nothing."""
 
 import ast
+import importlib.util
 import shlex
 from pathlib import Path
 
@@ -38,11 +39,7 @@ def _imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                package = _package_of(path).split(".")
-                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
-            else:
-                base = node.module
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), _package_of(path)) if node.level else node.module
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
     return names
