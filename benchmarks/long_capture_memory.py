@@ -30,7 +30,7 @@ LATENCY = 300
 
 
 def write_pair(folder: Path, minutes: float) -> None:
-    from ampcapture import guitar
+    from ampcapture.audio import guitar
 
     folder.mkdir(parents=True, exist_ok=True)
     minute = guitar.render_notes(guitar.perform(60.0, seed=5), 60.0, SR, seed=5).astype(np.float32)
@@ -84,7 +84,7 @@ def main() -> None:
                  f"{str(capture / 'output.wav')!r}]))",
         "align": f"{load}; from ampcapture.stages import align; align.run(params)",
         "split": f"{load}; from ampcapture.stages import split; split.run(params)",
-        "train": f"{load}; from ampcapture.training import train; r = train(params); "
+        "train": f"{load}; from ampcapture.training.fit import train; r = train(params); "
                  "print('validation ESR', r['validation_esr'], 'test ESR', r['test_esr'])",
     }
     rows = []

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ampcapture.audio import write_json
-from ampcapture.bench import BenchSettings, benchmark
-from ampcapture.nam_file import to_nam, write_nam
+from ampcapture.core.config import defaults
+from ampcapture.core.files import write_json
+from ampcapture.formats.nam import to_nam, write_nam
+from ampcapture.runtime.bench import BenchSettings, benchmark
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from devtools.nam_reference import ROOT, run_nam  # noqa: E402
@@ -56,14 +57,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    settings = BenchSettings(offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
+    settings = defaults(BenchSettings, offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for preset in PRESETS:
             files[preset] = Path(tmp) / f"{preset}.nam"
             write_nam(files[preset], to_nam(preset_model(preset), {"name": preset}))
-        from ampcapture.export import playing
+        from ampcapture.audio.guitar import playing
 
         np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))
         nam_seconds = json.loads(run_nam(NAM_TIMING, Path(tmp) / "x.npy", args.runs, *map(str, files.values())))

@@ -36,14 +36,15 @@ import numpy as np
 import torch
 import yaml
 
-from ampcapture.audio import read_audio, write_json
-from ampcapture.config import load_params, section
-from ampcapture.errors import AmpCaptureError
-from ampcapture.export import ExportSettings, export_checkpoint
-from ampcapture.losses import esr
+from ampcapture.audio.io import read_audio
+from ampcapture.core.config import defaults, load_params, section
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.files import write_json
+from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
-from ampcapture.training import train
+from ampcapture.training.fit import train
+from ampcapture.training.losses import esr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from devtools.nam_reference import NAM_VERSION, ensure_nam  # noqa: E402
@@ -145,7 +146,7 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
     result = train(cfg)
     wall = round(time.perf_counter() - started, 1)
     nam = out / f"{preset['name']}.nam"
-    export_checkpoint(result["checkpoint"], nam, ExportSettings(aidax=False, register=False))
+    export_checkpoint(result["checkpoint"], nam, defaults(ExportSettings, aidax=False, register=False))
     return {"model": str(nam), "checkpoint": result["checkpoint"], "wall_s": wall, "epochs": result["epochs"],
             "own_validation_esr": result["validation_esr"]}
 

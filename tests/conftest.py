@@ -15,11 +15,12 @@ import soundfile as sf
 import torch
 import yaml
 
-from ampcapture.signal import SignalSpec, generate, write_signal
+from ampcapture.audio.stimulus import StimulusSpec, generate, write_stimulus
+from ampcapture.core.config import defaults
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import demo as demo_stage
-from ampcapture.stages import signal as signal_stage
 from ampcapture.stages import split as split_stage
+from ampcapture.stages import stimulus as stimulus_stage
 
 SR = 48000
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,15 +29,15 @@ TINY = dict(silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, 
             noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0)
 
 
-def tiny_spec(**overrides) -> SignalSpec:
-    return SignalSpec(**{**TINY, **overrides})
+def tiny_spec(**overrides) -> StimulusSpec:
+    return defaults(StimulusSpec, **{**TINY, **overrides})
 
 
 @pytest.fixture(scope="session")
-def tiny_signal(tmp_path_factory) -> tuple[Path, np.ndarray, dict]:
+def tiny_stimulus(tmp_path_factory) -> tuple[Path, np.ndarray, dict]:
     """The tiny standardized signal written to disk (24-bit, as users get it) with its sidecar."""
     path = tmp_path_factory.mktemp("signal") / "reamp_input.wav"
-    sidecar = write_signal(path, tiny_spec())
+    sidecar = write_stimulus(path, tiny_spec())
     return path, sf.read(str(path), dtype="float64")[0], sidecar
 
 
@@ -45,9 +46,9 @@ def tiny_params(tmp_path_factory) -> dict:
     """params.yaml with a few seconds of signal through the virtual amp, aligned and split, in a scratch folder."""
     root = tmp_path_factory.mktemp("project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["signal"].update(TINY)
+    params["stimulus"].update(TINY)
     params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
-    for stage in (signal_stage, demo_stage, align_stage, split_stage):
+    for stage in (stimulus_stage, demo_stage, align_stage, split_stage):
         stage.run(params)
     return params
 
@@ -80,7 +81,7 @@ def esr_curve(result: dict) -> list[dict[str, float]]:
 
 def interrupt_at_epoch(monkeypatch, epoch: int) -> None:
     """Make training raise Ctrl+C as `epoch` starts (what a user's interrupt does)."""
-    from ampcapture.training import AmpModule
+    from ampcapture.training.module import AmpModule
 
     start_epoch = AmpModule.on_train_epoch_start
 
@@ -93,14 +94,9 @@ def interrupt_at_epoch(monkeypatch, epoch: int) -> None:
 
 
 def torch_render(model, x: np.ndarray) -> np.ndarray:
-    """What a torch model plays for `x` from silence (a WaveNet gets its receptive field of zeros first)."""
-    from ampcapture.models import LSTM
-
+    """What a torch model plays for `x` from silence (AmpModel.render), as numpy."""
     with torch.no_grad():
-        xt = torch.from_numpy(x)
-        if isinstance(model, LSTM):
-            return model(xt.unsqueeze(0)).squeeze(0).numpy()
-        return model(torch.cat([torch.zeros(model.receptive_field - 1), xt]).unsqueeze(0)).squeeze(0).numpy()
+        return model.render(torch.from_numpy(x)).numpy()
 
 
 def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -80.0, seed: int = 0) -> np.ndarray:

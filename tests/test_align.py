@@ -8,11 +8,13 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
-from ampcapture import audio, guitar
-from ampcapture.align import AlignSettings, align_capture, inspect
+from ampcapture.audio import guitar
+from ampcapture.audio import io as audio_io
+from ampcapture.audio.virtual_amp import AmpSettings, render
+from ampcapture.capture.align import AlignSettings, align_capture, inspect
 from ampcapture.cli import main as cli
-from ampcapture.errors import CaptureError
-from ampcapture.virtual_amp import AmpSettings, render
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import CaptureError
 
 from conftest import SR, delayed, generate, tiny_spec, write_pair
 
@@ -21,52 +23,52 @@ GAINS = [0.05, 0.5, 2.0]  # -26 dB to +6 dB: the recording level is never the in
 
 
 @pytest.mark.parametrize("latency", LATENCIES)
-def test_latency_from_blips_is_exact(tmp_path, tiny_signal, latency):
-    path, x, _ = tiny_signal
+def test_latency_from_blips_is_exact(tmp_path, tiny_stimulus, latency):
+    path, x, _ = tiny_stimulus
     gain = GAINS[latency % 3]
     inp, out = write_pair(tmp_path, x, delayed(x, latency, gain, seed=latency))
-    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert result.latency_method == "blips"
     assert result.latency_samples == latency
     assert not result.errors and not result.warnings
 
 
 @pytest.mark.parametrize("latency", LATENCIES)
-def test_latency_without_blips_is_exact(tmp_path, tiny_signal, latency):
+def test_latency_without_blips_is_exact(tmp_path, tiny_stimulus, latency):
     x = guitar.render_notes(guitar.perform(4.0, seed=11), 4.0, SR, seed=11)
     gain = GAINS[latency % 3]
     inp, out = write_pair(tmp_path, x, delayed(x, latency, gain, seed=latency))
-    result = inspect(inp, out, AlignSettings(), reference_wav=tiny_signal[0])
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=tiny_stimulus[0])
     assert result.latency_method == "cross_correlation"
     assert result.latency_samples == latency
     assert result.sidecar is None and not result.errors
 
 
-def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_signal):
-    path, x, _ = tiny_signal
-    settings = AmpSettings(seed=3)
+def test_virtual_amp_latency_is_found_by_both_methods(tmp_path, tiny_stimulus):
+    path, x, _ = tiny_stimulus
+    settings = defaults(AmpSettings, seed=3)
     y = render(x, settings, SR, np.random.default_rng(0))
     inp, out = write_pair(tmp_path, x, y)
-    by_blips = inspect(inp, out, AlignSettings(), reference_wav=path)
+    by_blips = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert by_blips.latency_method == "blips" and by_blips.latency_samples == settings.latency_samples()
     # Without the sidecar (input not recognized), cross-correlation sees the amp's soft onset
     # (cabinet low-passes) and may land a sample late: the safety margin keeps alignment causal.
-    by_xcorr = inspect(inp, out, AlignSettings(), reference_wav=tmp_path / "missing.wav")
+    by_xcorr = inspect(inp, out, defaults(AlignSettings), reference_wav=tmp_path / "missing.wav")
     assert by_xcorr.latency_method == "cross_correlation"
-    assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= AlignSettings().safety_margin_samples
+    assert 0 <= by_xcorr.latency_samples - settings.latency_samples() <= defaults(AlignSettings).safety_margin_samples
 
 
 @pytest.mark.parametrize("latency", [0, 480])  # the output moved later (shift -2) and earlier (478)
 @pytest.mark.parametrize("dropout", [False, True])
-def test_block_by_block_scans_find_what_one_pass_finds(tmp_path, tiny_signal, monkeypatch, latency, dropout):
-    path, x, _ = tiny_signal
+def test_block_by_block_scans_find_what_one_pass_finds(tmp_path, tiny_stimulus, monkeypatch, latency, dropout):
+    path, x, _ = tiny_stimulus
     y = delayed(x, latency, 0.5)
     if dropout:
         y[60_500:61_700] = 0.0  # 25 ms, across a 1000-sample block boundary
     inp, out = write_pair(tmp_path, x, y)
-    whole = inspect(inp, out, AlignSettings(), reference_wav=path)
-    monkeypatch.setattr(audio, "BLOCK", 1000)
-    blocks = inspect(inp, out, AlignSettings(), reference_wav=path)
+    whole = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
+    monkeypatch.setattr(audio_io, "BLOCK", 1000)
+    blocks = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert blocks.report() == whole.report()
     assert bool(whole.errors) == dropout and [c.name for c in whole.errors] == (["dropouts"] if dropout else [])
     if not dropout:
@@ -109,77 +111,77 @@ DEVICES = {  # long low-frequency tails, both polarities, soft onsets, clippers 
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_latency_without_blips_is_within_two_samples_for_a_family_of_devices(tmp_path, tiny_signal, device):
+def test_latency_without_blips_is_within_two_samples_for_a_family_of_devices(tmp_path, tiny_stimulus, device):
     x = _dark_di()
     y = DEVICES[device](x)
     y *= 0.5 / np.max(np.abs(y))
     for latency in (0, 1, 480, 2000):
-        result = inspect(*write_pair(tmp_path / str(latency), x, delayed(y, latency)), AlignSettings(),
-                         reference_wav=tiny_signal[0])
+        result = inspect(*write_pair(tmp_path / str(latency), x, delayed(y, latency)), defaults(AlignSettings),
+                         reference_wav=tiny_stimulus[0])
         assert not result.errors, result.report()["errors"]
         assert result.latency_method == "cross_correlation"
         assert abs(result.latency_samples - latency) <= 2, (latency, result.latency_samples)
 
 
-def test_an_unconfirmed_latency_is_an_error_until_set_by_hand(tmp_path, tiny_signal, capsys):
+def test_an_unconfirmed_latency_is_an_error_until_set_by_hand(tmp_path, tiny_stimulus, capsys):
     # The lows arrive 900 samples after the highs (a crossover with a delayed woofer): the
     # whitened estimate follows the highs, the plain cross-correlation the bass-heavy lows.
     x = _dark_di()
     y = delayed(_filter("lowpass", 300, 2)(x), 900) + 0.3 * delayed(_filter("highpass", 300, 2)(x), 7)
     inp, out = write_pair(tmp_path, x, y)
-    assert cli(["check", str(inp), str(out), "--reference", str(tiny_signal[0])]) == 1
+    assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0])]) == 1
     text = " ".join(capsys.readouterr().out.split())
     assert "is uncertain" in text and "data.align.latency_samples" in text and "--latency N" in text
-    assert cli(["check", str(inp), str(out), "--reference", str(tiny_signal[0]), "--latency", "7"]) == 0
+    assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0]), "--latency", "7"]) == 0
     assert "latency 7 samples (data.align.latency_samples)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("drive_db", [0.0, 18.0, 40.0])
-def test_real_gear_passes_the_same_take_checks_at_any_drive(tmp_path, tiny_signal, drive_db):
-    path, x, _ = tiny_signal
-    y = render(x, AmpSettings(seed=3, drive_db=drive_db), SR, np.random.default_rng(0))
-    result = inspect(*write_pair(tmp_path, x, y), AlignSettings(), reference_wav=path)
+def test_real_gear_passes_the_same_take_checks_at_any_drive(tmp_path, tiny_stimulus, drive_db):
+    path, x, _ = tiny_stimulus
+    y = render(x, defaults(AmpSettings, seed=3, drive_db=drive_db), SR, np.random.default_rng(0))
+    result = inspect(*write_pair(tmp_path, x, y), defaults(AlignSettings), reference_wav=path)
     assert not result.errors and not result.warnings
     fit = next(c for c in result.checks if c.name == "same_take")
     assert fit.value < 0.8  # far from the ~1.0 of another take, even clipping hard
 
 
-def test_standard_signal_at_another_rate_is_recognized(tmp_path, tiny_signal):
-    from ampcapture.signal import SignalSpec, generate
+def test_standard_signal_at_another_rate_is_recognized(tmp_path, tiny_stimulus):
+    from ampcapture.audio.stimulus import StimulusSpec, generate
 
-    x, sidecar = generate(SignalSpec(sample_rate=44100))
+    x, sidecar = generate(defaults(StimulusSpec, sample_rate=44100))
     inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5), sr=44100)
     # The project's reference is the 48 kHz tiny signal: the input is matched by regenerating at 44.1 kHz.
-    result = inspect(inp, out, AlignSettings(expected_sample_rate=44100), reference_wav=tiny_signal[0])
+    result = inspect(inp, out, defaults(AlignSettings, expected_sample_rate=44100), reference_wav=tiny_stimulus[0])
     assert result.sidecar == sidecar and result.latency_method == "blips" and result.latency_samples == 480
 
 
-def test_aligned_output_lines_up_with_input(tmp_path, tiny_signal):
-    path, x, _ = tiny_signal
+def test_aligned_output_lines_up_with_input(tmp_path, tiny_stimulus):
+    path, x, _ = tiny_stimulus
     inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5, noise_db=-120))
-    report = align_capture(inp, out, tmp_path / "aligned", tmp_path / "report.json", AlignSettings(), "t", reference_wav=path)
+    report = align_capture(inp, out, tmp_path / "aligned", tmp_path / "report.json", defaults(AlignSettings), "t", reference_wav=path)
     assert report["latency_samples"] == 480 and report["alignment_shift_samples"] == 478
     xa = sf.read(str(tmp_path / "aligned" / "input.wav"))[0]
     ya = sf.read(str(tmp_path / "aligned" / "output.wav"))[0]
-    margin = AlignSettings().safety_margin_samples
+    margin = defaults(AlignSettings).safety_margin_samples
     # With the safety margin the output trails the input by exactly that many samples.
     assert np.allclose(ya[margin : 20000 + margin], 0.5 * xa[:20000], atol=1e-5)
     assert json.loads((tmp_path / "report.json").read_text())["latency_samples"] == 480
     assert (tmp_path / "aligned" / "input.json").is_file()  # the sidecar travels with the audio
 
 
-def test_stereo_uses_one_channel_with_a_warning(tmp_path, tiny_signal):
-    path, x, _ = tiny_signal
+def test_stereo_uses_one_channel_with_a_warning(tmp_path, tiny_stimulus):
+    path, x, _ = tiny_stimulus
     y = delayed(x, 37, 0.5)
     inp, out = write_pair(tmp_path, x, np.stack([y, 0.1 * y], axis=1))
-    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert result.latency_samples == 37 and not result.errors
     warning = next(c for c in result.warnings if c.name == "output_channels")
     assert "channel 1" in warning.message and "output.wav" in warning.file
 
 
-def test_a_silent_left_channel_is_named_and_check_takes_the_other(tmp_path, tiny_signal, capsys):
-    path, x, _ = tiny_signal
+def test_a_silent_left_channel_is_named_and_check_takes_the_other(tmp_path, tiny_stimulus, capsys):
+    path, x, _ = tiny_stimulus
     inp, out = write_pair(tmp_path, x, np.stack([np.zeros(x.size), delayed(x, 37, 0.5)], axis=1))
     assert cli(["check", str(inp), str(out), "--reference", str(path)]) == 1
     assert "use --channel 1 (check) or data.align.channel=1" in " ".join(capsys.readouterr().out.split())
@@ -187,22 +189,22 @@ def test_a_silent_left_channel_is_named_and_check_takes_the_other(tmp_path, tiny
     assert "latency 37 samples" in capsys.readouterr().out
 
 
-def test_small_length_difference_is_trimmed_with_a_warning(tmp_path, tiny_signal):
-    path, x, _ = tiny_signal
+def test_small_length_difference_is_trimmed_with_a_warning(tmp_path, tiny_stimulus):
+    path, x, _ = tiny_stimulus
     y = np.concatenate([delayed(x, 37, 0.5), np.zeros(1000)])
     inp, out = write_pair(tmp_path, x, y)
-    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert not result.errors and result.aligned[1].size == x.size
     assert [c.name for c in result.warnings] == ["length"]
 
 
-def test_noisy_twin_segments_warn_about_repeatability(tmp_path, tiny_signal):
-    path, x, sidecar = tiny_signal
+def test_noisy_twin_segments_warn_about_repeatability(tmp_path, tiny_stimulus):
+    path, x, sidecar = tiny_stimulus
     y = delayed(x, 37, 0.5)
     twin_b = [r for r in sidecar["regions"] if r["name"] == "validation_b"][0]
     y[twin_b["start"] + 37 : twin_b["end"] + 37] *= 1.3  # the gear got louder during the recording
     inp, out = write_pair(tmp_path, x, y)
-    result = inspect(inp, out, AlignSettings(), reference_wav=path)
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
     assert not result.errors
     check = next(c for c in result.checks if c.name == "repeatability")
     assert check.verdict == "warning" and check.value == pytest.approx(0.09, rel=0.01)
@@ -335,9 +337,9 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_capture_is_refused_by_check_and_align(tmp_path, tiny_signal, capsys, case):
+def test_bad_capture_is_refused_by_check_and_align(tmp_path, tiny_stimulus, capsys, case):
     make, file_name, problem = BAD[case]
-    path, x, _ = tiny_signal
+    path, x, _ = tiny_stimulus
     inp, out = make(tmp_path / "capture", x, delayed(x, 37, 0.5))
 
     assert cli(["check", str(inp), str(out), "--reference", str(path)]) != 0
@@ -349,14 +351,14 @@ def test_bad_capture_is_refused_by_check_and_align(tmp_path, tiny_signal, capsys
     assert report["ok"] is False and any(file_name in e and problem in e and "fix:" in e for e in report["errors"])
 
     with pytest.raises(CaptureError) as err:
-        align_capture(inp, out, tmp_path / "aligned", tmp_path / "reports" / "align.json", AlignSettings(), reference_wav=path)
+        align_capture(inp, out, tmp_path / "aligned", tmp_path / "reports" / "align.json", defaults(AlignSettings), reference_wav=path)
     assert file_name in str(err.value) and problem in str(err.value) and "fix" in str(err.value)
     assert not (tmp_path / "aligned").exists() and not (tmp_path / "reports").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["capture"]  # no temp files left either
 
 
-def test_check_passes_a_good_capture(tmp_path, tiny_signal, capsys):
-    path, x, _ = tiny_signal
+def test_check_passes_a_good_capture(tmp_path, tiny_stimulus, capsys):
+    path, x, _ = tiny_stimulus
     inp, out = write_pair(tmp_path, x, delayed(x, 480, 0.5))
     assert cli(["check", str(inp), str(out), "--reference", str(path)]) == 0
     assert "latency 480 samples (blips)" in capsys.readouterr().out

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ampcapture import audio
-from ampcapture.audio import atomic_dir, read_audio, read_channel, write_audio, write_json
-from ampcapture.errors import CaptureError
+from ampcapture.audio import io as audio_io
+from ampcapture.audio.io import read_audio, read_channel, write_audio
+from ampcapture.core.errors import CaptureError
+from ampcapture.core.files import atomic_dir, write_json
 
 
 @pytest.mark.parametrize("subtype", ["FLOAT", "PCM_24"])
@@ -40,7 +41,7 @@ def test_written_files_get_the_mode_of_a_plain_new_file_or_keep_the_replaced_one
 
 
 def test_nan_samples_are_refused_with_where_the_first_one_is(tmp_path, monkeypatch):
-    monkeypatch.setattr(audio, "BLOCK", 1000)  # the first NaN sits in read_channel's third block
+    monkeypatch.setattr(audio_io, "BLOCK", 1000)  # the first NaN sits in read_channel's third block
     x = np.zeros(4800)
     x[2400:2410] = np.nan
     sf.write(tmp_path / "take.wav", x, 48000, subtype="FLOAT")

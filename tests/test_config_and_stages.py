@@ -1,18 +1,27 @@
-"""conf/ and params.yaml agree; nonsense config and bad captures stop the stages cleanly."""
+"""conf/ holds every value once and params.yaml is its composition; every section fits its schema; nonsense\nconfig and bad captures stop the stages cleanly."""
 
 import subprocess
 import sys
+from contextlib import nullcontext
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from ampcapture.align import AlignSettings
-from ampcapture.config import compose, load_params, settings
-from ampcapture.errors import ConfigError
-from ampcapture.signal import SignalSpec
-from ampcapture.split import SplitSettings
-from ampcapture.virtual_amp import AmpSettings
+from ampcapture.audio.stimulus import StimulusSpec
+from ampcapture.audio.virtual_amp import AmpSettings
+from ampcapture.capture.align import AlignSettings
+from ampcapture.capture.split import SplitSettings
+from ampcapture.core.config import compose, defaults, load_params, settings
+from ampcapture.core.errors import ConfigError
+from ampcapture.export.write import ExportSettings
+from ampcapture.runtime.bench import BenchSettings
+from ampcapture.tracking import LoggerSettings
+from ampcapture.training.losses import LossSettings
+from ampcapture.training.settings import TrainerSettings, TrainSettings
+from ampcapture.training.trial import TrialLink
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,12 +34,30 @@ def test_params_yaml_is_the_composition_of_conf(tmp_path, monkeypatch):
         "params.yaml is stale: run `make params` after editing conf/"
 
 
-def test_committed_params_build_every_stage_setting():
+# Every config section the code reads, by its schema (the dataclass declares types and checks).
+SCHEMAS = [StimulusSpec, AmpSettings, AlignSettings, SplitSettings, LossSettings, TrainSettings, TrainerSettings,
+           LoggerSettings, ExportSettings, BenchSettings, TrialLink]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda c: c.SECTION)
+def test_every_config_section_fits_its_schema_and_values_live_only_in_conf(schema):
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(schema)), \
+        f"{schema.__name__} writes a default that belongs in conf/"
     params = load_params(ROOT / "params.yaml")
-    assert settings(SignalSpec, params, "signal") == SignalSpec()
-    assert settings(AmpSettings, params, "demo") == AmpSettings()
-    assert settings(AlignSettings, params, "data.align") == AlignSettings()
-    assert settings(SplitSettings, params, "data.split") == SplitSettings()
+    assert settings(schema, params) == defaults(schema)  # every key present, every value of the right type
+
+
+@pytest.mark.parametrize("group,option", [("loss", "guitarml"), ("loss", "esr_mrstft"), ("logger", "none"), ("trainer", "gpu")])
+def test_every_config_group_option_fits_its_schema(tmp_path, monkeypatch, group, option):
+    monkeypatch.chdir(ROOT)
+    composed = tmp_path / "params.yaml"
+    compose(ROOT / "conf", composed, [f"{group}={option}"])
+    schema = {"loss": LossSettings, "logger": LoggerSettings, "trainer": TrainerSettings}[group]
+    if option == "gpu":  # without CUDA the schema's check refuses it: exactly that error, nothing about the keys
+        with pytest.raises(ConfigError, match="trainer.accelerator") if not torch.cuda.is_available() else nullcontext():
+            settings(schema, load_params(composed))
+    else:
+        settings(schema, load_params(composed))
 
 
 @pytest.mark.parametrize("section,values,key", [
@@ -38,18 +65,26 @@ def test_committed_params_build_every_stage_setting():
     ("data.align", {"max_latency_samples": "lots"}, "data.align.max_latency_samples"),
     ("data.align", {"min_latency_samples": 5}, "data.align.min/max_latency_samples"),
     ("demo", {"output_level_db": 6}, "demo.output_level_db"),
+    ("train", {"lr": None}, "train.lr"),
+    ("bench", {"buffer_sizes": ["x"]}, "bench.buffer_sizes[0]"),
 ])
 def test_nonsense_config_names_the_key(section, values, key):
-    cls = {"data.align": AlignSettings, "demo": AmpSettings}[section]
-    params: dict = {}
+    cls = {"data.align": AlignSettings, "demo": AmpSettings, "train": TrainSettings, "bench": BenchSettings}[section]
+    params = load_params(ROOT / "params.yaml")
     node = params
-    *parents, last = section.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[last] = values
+    for part in section.split("."):
+        node = node[part]
+    node.update(values)
     with pytest.raises(ConfigError) as err:
-        settings(cls, params, section)
+        settings(cls, params)
     assert err.value.where == key
+
+
+def test_a_missing_setting_is_named():
+    params = load_params(ROOT / "params.yaml")
+    del params["train"]["lr"]
+    with pytest.raises(ConfigError, match="train.lr: is missing"):
+        settings(TrainSettings, params)
 
 
 def _stage(tmp_path, name, params):
@@ -68,8 +103,8 @@ def test_stage_with_a_missing_capture_fails_cleanly(tmp_path):
 
 def test_stage_with_nonsense_config_fails_cleanly(tmp_path):
     params = load_params(ROOT / "params.yaml")
-    params["signal"]["sample_rate"] = 12345
-    run = _stage(tmp_path, "reamp_signal.py", params)
-    assert run.returncode == 1 and "signal.sample_rate" in run.stderr and "Traceback" not in run.stderr
+    params["stimulus"]["sample_rate"] = 12345
+    run = _stage(tmp_path, "stimulus.py", params)
+    assert run.returncode == 1 and "stimulus.sample_rate" in run.stderr and "Traceback" not in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 

@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from ampcapture.data import Capture, RandomWindows
-from ampcapture.errors import CaptureError
+from ampcapture.capture.dataset import Capture, RandomWindows
+from ampcapture.core.errors import CaptureError
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ampcapture.export import load_model
-from ampcapture.virtual_amp import AmpSettings
+from ampcapture.audio.virtual_amp import AmpSettings
+from ampcapture.core.config import defaults
+from ampcapture.runtime.load import load_model
 
 from conftest import TINY
 
@@ -36,7 +37,7 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["signal"].update(TINY)
+    params["stimulus"].update(TINY)
     params["model"] = yaml.safe_load((ROOT / "conf/model/wavenet_nano.yaml").read_text())
     params["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
     params["trainer"].update(max_epochs=1)
@@ -50,10 +51,10 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
 
     align = json.loads((project / "reports/demo/align.json").read_text())
     assert align["ok"] and align["latency_method"] == "blips"
-    assert align["latency_samples"] == AmpSettings(**params["demo"]).latency_samples()
+    assert align["latency_samples"] == defaults(AmpSettings, **params["demo"]).latency_samples()
     split = json.loads((project / "data/splits/demo/split.json").read_text())
     assert split["method"] == "sidecar" and split["train"] and split["validation"] and split["test"]
-    for wav in ("data/signal/reamp_input.wav", "data/captures/demo/output.wav", "data/aligned/demo/output.wav"):
+    for wav in ("data/stimulus/reamp_input.wav", "data/captures/demo/output.wav", "data/aligned/demo/output.wav"):
         assert (project / wav).is_file(), wav
     sweep = json.loads((project / "reports/demo/sweep.json").read_text())
     assert sweep["n_trials"] == 2 and sweep["best"]["params"]["train.lr"] in (0.004, 0.008)
@@ -88,4 +89,4 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     params["data"]["split"]["train_fraction"] = 0.7
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     status = _dvc(project, "status").stdout
-    assert "split:" in status and "align:" not in status and "signal:" not in status
+    assert "split:" in status and "align:" not in status and "stimulus:" not in status

@@ -15,13 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ampcapture import nam_file
-from ampcapture.aidax import to_aidax
-from ampcapture.bench import BenchSettings, benchmark, plot
-from ampcapture.errors import AmpCaptureError
-from ampcapture.export import ExportSettings, export_checkpoint, load_model, playing
+from ampcapture.audio.guitar import playing
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.export.write import ExportSettings, export_checkpoint
+from ampcapture.formats import nam as nam_file
+from ampcapture.formats.aidax import to_aidax
 from ampcapture.models import LSTM, build_model
-from ampcapture.render import render_file
+from ampcapture.runtime.bench import BenchSettings, benchmark, plot
+from ampcapture.runtime.load import engine_for_model, load_model
+from ampcapture.runtime.render import render_file
 from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
@@ -60,7 +63,7 @@ def signals() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("preset", PRESETS + list(EXTRA))
 def test_engine_renders_what_torch_renders_whole_and_streamed(preset, signals):
     model = preset_model(preset)
-    engine = nam_file.engine_for_model(model)
+    engine = engine_for_model(model)
     for x in signals.values():
         expected = torch_render(model, x)
         assert np.max(np.abs(engine.render(x) - expected)) <= 1e-5
@@ -202,7 +205,7 @@ def test_aidax_refuses_what_aidax_cannot_load():
 @pytest.fixture(scope="module")
 def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
     """One-epoch tiny trainings (WaveNet nano, GuitarML LSTM) whose runs are in a scratch MLflow store."""
-    from ampcapture.training import train
+    from ampcapture.training.fit import train
 
     root = tmp_path_factory.mktemp("export")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
@@ -223,11 +226,11 @@ def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_export_writes_checked_files_and_registers_a_version_per_export(checkpoints, tmp_path):
-    tracking = LoggerSettings(tracking_uri=f"sqlite:///{checkpoints['store']}")
+    tracking = defaults(LoggerSettings, tracking_uri=f"sqlite:///{checkpoints['store']}")
     out = tmp_path / "demo.nam"
-    first = export_checkpoint(checkpoints["wavenet_nano"], out, ExportSettings(), user={"gear_make": "Virtual"},
+    first = export_checkpoint(checkpoints["wavenet_nano"], out, defaults(ExportSettings), user={"gear_make": "Virtual"},
                               tracking=tracking)
-    second = export_checkpoint(checkpoints["wavenet_nano"], out, ExportSettings(nam_version="0.5"), tracking=tracking)
+    second = export_checkpoint(checkpoints["wavenet_nano"], out, defaults(ExportSettings, nam_version="0.5"), tracking=tracking)
     assert first["nam_max_abs_difference"] <= 1e-5 and first["aidax"] is None
     assert json.loads(out.read_text())["metadata"]["training"]["validation_esr"] == first["validation_esr"]
     assert (first["registered"]["version"], second["registered"]["version"]) == (1, 2)
@@ -237,14 +240,14 @@ def test_export_writes_checked_files_and_registers_a_version_per_export(checkpoi
     assert "demo.nam" in [Path(a.path).name for a in client.list_artifacts(version.run_id, "export")]
 
     # GuitarML's skip LSTM: no .nam layout, an AIDA-X file instead
-    report = export_checkpoint(checkpoints["lstm_guitarml"], tmp_path / "g.nam", ExportSettings(register=False))
+    report = export_checkpoint(checkpoints["lstm_guitarml"], tmp_path / "g.nam", defaults(ExportSettings, register=False))
     assert report["nam"] is None and not (tmp_path / "g.nam").exists()
     assert json.loads(Path(report["aidax"]).read_text())["in_skip"] == 1
 
 
 def test_render_keeps_rate_channels_and_format_of_a_stereo_44k_file(checkpoints, tmp_path):
     model_file = tmp_path / "m.nam"
-    export_checkpoint(checkpoints["wavenet_nano"], model_file, ExportSettings(register=False))
+    export_checkpoint(checkpoints["wavenet_nano"], model_file, defaults(ExportSettings, register=False))
     stereo = np.stack([playing(0.5, 44100, 1), playing(0.5, 44100, 2)], axis=1)
     sf.write(tmp_path / "in.wav", stereo, 44100, subtype="PCM_24")
     warnings = []
@@ -261,7 +264,7 @@ def test_render_keeps_rate_channels_and_format_of_a_stereo_44k_file(checkpoints,
 
 
 def test_bench_report_is_well_formed(checkpoints, tmp_path):
-    settings = BenchSettings(offline_seconds=0.5, stream_seconds=0.3, buffer_sizes=[64, 512], runs=2, warmup_seconds=0.1)
+    settings = defaults(BenchSettings, offline_seconds=0.5, stream_seconds=0.3, buffer_sizes=[64, 512], runs=2, warmup_seconds=0.1)
     report = benchmark(checkpoints["wavenet_nano"], settings, progress=False)
     assert report["parameters"] == 841 and report["macs_per_sample"] > 0 and report["threads"] == 1
     assert 0 < report["offline"]["rtf"] and len(report["offline"]["rtf_runs"]) == 2
@@ -296,7 +299,7 @@ def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, content, mess
 
 def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(checkpoints, tmp_path):
     model = tmp_path / "m.nam"
-    export_checkpoint(checkpoints["wavenet_nano"], model, ExportSettings(register=False))
+    export_checkpoint(checkpoints["wavenet_nano"], model, defaults(ExportSettings, register=False))
     take = tmp_path / "take.wav"
     sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
     before = take.read_bytes(), model.read_bytes()
@@ -318,7 +321,7 @@ def test_export_to_a_folder_names_the_folder_and_writes_nothing(checkpoints, tmp
 def test_render_and_export_into_a_read_only_folder_say_so(checkpoints, tmp_path):
     prefix = tuple(as_plain_user())
     model, take = tmp_path / "m.nam", tmp_path / "take.wav"
-    export_checkpoint(checkpoints["wavenet_nano"], model, ExportSettings(register=False))
+    export_checkpoint(checkpoints["wavenet_nano"], model, defaults(ExportSettings, register=False))
     sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
     locked = read_only_folder(tmp_path / "locked")
     for args in (("render", str(model), str(take), str(locked / "out.wav")),
@@ -331,7 +334,7 @@ def test_render_and_export_into_a_read_only_folder_say_so(checkpoints, tmp_path)
 
 
 def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path):
-    export_checkpoint(checkpoints["wavenet_nano"], tmp_path / "m.nam", ExportSettings(register=False))
+    export_checkpoint(checkpoints["wavenet_nano"], tmp_path / "m.nam", defaults(ExportSettings, register=False))
     data = json.loads((tmp_path / "m.nam").read_text())
     data["weights"][7] = float("nan")
     (tmp_path / "bad.nam").write_text(json.dumps(data))

@@ -4,8 +4,9 @@ import pytest
 import torch
 import yaml
 
-from ampcapture.errors import ConfigError
-from ampcapture.losses import LossSettings, TrainingLoss, dc_loss, esr, multi_resolution_stft, pre_emphasis
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import ConfigError
+from ampcapture.training.losses import LossSettings, TrainingLoss, dc_loss, esr, multi_resolution_stft, pre_emphasis
 
 
 def test_esr_is_zero_for_a_perfect_model_and_one_for_silence():
@@ -33,7 +34,7 @@ def test_dc_loss_sees_an_offset_and_stft_loss_sees_a_spectral_difference():
 
 
 def test_weighted_sum_matches_its_terms_and_has_gradients():
-    settings = LossSettings(esr=0.75, pre_emphasis=0.85, dc=0.25, mrstft=0.5, mrstft_fft_sizes=[256])
+    settings = defaults(LossSettings, esr=0.75, pre_emphasis=0.85, dc=0.25, mrstft=0.5, mrstft_fft_sizes=[256])
     target = torch.randn(2, 4096)
     pred = (0.5 * target).requires_grad_()
     total, terms = TrainingLoss(settings)(pred, target)
@@ -46,9 +47,9 @@ def test_weighted_sum_matches_its_terms_and_has_gradients():
 @pytest.mark.parametrize("bad", [dict(esr=-1.0), dict(esr=0.0), dict(pre_emphasis=1.5), dict(mrstft=1.0, mrstft_fft_sizes=[])])
 def test_nonsense_loss_config_is_refused(bad):
     with pytest.raises(ConfigError):
-        LossSettings(**bad)
+        defaults(LossSettings, **bad)
 
 
 @pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "conf" / "loss").glob("*.yaml")), ids=lambda p: p.stem)
 def test_loss_presets_are_valid(preset):
-    TrainingLoss(LossSettings(**yaml.safe_load(preset.read_text())))
+    TrainingLoss(defaults(LossSettings, **yaml.safe_load(preset.read_text())))

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from ampcapture.errors import ConfigError
-from ampcapture.models import build_model
+from ampcapture.core.errors import ConfigError
+from ampcapture.models import AmpModel, build_model
 from ampcapture.models.wavenet import forward_with_conv1d
 from devtools import presets
+
+from conftest import TINY_LSTM, TINY_WAVENET
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
 PRESETS = {name: presets.preset(name) for name in presets.NAMES}
@@ -139,7 +141,7 @@ def test_bad_model_config_is_refused(architecture, config, where):
 
 
 def test_model_is_selected_by_hydra_override(tmp_path):
-    from ampcapture.config import compose, load_params
+    from ampcapture.core.config import compose, load_params
 
     root = Path(__file__).parents[1]
     compose(root / "conf", tmp_path / "params.yaml", ["model=lstm_small"])
@@ -155,3 +157,12 @@ def test_bad_wavenet_layers_name_the_array():
     with pytest.raises(ConfigError) as err:
         build_model("WaveNet", {"layers": broken})
     assert err.value.where == "model.config.layers[1]"
+
+
+@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM], ids=["wavenet", "lstm"])
+def test_evaluating_a_region_in_chunks_gives_the_numbers_of_one_pass(monkeypatch, model):
+    module = build_model(model["architecture"], model["config"]).eval()
+    x = 0.3 * torch.randn(1, module.pre_roll + 1000, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(AmpModel, "eval_chunk", 97)  # so hours of audio never need one pass's activations
+    with torch.no_grad():
+        torch.testing.assert_close(module.evaluate(x), module.predict(x), rtol=0, atol=1e-6)

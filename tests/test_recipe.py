@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from ampcapture.data import Capture
-from ampcapture.errors import AmpCaptureError, ConfigError
-from ampcapture.export import ExportSettings, export_checkpoint, load_model, playing
-from ampcapture.losses import esr
-from ampcapture.optim import budget_factor
-from ampcapture.training import AmpModule, train
+from ampcapture.audio.guitar import playing
+from ampcapture.capture.dataset import Capture
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import AmpCaptureError, ConfigError
+from ampcapture.export.write import ExportSettings, export_checkpoint
+from ampcapture.runtime.load import load_model
+from ampcapture.training.fit import train
+from ampcapture.training.losses import esr
+from ampcapture.training.module import AmpModule
+from ampcapture.training.optim import budget_factor
 
 from conftest import TINY_LSTM, esr_curve, interrupt_at_epoch, torch_render
 
@@ -100,7 +104,7 @@ def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg
     assert validation["raw"] != pytest.approx(result["validation_esr"], rel=1e-3)
 
     audio = playing(0.5, capture.sample_rate)
-    export_checkpoint(result["checkpoint"], tmp_path / "tiny.nam", ExportSettings(aidax=False, register=False),
+    export_checkpoint(result["checkpoint"], tmp_path / "tiny.nam", defaults(ExportSettings, aidax=False, register=False),
                       check_audio=audio)
     exported = load_model(tmp_path / "tiny.nam").engine.render(audio)
     rendered = load_model(result["checkpoint"]).engine.render(audio)  # what `ampcapture render CKPT` plays

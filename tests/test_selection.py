@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ampcapture.errors import AmpCaptureError
-from ampcapture.selection import RULE, choose, gather
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.paths import Layout
+from ampcapture.export.selection import RULE, choose, gather
 
 
 def _run(models: Path, run: str, validation: float, test: float) -> None:
@@ -33,7 +34,7 @@ def models(tmp_path) -> Path:
 
 def test_the_lowest_validation_esr_wins_whatever_the_test_esr(models):
     report = {"trials": [_trial(0, "COMPLETE"), _trial(1, "COMPLETE"), _trial(2, "PRUNED")]}
-    selection = choose(gather(models, "demo", "final", report))
+    selection = choose(gather(Layout({"models": str(models)}, "demo"), "final", report))
     assert selection["chosen"] == "sweep/trial_000"
     assert selection["checkpoint"] == str(models / "demo/sweep/trial_000/best.ckpt")
     assert selection["rule"] == RULE and "test ESR is never used" in RULE
@@ -45,15 +46,15 @@ def test_the_lowest_validation_esr_wins_whatever_the_test_esr(models):
 
 def test_the_final_fit_wins_a_tie_and_stands_alone_without_completed_trials(models):
     _run(models, "sweep/trial_002", validation=0.012, test=0.001)
-    tie = choose(gather(models, "demo", "final", {"trials": [_trial(2, "COMPLETE")]}))
+    tie = choose(gather(Layout({"models": str(models)}, "demo"), "final", {"trials": [_trial(2, "COMPLETE")]}))
     assert tie["chosen"] == "final"
-    alone = choose(gather(models, "demo", "final", {"trials": [_trial(3, "FAIL")]}))
+    alone = choose(gather(Layout({"models": str(models)}, "demo"), "final", {"trials": [_trial(3, "FAIL")]}))
     assert alone["chosen"] == "final" and len(alone["candidates"]) == 1
 
 
 def test_a_candidate_without_its_model_is_an_error_naming_it(models):
     (models / "demo/sweep/trial_001/best.ckpt").unlink()
     with pytest.raises(AmpCaptureError, match="trial_001.*has no finished model"):
-        gather(models, "demo", "final", {"trials": [_trial(1, "COMPLETE")]})
+        gather(Layout({"models": str(models)}, "demo"), "final", {"trials": [_trial(1, "COMPLETE")]})
     with pytest.raises(AmpCaptureError, match="no trained model"):
         choose([])

@@ -3,9 +3,10 @@ import json
 import pytest
 import soundfile as sf
 
-from ampcapture.align import AlignSettings, align_capture
-from ampcapture.errors import CaptureError, ConfigError
-from ampcapture.split import SplitSettings, split_capture
+from ampcapture.capture.align import AlignSettings, align_capture
+from ampcapture.capture.split import SplitSettings, split_capture
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import CaptureError, ConfigError
 
 from conftest import delayed, write_pair
 
@@ -14,11 +15,11 @@ def _spans_overlap(a, b):
     return any(s1 < e2 and s2 < e1 for s1, e1 in a for s2, e2 in b)
 
 
-def test_split_of_the_standardized_signal_follows_its_sidecar(tmp_path, tiny_signal):
-    path, x, sidecar = tiny_signal
+def test_split_of_the_standardized_signal_follows_its_sidecar(tmp_path, tiny_stimulus):
+    path, x, sidecar = tiny_stimulus
     inp, out = write_pair(tmp_path / "capture", x, delayed(x, 37, 0.5))
-    align_capture(inp, out, tmp_path / "aligned", tmp_path / "reports" / "align.json", AlignSettings(), reference_wav=path)
-    report = split_capture(tmp_path / "aligned", tmp_path / "splits", tmp_path / "reports" / "split.json", SplitSettings(), "t")
+    align_capture(inp, out, tmp_path / "aligned", tmp_path / "reports" / "align.json", defaults(AlignSettings), reference_wav=path)
+    report = split_capture(tmp_path / "aligned", tmp_path / "splits", tmp_path / "reports" / "split.json", defaults(SplitSettings), "t")
     split = json.loads((tmp_path / "splits" / "split.json").read_text())
     regions = {r["name"]: [r["start"], r["end"]] for r in sidecar["regions"]}
     assert split["method"] == report["method"] == "sidecar"
@@ -35,7 +36,7 @@ def test_recording_without_sidecar_splits_by_fractions(tmp_path):
     aligned = tmp_path / "aligned"
     aligned.mkdir()
     sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
-    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", SplitSettings(0.7, 0.2))
+    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2))
     split = json.loads((tmp_path / "splits" / "split.json").read_text())
     assert report["method"] == "fractions"
     assert (split["train"], split["validation"], split["test"]) == ([[0, 700]], [[700, 900]], [[900, 1000]])
@@ -44,10 +45,10 @@ def test_recording_without_sidecar_splits_by_fractions(tmp_path):
 @pytest.mark.parametrize("fractions", [(0.9, 0.2), (0.0, 0.1), (0.8, 0.0), (1.2, -0.3)])
 def test_nonsense_fractions_are_refused(fractions):
     with pytest.raises(ConfigError, match="data.split"):
-        SplitSettings(*fractions)
+        defaults(SplitSettings, **dict(zip(('train_fraction', 'validation_fraction'), fractions)))
 
 
 def test_split_without_aligned_audio_says_to_run_align(tmp_path):
     with pytest.raises(CaptureError, match="run the align stage"):
-        split_capture(tmp_path / "nothing", tmp_path / "splits", tmp_path / "r.json", SplitSettings())
+        split_capture(tmp_path / "nothing", tmp_path / "splits", tmp_path / "r.json", defaults(SplitSettings))
     assert not (tmp_path / "splits").exists()

@@ -15,9 +15,9 @@ import optuna
 import pytest
 import torch
 
-from ampcapture.audio import exclusive
-from ampcapture.errors import ConfigError
-from ampcapture.sweep import RUN_NAME, distribution, search_space, study_key
+from ampcapture.core.errors import ConfigError
+from ampcapture.core.files import exclusive
+from ampcapture.sweep.study import RUN_NAME, distribution, search_space, study_key
 
 ROOT = Path(__file__).resolve().parents[1]
 

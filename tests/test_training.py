@@ -16,10 +16,11 @@ import pytest
 import torch
 import yaml
 
-from ampcapture import training
-from ampcapture.audio import exclusive
-from ampcapture.errors import AmpCaptureError, ConfigError
-from ampcapture.training import AmpModule, TrainingDiverged, train
+from ampcapture.core.errors import AmpCaptureError, ConfigError
+from ampcapture.core.files import exclusive
+from ampcapture.models import WaveNet
+from ampcapture.training.fit import train
+from ampcapture.training.module import AmpModule, TrainingDiverged
 
 from conftest import TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
 
@@ -47,8 +48,8 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"] == model
     # The checkpoint alone rebuilds the model, which reproduces the reported validation ESR.
     module = AmpModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu").eval()
-    from ampcapture.data import Capture
-    from ampcapture.losses import esr
+    from ampcapture.capture.dataset import Capture
+    from ampcapture.training.losses import esr
     capture = Capture.load(Path(cfg["paths"]["splits"]) / "demo" / "split.json")
     x, y = capture.segment("validation", module.pre_roll)
     with torch.no_grad():
@@ -178,18 +179,9 @@ def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
     assert run.info.status == "FAILED"
 
 
-@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM], ids=["wavenet", "lstm"])
-def test_evaluating_a_region_in_chunks_gives_the_numbers_of_one_pass(monkeypatch, model):
-    module = AmpModule(model["architecture"], model["config"], 48000, loss={}, train={}).eval()
-    x = 0.3 * torch.randn(1, module.pre_roll + 1000, generator=torch.Generator().manual_seed(0))
-    monkeypatch.setattr(training, "EVAL_CHUNK", 97)  # so hours of audio never need one pass's activations
-    with torch.no_grad():
-        torch.testing.assert_close(module.evaluate(x), module(x), rtol=0, atol=1e-6)
-
-
 def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
-    forward = AmpModule.forward  # finite but 100x too loud: no NaN to catch, only a useless model
-    monkeypatch.setattr(AmpModule, "forward", lambda self, x: forward(self, x) + 100 * x[:, self.pre_roll :])
+    predict = WaveNet.predict  # finite but 100x too loud: no NaN to catch, only a useless model
+    monkeypatch.setattr(WaveNet, "predict", lambda self, x: predict(self, x) + 100 * x[:, self.pre_roll :])
     with pytest.raises(TrainingDiverged, match="worse|silent output") as error:
         train(cfg)
     assert "train.lr" in error.value.fix

@@ -11,15 +11,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .align import AlignSettings, inspect
-from .audio import write_json
-from .bench import BenchSettings, benchmark, plot, print_benchmark
-from .errors import AmpCaptureError, user_error
-from .export import USER_FIELDS, ExportSettings, export_checkpoint
-from .render import render_file
-from .signal import SignalSpec, sidecar_path, write_signal
-from .tracking import LoggerSettings
-from .virtual_amp import AmpSettings, render_demo_capture
+from ampcapture.audio.stimulus import StimulusSpec, sidecar_path, write_stimulus
+from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture
+from ampcapture.capture.align import AlignSettings, inspect
+from ampcapture.core.config import defaults
+from ampcapture.core.errors import AmpCaptureError, user_error
+from ampcapture.core.files import write_json
+from ampcapture.export.write import USER_FIELDS, ExportSettings, export_checkpoint
+from ampcapture.runtime.bench import BenchSettings, benchmark, plot, print_benchmark
+from ampcapture.runtime.render import render_file
+from ampcapture.tracking import LoggerSettings
 
 VERDICT_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "skipped": "dim"}
 
@@ -28,35 +29,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ampcapture", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("signal", help="write the standardized reamp input (WAV + sidecar JSON)")
+    p = commands.add_parser("stimulus", help="write the standardized reamp input (WAV + sidecar JSON)")
     p.add_argument("out", help="output WAV, e.g. reamp_input.wav")
-    p.add_argument("--sample-rate", type=int, default=SignalSpec.sample_rate,
-                   help=f"44100, 48000, 88200 or 96000 (default {SignalSpec.sample_rate})")
-    p.add_argument("--seed", type=int, default=SignalSpec.seed)
+    p.add_argument("--sample-rate", type=int, help="44100, 48000, 88200 or 96000 (default: stimulus.sample_rate in conf/)")
+    p.add_argument("--seed", type=int, help="(default: stimulus.seed in conf/)")
 
     p = commands.add_parser("demo", help="render a reamp input through the built-in virtual amp")
-    p.add_argument("signal", help="reamp input WAV (from `ampcapture signal`)")
+    p.add_argument("stimulus", help="reamp input WAV (from `ampcapture stimulus`)")
     p.add_argument("out_dir", help="folder for input.wav and output.wav")
-    p.add_argument("--seed", type=int, default=AmpSettings.seed, help="fixes the hidden latency and the noise")
-    p.add_argument("--drive-db", type=float, default=AmpSettings.drive_db)
+    p.add_argument("--seed", type=int, help="fixes the hidden latency and the noise (default: demo.seed in conf/)")
+    p.add_argument("--drive-db", type=float, help="(default: demo.drive_db in conf/)")
 
     p = commands.add_parser("check", help="check a reamp recording: formats, levels, latency, drift, repeatability")
     p.add_argument("input", help="the DI / reamp input WAV that was played through the gear")
     p.add_argument("output", help="the recording of the gear's output")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--expected-sample-rate", type=int, default=AlignSettings.expected_sample_rate,
-                   help="error if the files are at another rate; 0 accepts any (default %(default)s)")
+    p.add_argument("--expected-sample-rate", type=int,
+                   help="error if the files are at another rate; 0 accepts any (default: data.align.expected_sample_rate in conf/)")
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
-    p.add_argument("--channel", type=int, default=AlignSettings.channel,
-                   help="the channel of a stereo file to use, from 0 (data.align.channel in the DAG; default %(default)s)")
-    p.add_argument("--latency", type=int, default=AlignSettings.latency_samples,
-                   help="the gear's latency in samples, when it cannot be measured (data.align.latency_samples in the DAG)")
+    p.add_argument("--channel", type=int, help="the channel of a stereo file to use, from 0 (default: data.align.channel in conf/)")
+    p.add_argument("--latency", type=int,
+                   help="the gear's latency in samples, when it cannot be measured (default: data.align.latency_samples in conf/)")
 
     p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
     p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
     p.add_argument("-o", "--out", required=True, help="the .nam file to write")
-    p.add_argument("--nam-version", default=ExportSettings.nam_version, choices=["0.7", "0.5"],
-                   help="0.7: current NAM plugins (default); 0.5: the layout older plugins read")
+    p.add_argument("--nam-version", choices=["0.7", "0.5"],
+                   help="0.7: current NAM plugins; 0.5: the layout older plugins read (default: export.nam_version in conf/)")
     p.add_argument("--aidax", help="AIDA-X JSON to write for an LSTM (default: OUT with .aidax.json)")
     p.add_argument("--no-aidax", action="store_true", help="do not write the AIDA-X JSON")
     p.add_argument("--align-report", help="reports/<capture>/align.json, for the latency and checks metadata")
@@ -74,10 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .nam file or a .ckpt checkpoint")
     p.add_argument("--json", help="also write the report to this JSON file")
     p.add_argument("--plot", help="also write the RTF-vs-buffer plot to this PNG")
-    p.add_argument("--offline-seconds", type=float, default=BenchSettings.offline_seconds)
-    p.add_argument("--stream-seconds", type=float, default=BenchSettings.stream_seconds)
-    p.add_argument("--buffers", type=int, nargs="+", default=BenchSettings().buffer_sizes)
-    p.add_argument("--runs", type=int, default=BenchSettings.runs)
+    p.add_argument("--offline-seconds", type=float, help="(default: bench.offline_seconds in conf/)")
+    p.add_argument("--stream-seconds", type=float, help="(default: bench.stream_seconds in conf/)")
+    p.add_argument("--buffers", type=int, nargs="+", help="(default: bench.buffer_sizes in conf/)")
+    p.add_argument("--runs", type=int, help="(default: bench.runs in conf/)")
     return parser
 
 
@@ -85,11 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     try:
-        if args.command == "signal":
-            sidecar = write_signal(args.out, SignalSpec(sample_rate=args.sample_rate, seed=args.seed))
-            console.print(f"wrote {args.out} ({sidecar['duration_s']:.1f} s at {args.sample_rate} Hz) and {sidecar_path(args.out)}")
+        if args.command == "stimulus":
+            spec = defaults(StimulusSpec, **given(sample_rate=args.sample_rate, seed=args.seed))
+            sidecar = write_stimulus(args.out, spec)
+            console.print(f"wrote {args.out} ({sidecar['duration_s']:.1f} s at {spec.sample_rate} Hz) and {sidecar_path(args.out)}")
         elif args.command == "demo":
-            info = render_demo_capture(args.signal, args.out_dir, AmpSettings(seed=args.seed, drive_db=args.drive_db))
+            amp = defaults(AmpSettings, **given(seed=args.seed, drive_db=args.drive_db))
+            info = render_demo_capture(args.stimulus, args.out_dir, amp)
             console.print(f"wrote {args.out_dir}/input.wav and output.wav (hidden latency {info['latency_samples']} samples)")
         elif args.command == "check":
             return _check(args, console)
@@ -107,11 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def given(**options):
+    """The options given on the command line (the others keep conf/'s values)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _export(args, console: Console) -> None:
-    settings = ExportSettings(nam_version=args.nam_version, aidax=not args.no_aidax, register=args.register)
+    settings = defaults(ExportSettings, **given(nam_version=args.nam_version), aidax=not args.no_aidax, register=args.register)
     user = {name: getattr(args, name) for name in USER_FIELDS}
     report = export_checkpoint(args.checkpoint, args.out, settings, user=user, align_report=args.align_report,
-                               aidax_out=args.aidax, tracking=LoggerSettings() if args.register else None)
+                               aidax_out=args.aidax, tracking=defaults(LoggerSettings) if args.register else None)
     if report["nam"]:
         console.print(f"wrote {report['nam']} (.nam {report['nam_version']}, loudness {report['loudness']:.1f} dB, "
                       f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)")
@@ -122,8 +128,8 @@ def _export(args, console: Console) -> None:
 
 
 def _bench(args, console: Console) -> None:
-    settings = BenchSettings(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds,
-                             buffer_sizes=args.buffers, runs=args.runs)
+    settings = defaults(BenchSettings, **given(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds,
+                                               buffer_sizes=args.buffers, runs=args.runs))
     report = benchmark(args.model, settings)
     if args.json:
         write_json(args.json, report)
@@ -133,7 +139,10 @@ def _bench(args, console: Console) -> None:
 
 
 def _check(args, console: Console) -> int:
-    settings = AlignSettings(expected_sample_rate=args.expected_sample_rate or None, channel=args.channel, latency_samples=args.latency)
+    overrides = given(channel=args.channel, latency_samples=args.latency)
+    if args.expected_sample_rate is not None:
+        overrides["expected_sample_rate"] = args.expected_sample_rate or None
+    settings = defaults(AlignSettings, **overrides)
     result = inspect(args.input, args.output, settings, args.reference)
     report = result.report()
     if args.json:

@@ -1,37 +1,38 @@
-"""MLflow tracking: one experiment per capture, one run per training, holding the resolved
-config (flattened params and the file), per-epoch metrics (through Lightning's MLFlowLogger),
-test ESR, size/cost, the best checkpoint, a comparison plot and audio clips. A sweep's study
-is a parent run (search space, best trial, Optuna's plots) over its trials' runs."""
+"""MLflow tracking, the only module that imports mlflow: one experiment per capture (created as a
+model-training experiment), one run per training, holding the resolved config (flattened params
+and the file), per-epoch metrics (through Lightning's MLFlowLogger), test ESR, size/cost, the
+best checkpoint and the files the run made (plot, clips). A sweep's study is a parent run
+(search space, best trial, plots) over its trials' runs; an export is a version of the capture's
+registered model; a benchmark adds its real-time factors to the exported model's run. It
+logs what it is given and computes nothing."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
-from .errors import ConfigError
-from .report import audio_clips, comparison_plot
+from ampcapture.core.errors import ConfigError
+from ampcapture.core.paths import RunPaths
 
 if TYPE_CHECKING:
     from pytorch_lightning.loggers import MLFlowLogger
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
 @dataclass
 class LoggerSettings:
     """conf/logger/: mlflow (default) or none."""
 
-    mlflow: bool = True
-    tracking_uri: str = DEFAULT_TRACKING_URI  # MLFLOW_TRACKING_URI, when set, wins
-    experiment: str | None = None             # null: the capture's name
-    log_checkpoint: bool = True
-    clip_seconds: float = 5.0
+    SECTION: ClassVar[str] = "logger"
+
+    mlflow: bool
+    tracking_uri: str
+    experiment: str | None
+    log_checkpoint: bool
+    clip_seconds: float
 
     def __post_init__(self) -> None:
         if self.clip_seconds < 0:
@@ -93,8 +94,9 @@ def log_config(logger: "MLFlowLogger", cfg: dict[str, Any], config_file: Path, m
         client.log_metric(run_id, key, value)
 
 
-def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[str, Any], paths, module, capture) -> None:
-    """Final figures and artifacts, from the best checkpoint's predictions on the test region."""
+def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[str, Any], paths: RunPaths,
+                artifacts: dict[str, list[Path]]) -> None:
+    """A finished run's figures, files and `artifacts` (files by artifact folder: plots, audio)."""
     client, run_id = logger.experiment, logger.run_id
     for key in ("validation_esr", "test_esr", "best_epoch"):
         client.log_metric(run_id, key, result[key])
@@ -102,18 +104,9 @@ def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[s
         client.log_artifact(run_id, str(path))
     if settings.log_checkpoint:
         client.log_artifact(run_id, str(paths.best), "checkpoints")
-    x, target = capture.segment("test", module.pre_roll)
-    with torch.no_grad():
-        prediction = module.eval().evaluate(x.unsqueeze(0)).squeeze(0).numpy()
-    target, dry = target.numpy(), x[module.pre_roll :].numpy()
-    with tempfile.TemporaryDirectory() as tmp:
-        plot = Path(tmp) / "comparison.png"
-        comparison_plot(target, prediction, capture.sample_rate, plot,
-                        f"{result['capture']} / {result['run_name']}: test ESR {result['test_esr']:.4g}")
-        client.log_artifact(run_id, str(plot), "plots")
-        if settings.clip_seconds:
-            for clip in audio_clips(dry, target, prediction, capture.sample_rate, Path(tmp), settings.clip_seconds):
-                client.log_artifact(run_id, str(clip), "audio")
+    for folder, files in artifacts.items():
+        for path in files:
+            client.log_artifact(run_id, str(path), folder)
 
 
 def end(logger: "MLFlowLogger | None", status: str, pruned: bool = False) -> None:
@@ -182,8 +175,8 @@ def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) ->
 
 
 def publish_study(settings: LoggerSettings, run_id: str | None, study, best, objectives: list[str], report: Path,
-                  plots: bool) -> None:
-    """The best value(s) and params, trial counts, sweep.json and Optuna's plots on the parent run."""
+                  plots: list[Path]) -> None:
+    """The best value(s) and params, trial counts, sweep.json and the study's plots on the parent run."""
     if run_id is None:
         return
     client = _client(settings)
@@ -195,48 +188,9 @@ def publish_study(settings: LoggerSettings, run_id: str | None, study, best, obj
     for state in ("COMPLETE", "PRUNED", "FAIL"):
         client.log_metric(run_id, f"trials_{state.lower()}", sum(t.state.name == state for t in study.trials))
     client.log_artifact(run_id, str(report))
-    if plots:
-        with tempfile.TemporaryDirectory() as tmp:
-            for path in study_plots(study, objectives, Path(tmp)):
-                client.log_artifact(run_id, str(path), "plots")
+    for path in plots:
+        client.log_artifact(run_id, str(path), "plots")
     client.set_terminated(run_id, "FINISHED")
-
-
-def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
-    """Optuna's optimization history (or Pareto front), intermediate values and parameter
-    importances, as PNGs; a plot the study cannot make yet (too few trials) is skipped."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as oplt
-
-    multi = len(study.directions) > 1
-    makers = {"pareto_front": lambda: oplt.plot_pareto_front(study, target_names=objectives)} if multi else {
-        "optimization_history": lambda: oplt.plot_optimization_history(study, target_name=objectives[0]),
-        "intermediate_values": lambda: oplt.plot_intermediate_values(study),
-        "param_importances": lambda: oplt.plot_param_importances(study, target_name=objectives[0]),
-    }
-    if multi:
-        makers["param_importances"] = lambda: oplt.plot_param_importances(
-            study, target=lambda t: t.values[0], target_name=objectives[0])
-    paths = []
-    for name, make in makers.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                axes = make()
-            except (ValueError, RuntimeError, ZeroDivisionError):
-                continue
-        figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
-        path = folder / f"{name}.png"
-        figure.set_size_inches(8, 5)
-        figure.savefig(path, dpi=80, bbox_inches="tight")
-        plt.close(figure)
-        paths.append(path)
-    return paths
 
 
 def log_benchmark(settings: LoggerSettings, run_id: str | None, report: dict[str, Any], files: list[Path]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
-from .base import AmpModel
-from .lstm import LSTM
-from .wavenet import WaveNet
+from ampcapture.core.errors import ConfigError
+from ampcapture.models.base import AmpModel
+from ampcapture.models.lstm import LSTM
+from ampcapture.models.wavenet import WaveNet
 
 ARCHITECTURES: dict[str, type[AmpModel]] = {"WaveNet": WaveNet, "LSTM": LSTM}
 

@@ -1,5 +1,6 @@
-"""What every amp model offers: a batched forward for training, a stateful `process` for
-streaming, and the size/cost figures users compare architectures by."""
+"""What every amp model offers: a batched forward for training (after a pre-roll of input), a
+whole-region evaluation, a render from silence, a stateful `process` for streaming, its weights
+in NAM's flat order, and the size/cost figures users compare architectures by."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from torch import nn
 class AmpModel(nn.Module, abc.ABC):
     """Maps input audio (batch, time) to output audio (batch, time - receptive_field + 1)."""
 
+    eval_chunk = 1 << 17  # outputs per step when a whole region is evaluated
+
     def __init__(self, sample_rate: int):
         super().__init__()
         self.sample_rate = int(sample_rate)
@@ -20,6 +23,34 @@ class AmpModel(nn.Module, abc.ABC):
     @abc.abstractmethod
     def receptive_field(self) -> int:
         """Input samples each output sample depends on (1 for recurrent models)."""
+
+    @property
+    def pre_roll(self) -> int:
+        """Input samples before the first scored output (a WaveNet's history)."""
+        return self.receptive_field - 1
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, pre_roll + n) -> (batch, n): what training scores."""
+        return self(x)
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """predict() over a whole region, `eval_chunk` outputs at a time, so that evaluating an hour
+        of audio holds one chunk's activations: the same numbers (a WaveNet re-reads its
+        pre-roll for each chunk)."""
+        n, chunk = x.shape[1] - self.pre_roll, self.eval_chunk
+        return torch.cat([self.predict(x[:, start : start + self.pre_roll + chunk]) for start in range(0, n, chunk)], dim=1)
+
+    def render(self, x: torch.Tensor) -> torch.Tensor:
+        """A 1-D signal as a stream that starts from silence: what an exported file renders."""
+        return self(torch.cat([x.new_zeros(self.receptive_field - 1), x]).unsqueeze(0)).squeeze(0)
+
+    @abc.abstractmethod
+    def nam_weights(self) -> torch.Tensor:
+        """Every weight, flat, in the order of NAM's `.nam` files."""
+
+    @abc.abstractmethod
+    def load_nam_weights(self, weights: torch.Tensor) -> None:
+        """The inverse of nam_weights()."""
 
     @abc.abstractmethod
     def macs_per_sample(self) -> int:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .base import AmpModel
+from ampcapture.core.errors import ConfigError
+from ampcapture.models.base import AmpModel
+from ampcapture.models.layout import lstm_layout, lstm_macs
 
 
 class LSTM(AmpModel):
@@ -47,10 +48,59 @@ class LSTM(AmpModel):
         y = self.head(features).squeeze(-1)
         return (y + x if self.skip else y), state
 
+    @property
+    def pre_roll(self) -> int:
+        """Samples the LSTM runs on before it is scored (truncated back-propagation through time)."""
+        return self.warmup
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, pre_roll + n) -> (batch, n): the pre-roll warms the state up without gradient."""
+        state = None
+        if self.pre_roll:
+            with torch.no_grad():
+                _, state = self.step(x[:, : self.pre_roll])
+        return self.step(x[:, self.pre_roll :], state)[0]
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """predict() over a whole region, carrying the state from chunk to chunk."""
+        state, outputs = None, []
+        if self.pre_roll:
+            _, state = self.step(x[:, : self.pre_roll])
+        for start in range(self.pre_roll, x.shape[1], self.eval_chunk):
+            y, state = self.step(x[:, start : start + self.eval_chunk], state)
+            outputs.append(y)
+        return torch.cat(outputs, dim=1)
+
+    def fused_bias(self, layer: int) -> torch.Tensor:
+        """b_ih + b_hh: one bias per gate, as NAM, RTNeural and Keras keep it."""
+        return getattr(self.core, f"bias_ih_l{layer}") + getattr(self.core, f"bias_hh_l{layer}")
+
+    def nam_weights(self) -> torch.Tensor:
+        parts = []
+        for layer in range(self.num_layers):
+            w_ih, w_hh = getattr(self.core, f"weight_ih_l{layer}"), getattr(self.core, f"weight_hh_l{layer}")
+            parts += [torch.cat([w_ih, w_hh], dim=1), self.fused_bias(layer), self.initial_hidden[layer], self.initial_cell[layer]]
+        parts += [self.head.weight, self.head.bias]
+        return torch.cat([p.detach().float().flatten() for p in parts])
+
+    @torch.no_grad()
+    def load_nam_weights(self, weights: torch.Tensor) -> None:
+        layers, head_w, head_b, count = lstm_layout(self.hidden_size, self.num_layers)
+        if weights.numel() != count:
+            raise ValueError(f"an LSTM of {self.num_layers} x {self.hidden_size} has {count} weights, not {weights.numel()}")
+        for layer, at in enumerate(layers):
+            matrix = weights[at.matrix].view(4 * self.hidden_size, at.inputs + self.hidden_size)
+            getattr(self.core, f"weight_ih_l{layer}").copy_(matrix[:, : at.inputs])
+            getattr(self.core, f"weight_hh_l{layer}").copy_(matrix[:, at.inputs :])
+            getattr(self.core, f"bias_ih_l{layer}").copy_(weights[at.bias])
+            getattr(self.core, f"bias_hh_l{layer}").zero_()
+            self.initial_hidden[layer] = weights[at.hidden]
+            self.initial_cell[layer] = weights[at.cell]
+        self.head.weight.copy_(weights[head_w].view(1, -1))
+        self.head.bias.copy_(weights[head_b])
+
     def macs_per_sample(self) -> int:
-        h = self.hidden_size
-        gates = 4 * h * (1 + h) + 4 * h * (h + h) * (self.num_layers - 1)
-        return gates + 3 * h * self.num_layers + h  # gates, cell/hidden updates, head
+        return lstm_macs(self.hidden_size, self.num_layers)
 
     def reset(self) -> None:
         self._state = None

@@ -23,12 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .base import AmpModel
-
-# Activations NAM's core implements that torch has too.
-ACTIVATIONS = {"Tanh": nn.Tanh, "Hardtanh": nn.Hardtanh, "ReLU": nn.ReLU, "LeakyReLU": nn.LeakyReLU,
-               "Sigmoid": nn.Sigmoid, "SiLU": nn.SiLU, "Hardswish": nn.Hardswish, "Softsign": nn.Softsign}
+from ampcapture.core.errors import ConfigError
+from ampcapture.models.base import AmpModel
+from ampcapture.models.layout import ACTIVATIONS, wavenet_macs
 
 
 class _Layer(nn.Module):
@@ -40,7 +37,7 @@ class _Layer(nn.Module):
         self.channels, self.gated, self.dilation = channels, gated, dilation
         self.conv = nn.Conv1d(channels, mid, kernel_size, dilation=dilation)
         self.input_mixer = nn.Conv1d(condition_size, mid, 1, bias=False)
-        self.activation = ACTIVATIONS[activation]()
+        self.activation = getattr(nn, activation)()
         self.layer1x1 = nn.Conv1d(channels, channels, 1)
         # tanh's derivative comes from its output, so no pre-activation is kept for the backward
         self.plain_tanh = activation == "Tanh" and not gated
@@ -167,12 +164,23 @@ class WaveNet(AmpModel):
         return out.view(batch, time)[:, :n]
 
     def macs_per_sample(self) -> int:
-        total = 0
-        for c in self.layers_config:
-            mid = c["channels"] * (2 if c.get("gated") else 1)
-            per_layer = c["kernel_size"] * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2
-            total += c["input_size"] * c["channels"] + len(c["dilations"]) * per_layer + c["channels"] * c["head_size"]
-        return total
+        return wavenet_macs(self.layers_config)
+
+    def nam_weights(self) -> torch.Tensor:
+        """Per array the input rechannel, per layer the dilated conv (weight, bias), the input
+        mixer and the 1x1 (weight, bias), then the head rechannel; head_scale last."""
+        return torch.cat([p.detach().float().flatten() for p in self.parameters()] + [torch.tensor([self.head_scale])])
+
+    @torch.no_grad()
+    def load_nam_weights(self, weights: torch.Tensor) -> None:
+        count = sum(p.numel() for p in self.parameters()) + 1
+        if weights.numel() != count:
+            raise ValueError(f"this WaveNet has {count} weights, not {weights.numel()}")
+        i = 0
+        for p in self.parameters():
+            p.copy_(weights[i : i + p.numel()].view_as(p))
+            i += p.numel()
+        self.head_scale = float(weights[-1])
 
     def reset(self) -> None:
         self._history = torch.zeros(self.receptive_field - 1)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..align import AlignSettings, align_capture
-from ..config import section, settings
-from . import console, signal_wav
+from ampcapture.capture.align import AlignSettings, align_capture
+from ampcapture.core.config import settings
+from ampcapture.core.paths import Layout
+from ampcapture.stages import console
 
 
 def run(params: dict[str, Any]) -> None:
-    capture = str(section(params, "capture"))
-    capture_dir = Path(section(params, "paths.captures")) / capture
-    report = align_capture(capture_dir / "input.wav", capture_dir / "output.wav",
-                           Path(section(params, "paths.aligned")) / capture,
-                           Path(section(params, "paths.reports")) / capture / "align.json",
-                           settings(AlignSettings, params, "data.align"), capture, reference_wav=signal_wav(params))
+    layout = Layout.of(params)
+    report = align_capture(layout.recording() / "input.wav", layout.recording() / "output.wav", layout.aligned,
+                           layout.report("align"), settings(AlignSettings, params), layout.capture, reference_wav=layout.stimulus)
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"aligned {capture}: latency {report['latency_samples']} samples ({report['latency_method']})")
+    console.print(f"aligned {layout.capture}: latency {report['latency_samples']} samples ({report['latency_method']})")

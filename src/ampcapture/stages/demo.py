@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..config import section, settings
-from ..virtual_amp import AmpSettings, render_demo_capture
-from . import console, signal_wav
+from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture
+from ampcapture.core.config import settings
+from ampcapture.core.paths import Layout
+from ampcapture.stages import console
 
 
 def run(params: dict[str, Any]) -> None:
-    amp = settings(AmpSettings, params, "demo")
-    out = Path(section(params, "paths.captures")) / "demo"
-    info = render_demo_capture(signal_wav(params), out, amp)
+    layout = Layout.of(params)
+    out = layout.recording("demo")
+    info = render_demo_capture(layout.stimulus, out, settings(AmpSettings, params))
     console.print(f"wrote {out}/input.wav and output.wav (virtual amp, hidden latency {info['latency_samples']} samples)")

@@ -8,21 +8,22 @@ from typing import Any
 
 import yaml
 
-from ..config import section
-from ..errors import AmpCaptureError
-from ..training import RunPaths, train
-from . import FINAL_RUN, SWEEP_RUNS, console
+from ampcapture.core.config import section
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.paths import FINAL_RUN, SWEEP_RUNS, Layout
+from ampcapture.stages import console
+from ampcapture.training.fit import train
 
 
 def run(params: dict[str, Any]) -> None:
-    capture = str(section(params, "capture"))
-    best = RunPaths.of(section(params, "paths.models"), capture, f"{SWEEP_RUNS}/best")  # the sweeper's copy of its best trial
+    layout = Layout.of(params)
+    best = layout.run(f"{SWEEP_RUNS}/best")  # the sweeper's copy of its best trial
     if not best.config.is_file():
         raise AmpCaptureError(best.root, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
     cfg = yaml.safe_load(best.config.read_text())
-    cfg.update(run_name=FINAL_RUN, sweep={key: None for key in cfg.get("sweep") or {}})
+    cfg.update(run_name=FINAL_RUN, trial={key: None for key in cfg.get("trial") or {}})
     cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
     cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
     result = train(cfg, say=console.print)
-    console.print(f"final fit of {capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
+    console.print(f"final fit of {layout.capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
                   f"after {result['epochs']} epochs -> {result['checkpoint']}")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..config import section, settings
-from ..split import SplitSettings, split_capture
-from . import console
+from ampcapture.capture.split import SplitSettings, split_capture
+from ampcapture.core.config import settings
+from ampcapture.core.paths import Layout
+from ampcapture.stages import console
 
 
 def run(params: dict[str, Any]) -> None:
-    capture = str(section(params, "capture"))
-    report = split_capture(Path(section(params, "paths.aligned")) / capture, Path(section(params, "paths.splits")) / capture,
-                           Path(section(params, "paths.reports")) / capture / "split.json",
-                           settings(SplitSettings, params, "data.split"), capture)
-    console.print(f"split {capture} by {report['method']}: train {report['train_s']} s, "
+    layout = Layout.of(params)
+    report = split_capture(layout.aligned, layout.splits, layout.report("split"), settings(SplitSettings, params), layout.capture)
+    console.print(f"split {layout.capture} by {report['method']}: train {report['train_s']} s, "
                   f"validation {report['validation_s']} s, test {report['test_s']} s")

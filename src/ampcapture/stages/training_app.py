@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from ..errors import AmpCaptureError, user_error
-from ..training import TrainingInterrupted, train
-from . import console
+from ampcapture.core.errors import AmpCaptureError, user_error
+from ampcapture.stages import console
+from ampcapture.training.fit import TrainingInterrupted, train
 
 
 def train_from_hydra(cfg) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,14 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from ampcapture import sweep, tracking
-from ampcapture.audio import exclusive, write_json
-from ampcapture.errors import AmpCaptureError, ConfigError
-from ampcapture.training import RunPaths
+from ampcapture import tracking
+from ampcapture.core.config import settings
+from ampcapture.core.errors import AmpCaptureError, ConfigError
+from ampcapture.core.files import exclusive, write_json
+from ampcapture.core.paths import Layout
+from ampcapture.sweep import study as sweep
+from ampcapture.sweep.plots import study_plots
+from ampcapture.training.trial import PRUNER
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +88,13 @@ class OptunaSweeper(Sweeper):
             raise ConfigError("hydra.sweeper.study_name", f"study {study.study_name!r} in {self.storage} optimizes {found}",
                               "use another study_name for other directions")
         pruner = cfg.hydra.sweeper.get("pruner")
-        study.set_user_attr(sweep.PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
+        study.set_user_attr(PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
         log.info(f"study {study.study_name} ({self.storage}): {sweep.finished_count(study)} of {self.n_trials} trials done")
         if study.trials and self.sampler is not None:  # resumed: restarted from its seed, a sampler would repeat trials
             self.sampler.reseed_rng()
         log.info("search space: " + ", ".join(f"{k}: {v}" for k, v in space.items()))
 
-        logger_settings = tracking.LoggerSettings(**_plain(cfg.logger))
+        logger_settings = settings(tracking.LoggerSettings, {"logger": _plain(cfg.logger)})
         parent = tracking.sweep_parent_run(logger_settings, str(cfg.logger.experiment or capture), study, space)
         sweep.requeue_interrupted(study, say=log.info)
         results: list[Any] = []
@@ -137,13 +142,17 @@ class OptunaSweeper(Sweeper):
         return study
 
     def _runs_dir(self, study: optuna.Study) -> Path:
-        return Path(self.config.paths.models) / str(self.config.capture) / str(self.runs or study.study_name)
+        return self._layout(self.config).models / str(self.runs or study.study_name)
+
+    @staticmethod
+    def _layout(cfg: DictConfig) -> Layout:
+        return Layout.of({"paths": _plain(cfg.paths), "capture": str(cfg.capture)})
 
     def _overrides(self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
         run_name = trial.user_attrs.get(sweep.RUN_NAME)
         if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
             run_name = f"{self.runs or study.study_name}/trial_{trial.number:03d}"
-            shutil.rmtree(RunPaths.of(self.config.paths.models, str(self.config.capture), run_name).root, ignore_errors=True)
+            shutil.rmtree(self._layout(self.config).run(run_name).root, ignore_errors=True)
             trial.set_user_attr(sweep.RUN_NAME, run_name)
         if self.custom_search_space is not None:
             self.custom_search_space(self.config, trial)
@@ -154,7 +163,7 @@ class OptunaSweeper(Sweeper):
                 "parent_run": parent}
         quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
         return ([f"{k}={v}" for k, v in {**trial.params, **fixed}.items()] + [f"run_name={quoted(run_name)}"]
-                + [f"sweep.{k}={quoted(v)}" for k, v in link.items()])
+                + [f"trial.{k}={quoted(v)}" for k, v in link.items()])
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret) -> bool:
         """Record how the trial's job ended; False when it failed."""
@@ -181,11 +190,10 @@ class OptunaSweeper(Sweeper):
     def _values(self, ret) -> list[float]:
         if self.objectives is None:
             return [float(ret.return_value)]
-        metrics = json.loads(RunPaths.of(ret.cfg.paths.models, str(ret.cfg.capture), str(ret.cfg.run_name)).metrics.read_text())
+        metrics = json.loads(self._layout(ret.cfg).run(str(ret.cfg.run_name)).metrics.read_text())
         return [float(metrics[key]) for key in self.objectives]
 
     def _publish(self, study: optuna.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
-        capture = str(cfg.capture)
         report = sweep.study_report(study, objectives)
         best = sweep.best_trial(study)
         if best is None:
@@ -193,10 +201,13 @@ class OptunaSweeper(Sweeper):
             raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
                                   "see the trials' errors above; fix them and run the sweep again")
         best_dir = Path(self.best_dir or self._runs_dir(study) / "best")
-        sweep.publish_best(RunPaths.of(cfg.paths.models, capture, best.user_attrs[sweep.RUN_NAME]).root, best_dir)
+        layout = self._layout(cfg)
+        sweep.publish_best(layout.run(best.user_attrs[sweep.RUN_NAME]).root, best_dir)
         report["best_dir"] = str(best_dir)
-        report_path = Path(self.report_path or Path(cfg.paths.reports) / capture / "sweeps" / f"{study.study_name}.json")
+        report_path = Path(self.report_path or layout.study_report(study.study_name))
         write_json(report_path, report)
-        tracking.publish_study(logger_settings, parent, study, best, objectives, report_path, self.plots)
+        with tempfile.TemporaryDirectory() as tmp:
+            plots = study_plots(study, objectives, Path(tmp)) if self.plots and parent is not None else []
+            tracking.publish_study(logger_settings, parent, study, best, objectives, report_path, plots)
         log.info(f"best: trial {best.number} {dict(zip(objectives, best.values))} {best.params} -> {best_dir}")
         log.info(f"report: {report_path}")

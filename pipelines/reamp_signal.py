@@ -1,5 +1,0 @@
-"""DVC stage `signal` (named so it does not shadow the stdlib `signal` module): see ampcapture.stages.signal."""
-
-from ampcapture.stages import main, signal
-
-raise SystemExit(main(signal.run))

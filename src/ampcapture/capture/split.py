@@ -1,0 +1,79 @@
+"""Train / validation / test regions of an aligned capture.
+
+With the standardized signal the sidecar decides: validation is the first copy of the twin
+segment (the second copy is never trained on either), test is the playing segment the model
+never sees, and training gets the sweeps, the noise bursts and the long playing segment.
+Any other recording is split by time fractions from config: train, then validation, then test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import soundfile as sf
+
+from ampcapture.audio import stimulus
+from ampcapture.core.errors import CaptureError, ConfigError
+from ampcapture.core.files import atomic_dir, write_json
+
+TRAIN_KINDS = ("sweep", "noise", "playing")
+
+
+@dataclass
+class SplitSettings:
+    SECTION: ClassVar[str] = "data.split"
+
+    train_fraction: float
+    validation_fraction: float
+
+    def __post_init__(self) -> None:
+        t, v = self.train_fraction, self.validation_fraction
+        if not (0 < t < 1 and 0 < v < 1 and t + v < 1):
+            raise ConfigError("data.split", f"train_fraction={t}, validation_fraction={v} leave no room for all three splits",
+                              "use fractions > 0 with train_fraction + validation_fraction < 1 (the rest is the test split)")
+
+
+def regions_from_sidecar(sidecar: dict, num_samples: int) -> dict[str, list[list[int]]]:
+    def spans(predicate) -> list[list[int]]:
+        return [[r["start"], r["end"]] for r in sidecar["regions"] if predicate(r) and r["end"] <= num_samples]
+
+    validation = spans(lambda r: r["kind"] == "validation")[:1]
+    return {
+        "train": spans(lambda r: r["kind"] in TRAIN_KINDS),
+        "validation": validation,
+        "test": spans(lambda r: r["kind"] == "test"),
+    }
+
+
+def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[str, list[list[int]]]:
+    a = round(num_samples * settings.train_fraction)
+    b = round(num_samples * (settings.train_fraction + settings.validation_fraction))
+    return {"train": [[0, a]], "validation": [[a, b]], "test": [[b, num_samples]]}
+
+
+def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str | Path, settings: SplitSettings,
+                  capture: str | None = None) -> dict:
+    """Write `split.json` (regions in samples of the aligned audio) and the split report."""
+    aligned_dir = Path(aligned_dir)
+    wav = aligned_dir / "input.wav"
+    if not wav.is_file():
+        raise CaptureError(wav, "aligned audio not found", "run the align stage first (`dvc repro align`)")
+    info = sf.info(str(wav))
+    sr, n = int(info.samplerate), int(info.frames)
+    sidecar_file = stimulus.sidecar_path(wav)
+    if sidecar_file.is_file():
+        method, regions = "sidecar", regions_from_sidecar(stimulus.read_sidecar(sidecar_file), n)
+    else:
+        method, regions = "fractions", regions_from_fractions(n, settings)
+    for name, spans in regions.items():
+        if not spans:
+            raise CaptureError(sidecar_file, f"no {name} region fits in the aligned audio", "record the whole reamp input")
+    split = {"capture": capture, "method": method, "sample_rate": sr, "num_samples": n, "audio": str(aligned_dir), **regions}
+    seconds = {f"{name}_s": round(sum(e - s for s, e in spans) / sr, 3) for name, spans in regions.items()}
+    report = {"capture": capture, "method": method, **seconds, "regions": {k: len(v) for k, v in regions.items()}}
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / "split.json", split)
+        write_json(report_path, report)
+    return report

@@ -1,0 +1,142 @@
+"""Export a trained checkpoint for the players (`.nam` for the NAM plugin, JSON for AIDA-X),
+checked against the checkpoint before it is kept, and registered in MLflow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ampcapture import __version__
+from ampcapture.audio.guitar import playing
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.files import atomic_path, write_json
+from ampcapture.formats.aidax import drops_initial_state, to_aidax
+from ampcapture.formats.checkpoint import load_checkpoint_model
+from ampcapture.formats.nam import to_nam, write_nam
+from ampcapture.models import LSTM
+from ampcapture.runtime.load import load_model
+from ampcapture.tracking import register_export
+
+# Who the gear is: NAM's user metadata fields, written into the .nam when given.
+USER_FIELDS = ("name", "modeled_by", "gear_type", "gear_make", "gear_model", "tone_type", "input_level_dbu", "output_level_dbu")
+
+
+@dataclass
+class ExportSettings:
+    """What `ampcapture export` and the DAG's export stage write."""
+
+    SECTION: ClassVar[str] = "export"
+
+    nam_version: str              # 0.7: current NAM plugins; 0.5: the layout older plugins read
+    aidax: bool                   # also the AIDA-X JSON, when the model is an LSTM AIDA-X loads
+    register: bool                # a version of the capture's model in the MLflow registry
+    check_seconds: float          # guitar audio rendered by the checkpoint and the written file, compared
+    metadata: dict[str, Any]      # NAM's user metadata (USER_FIELDS but name); null values are left out
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportSettings, user: dict[str, Any] | None = None,
+                      align_report: str | Path | None = None, aidax_out: str | Path | None = None,
+                      check_audio: np.ndarray | None = None, tracking=None, capture: str | None = None,
+                      selection: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the `.nam` (and AIDA-X JSON) of a checkpoint and return the export report.
+
+    The export is checked before it is kept: the written file is read back and renders
+    `check_audio` (default: guitar-like playing) within 1e-5 of the torch model. `selection`
+    (ampcapture.selection.choose: how this checkpoint was chosen) goes into the report and
+    the registry."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.is_dir():
+        raise AmpCaptureError(out, "is a folder", f"name the .nam file to write, e.g. {out / (checkpoint.parent.name + '.nam')}")
+    model = load_checkpoint_model(checkpoint)
+    metrics = _read_json(checkpoint.parent / "metrics.json")
+    capture = capture or metrics.get("capture") or out.stem
+    user = {k: v for k, v in (user or {}).items() if v is not None}
+    unknown = set(user) - set(USER_FIELDS)
+    if unknown:
+        raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
+    metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
+    report: dict[str, Any] = {"capture": capture, "checkpoint": str(checkpoint), "architecture": type(model).__name__,
+                              "preset": metrics.get("model"), **model.describe(), "sample_rate": model.sample_rate,
+                              "validation_esr": metrics.get("validation_esr"), "test_esr": metrics.get("test_esr"),
+                              **({"selection": selection} if selection else {})}
+    check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
+    with torch.no_grad():
+        reference = model.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        if isinstance(model, LSTM) and model.skip:
+            report.update(nam=None, nam_note="GuitarML's skip LSTM has no .nam layout; see the AIDA-X file")
+        else:
+            nam = to_nam(model, metadata, settings.nam_version)
+            staged = Path(tmp) / out.name
+            write_nam(staged, nam)
+            difference = float(np.max(np.abs(load_model(staged).engine.render(check) - reference)))
+            _check_difference(difference, out)
+            report.update(nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"],
+                          gain=nam["metadata"]["gain"], nam_max_abs_difference=difference)
+        aidax = _export_aidax(model, metadata, settings, check, aidax_out or out.with_suffix(".aidax.json"), report)
+        if report["nam"] is None and aidax is None:
+            raise AmpCaptureError(checkpoint, "this model fits neither .nam nor AIDA-X", "train a WaveNet or an LSTM preset")
+        if report["nam"] is not None:
+            with atomic_path(out) as tmp:  # beside the target: a rename, never a copy across disks
+                shutil.copyfile(staged, tmp)
+    report["registered"] = (register_export(tracking, capture, metrics.get("mlflow_run_id"), out if report["nam"] else None, aidax, report)
+                            if settings.register else None)
+    return report
+
+
+def _export_aidax(model, metadata, settings, check, path, report) -> Path | None:
+    report.update(aidax=None)
+    if not (settings.aidax and isinstance(model, LSTM)):
+        return None
+    try:
+        data = to_aidax(model, {"name": metadata["name"], "esr": report.get("validation_esr"), "source": "ampcapture"})
+    except AmpCaptureError as exc:
+        report["aidax_note"] = exc.problem
+        return None
+    path = Path(path)
+    write_json(path, data)
+    report.update(aidax=str(path), aidax_initial_state_dropped=drops_initial_state(model))
+    return path
+
+
+def _check_difference(difference: float, out: Path) -> None:
+    if not difference <= 1e-5:
+        raise AmpCaptureError(out, f"the exported file renders {difference:.2e} away from the trained model (limit 1e-5)",
+                              "this is a bug in ampcapture's exporter: please report it with the checkpoint")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def _training_metadata(metrics: dict[str, Any], align_report: str | Path | None) -> dict[str, Any]:
+    """NAM's `training` metadata (latency calibration, data checks, validation ESR), filled
+    from our align report, plus what ampcapture knows about the run."""
+    align = _read_json(Path(align_report)) if align_report else {}
+    blips = (align.get("checks") or {}).get("blip_agreement", {}).get("value")
+    latency = None
+    if align:
+        latency = {"manual": None, "calibration": {
+            "algorithm_version": 1, "delays": blips if isinstance(blips, list) else [],
+            "safety_factor": align.get("latency_samples", 0) - align.get("alignment_shift_samples", 0),
+            "recommended": align.get("alignment_shift_samples"),
+            "warnings": {"matches_lookahead": False, "disagreement_too_high": bool(align.get("warnings")),
+                         "not_detected": align.get("latency_method") != "blips"}}}
+    return {
+        "settings": {"ignore_checks": False},
+        "data": {"latency": latency, "checks": {"version": 1, "passed": bool(align.get("ok"))}} if align else None,
+        "validation_esr": metrics.get("validation_esr"),
+        "ampcapture": {"version": __version__, "preset": metrics.get("model"), "run": metrics.get("run_name"),
+                       "test_esr": metrics.get("test_esr"), "epochs": metrics.get("epochs"),
+                       "latency_method": align.get("latency_method"), "mlflow_run_id": metrics.get("mlflow_run_id")},
+    }

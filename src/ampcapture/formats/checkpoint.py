@@ -1,0 +1,32 @@
+"""Training checkpoints (`best.ckpt`, `last.ckpt`) read as models, without Lightning: a
+checkpoint keeps the hyper-parameters that rebuild its model beside the weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.models import AmpModel, build_model
+
+
+class ModelFileError(AmpCaptureError):
+    """A model file that cannot be read, or a model that cannot be written in a format."""
+
+
+def load_checkpoint_model(path: str | Path) -> AmpModel:
+    """The model of a training checkpoint (the averaged weights, when the run kept an average)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "file not found", "give a .nam file or a checkpoint such as models/<capture>/final/best.ckpt")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        hp = checkpoint["hyper_parameters"]
+        model = build_model(hp["architecture"], hp["config"], hp["sample_rate"])
+        prefix = "model."
+        model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
+    except Exception as exc:  # torch.load raises many types for a damaged or foreign file
+        raise ModelFileError(path, f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
+                             "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file") from exc
+    return model.eval()

@@ -1,0 +1,228 @@
+"""The `.nam` file format (NAM's JSON model files): write ours, read anyone's.
+
+A `.nam` holds `version`, `architecture`, `config`, `weights` (one flat list), `sample_rate`
+and `metadata`. We write version 0.7.0 (what neural-amp-modeler 0.13 writes and
+NeuralAmpModelerCore 0.4.1 reads) or, on request, the 0.5 layout older plugins read; we read
+both. Weights are in NAM's order: per WaveNet array the input rechannel, per layer the dilated
+conv (weight, bias), the input mixer and the 1x1 layer conv, then the head rechannel, and
+`head_scale` last; per LSTM layer [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state,
+then the linear head.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.resources
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ampcapture.core.files import atomic_path
+from ampcapture.formats.checkpoint import ModelFileError
+from ampcapture.models import LSTM, AmpModel, WaveNet
+from ampcapture.models.layout import ACTIVATIONS, lstm_layout, wavenet_weight_count
+
+CURRENT_VERSION = "0.7.0"
+LEGACY_VERSION = "0.5.4"
+VERSIONS = {"0.7": CURRENT_VERSION, "0.7.0": CURRENT_VERSION, "0.5": LEGACY_VERSION, "0.5.4": LEGACY_VERSION}
+
+
+# --- export: our model -> .nam dict ---------------------------------------------------------
+
+def to_nam(model: AmpModel, metadata: dict[str, Any] | None = None, version: str = CURRENT_VERSION) -> dict[str, Any]:
+    """The `.nam` dict of a model; metadata gets the date, loudness and gain added."""
+    nam = nam_body(model, version)
+    nam["metadata"] = {"date": _date(), "loudness": loudness(model), "gain": gain(model), **(metadata or {})}
+    return nam
+
+
+def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
+    """Everything of a `.nam` but the metadata."""
+    if version not in VERSIONS:
+        raise ModelFileError("--nam-version", f"unknown .nam version {version!r}", "use 0.7 (current plugins) or 0.5 (older plugins)")
+    version = VERSIONS[version]
+    if isinstance(model, WaveNet):
+        architecture = "WaveNet"
+        config = _wavenet_config(model, version)
+    elif isinstance(model, LSTM):
+        if model.skip:
+            raise ModelFileError("model", "this LSTM adds its input to its output (GuitarML's skip), which .nam cannot express",
+                                 "export it for AIDA-X (--aidax), or train lstm_small / lstm_medium for the NAM plugin")
+        architecture, config = "LSTM", {"input_size": 1, "hidden_size": model.hidden_size, "num_layers": model.num_layers}
+    else:
+        raise ModelFileError("model", f"{type(model).__name__} has no .nam layout", "export a WaveNet or an LSTM")
+    return {"version": version, "metadata": {}, "architecture": architecture, "config": config,
+            "weights": model.nam_weights().cpu().tolist(), "sample_rate": float(model.sample_rate)}
+
+
+def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
+    arrays = []
+    for c in model.layers_config:
+        c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
+        if version == LEGACY_VERSION:
+            arrays.append({k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size",
+                                              "dilations", "activation", "gated", "head_bias")})
+            continue
+        n = len(c["dilations"])
+        inactive = {"active": False, "shift": True, "groups": 1}
+        arrays.append({
+            "input_size": c["input_size"], "condition_size": c["condition_size"],
+            "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
+            "channels": c["channels"], "kernel_sizes": [c["kernel_size"]] * n, "dilations": list(c["dilations"]),
+            "activation": [{"type": c["activation"]}] * n, "bottleneck": c["channels"],
+            "head1x1": {"active": False, "out_channels": 1, "groups": 1}, "layer1x1": {"active": True, "groups": 1},
+            "groups_input": 1, "groups_input_mixin": 1,
+            **{f"{k}_film": dict(inactive) for k in ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post",
+                                                     "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")},
+            "gating_mode": ["gated" if c["gated"] else "none"] * n,
+            "secondary_activation": [{"type": "Sigmoid"} if c["gated"] else None] * n,
+            "slimmable": None})
+    return {"layers": arrays, "head": None, "head_scale": model.head_scale}
+
+
+def _date() -> dict[str, int]:
+    t = datetime.datetime.now()
+    return {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour, "minute": t.minute, "second": t.second}
+
+
+# --- loudness and gain, as NAM computes them -------------------------------------------------
+
+def _loudness_input() -> np.ndarray:
+    """NAM's standard 1 s input (see resources/NOTICE)."""
+    with importlib.resources.as_file(importlib.resources.files("ampcapture") / "resources/nam_loudness_input.wav") as path:
+        return sf.read(str(path), dtype="float32")[0]
+
+
+def loudness(model: AmpModel, gain_factor: float = 1.0, db: bool = True) -> float:
+    """RMS of the model's output for the standard input (dBFS): the plugin levels models by it."""
+    with torch.no_grad():
+        y = model.eval().render(torch.from_numpy((gain_factor * _loudness_input()).astype(np.float32))).double().numpy()
+    rms = float(np.sqrt(np.mean(y ** 2)))
+    return 20.0 * np.log10(rms) if db else rms
+
+
+def gain(model: AmpModel) -> float:
+    """0 (clean, output grows with input) .. 1 (full compression): the area under the
+    output-level-vs-input-level curve between a straight line and a square."""
+    levels = np.array([loudness(model, g, db=False) for g in np.linspace(0.0, 1.0, 11)])
+    square = levels[-1] * len(levels)
+    triangle = 0.5 * square
+    return float(np.clip((levels.sum() - triangle) / (square - triangle), 0.0, 1.0))
+
+
+# --- import: .nam file -> normalized dict, our model, or an engine -----------------------------
+
+def read_nam(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a `.nam` file; its config comes back in our model's (0.5-like) form."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "file not found", "check the path (a .nam file or a .ckpt checkpoint)")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(path, f"is not a .nam file (not valid JSON: {exc})",
+                             "export the model again (`ampcapture export`), or re-download it") from exc
+    return read_nam_dict(data, path)
+
+
+def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
+    if not isinstance(data, dict) or not {"architecture", "config", "weights"} <= set(data):
+        raise ModelFileError(where, "is not a .nam model (needs architecture, config and weights)", "export the model again")
+    architecture = data["architecture"]
+    try:
+        if architecture == "WaveNet":
+            config = _read_wavenet_config(data["config"], where)
+        elif architecture == "LSTM":
+            config = {k: int(data["config"][k]) for k in ("hidden_size", "num_layers")}
+            if int(data["config"].get("input_size", 1)) != 1:
+                raise ModelFileError(where, "has a conditioned LSTM (input_size > 1, knobs)", "use a model without knob inputs")
+        else:
+            raise ModelFileError(where, f"architecture {architecture!r} is not supported", "use a WaveNet or LSTM .nam")
+        weights = np.asarray(data["weights"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(where, f"has a broken {architecture} config or weights ({exc!r})", "export the model again") from exc
+    bad = ~np.isfinite(weights)
+    if bad.any():  # one NaN weight turns every output sample into NaN (or full-scale DC in PCM)
+        raise ModelFileError(where, f"{int(bad.sum())} of its {weights.size} weights are NaN or infinite (the first at "
+                             f"index {int(np.argmax(bad))})", "the file is damaged; export it again from its checkpoint")
+    sample_rate = data.get("sample_rate") or 48000.0
+    result = {"version": str(data.get("version", "")), "architecture": architecture, "config": config, "weights": weights,
+              "sample_rate": float(sample_rate), "metadata": data.get("metadata") or {}}
+    expected = (wavenet_weight_count(config["layers"]) if architecture == "WaveNet"
+                else lstm_layout(config["hidden_size"], config["num_layers"])[3])
+    if weights.size != expected:
+        raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}",
+                             "the file is damaged; export it again")
+    return result
+
+
+def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
+    if config.get("head") is not None or config.get("condition_dsp") is not None:
+        raise ModelFileError(where, "uses a post-head or a condition DSP (not supported)", "use a standard NAM WaveNet")
+    arrays = []
+    for i, a in enumerate(config["layers"]):
+        here = f"{where} (layers[{i}])"
+        if "kernel_sizes" in a or isinstance(a.get("activation"), list) or "head" in a:  # 0.6+ layout
+            arrays.append(_read_v07_array(a, here))
+        else:
+            arrays.append({k: a[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size",
+                                              "dilations", "activation", "gated", "head_bias")})
+        a = arrays[-1]
+        if a["activation"] not in ACTIVATIONS:
+            raise ModelFileError(here, f"activation {a['activation']!r} is not supported", f"use one of {sorted(ACTIVATIONS)}")
+        if a["condition_size"] != 1:
+            raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
+    return {"layers": arrays, "head_scale": float(config["head_scale"])}
+
+
+def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
+    kernel_sizes = a.get("kernel_sizes") or [a["kernel_size"]] * len(a["dilations"])
+    activations = [x["type"] if isinstance(x, dict) else x for x in
+                   (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * len(a["dilations"]))]
+    gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * len(a["dilations"])
+    secondary = a.get("secondary_activation") or [None] * len(a["dilations"])
+    head = a["head"]
+    unsupported = [name for name, active in (
+        ("kernel sizes that differ between layers", len(set(kernel_sizes)) != 1),
+        ("activations that differ between layers", len(set(activations)) != 1),
+        ("gating modes that differ between layers", len(set(gating)) != 1),
+        ("a gating mode other than none/gated", gating[0] not in ("none", "gated")),
+        ("a gate other than Sigmoid", gating[0] == "gated" and any(
+            (s or {}).get("type", s) != "Sigmoid" for s in secondary)),
+        ("a bottleneck", a.get("bottleneck", a["channels"]) != a["channels"]),
+        ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
+        ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
+        ("grouped convolutions", a.get("groups_input", 1) != 1 or a.get("groups_input_mixin", 1) != 1),
+        ("a head kernel wider than 1", head.get("kernel_size", 1) != 1),
+        ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
+        ("a slimmable layer", bool(a.get("slimmable"))),
+    ) if active]
+    if unsupported:
+        raise ModelFileError(where, f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
+                             "render it in the NAM plugin; ampcapture reads NAM's standard/lite/feather/nano layouts")
+    return {"input_size": a["input_size"], "condition_size": a["condition_size"], "head_size": head["out_channels"],
+            "channels": a["channels"], "kernel_size": kernel_sizes[0], "dilations": list(a["dilations"]),
+            "activation": activations[0], "gated": gating[0] == "gated", "head_bias": bool(head.get("bias", True))}
+
+
+def to_model(nam: dict[str, Any]) -> AmpModel:
+    """Our torch model holding a read `.nam`'s weights (to render, fine-tune or compare)."""
+    sample_rate = int(round(nam["sample_rate"]))
+    if nam["architecture"] == "WaveNet":
+        model: AmpModel = WaveNet(nam["config"]["layers"], sample_rate=sample_rate)
+    else:
+        model = LSTM(hidden_size=nam["config"]["hidden_size"], num_layers=nam["config"]["num_layers"], sample_rate=sample_rate)
+    model.load_nam_weights(torch.from_numpy(nam["weights"].copy()))
+    return model.eval()
+
+
+def write_nam(path: str | os.PathLike, nam: dict[str, Any]) -> None:
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(nam))

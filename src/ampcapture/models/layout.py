@@ -1,0 +1,68 @@
+"""Facts about the models' NAM layouts that the torch models, the `.nam` reader and writer and
+the real-time engine all use: the activations, the cost per sample and where each LSTM weight
+sits in NAM's flat weight list. Plain Python (no torch), so the engine can use them too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Activations NAM's core implements that torch has too, by their torch.nn names; the engine's
+# compiled kernels know them by their index here.
+ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign")
+
+
+def wavenet_macs(layers: list[dict[str, Any]]) -> int:
+    """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs)."""
+    total = 0
+    for c in layers:
+        mid = c["channels"] * (2 if c.get("gated") else 1)
+        per_layer = c["kernel_size"] * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2
+        total += c["input_size"] * c["channels"] + len(c["dilations"]) * per_layer + c["channels"] * c["head_size"]
+    return total
+
+
+def wavenet_receptive_field(layers: list[dict[str, Any]]) -> int:
+    return 1 + sum((c["kernel_size"] - 1) * d for c in layers for d in c["dilations"])
+
+
+def lstm_macs(hidden_size: int, num_layers: int) -> int:
+    """Multiply-accumulates per sample of a stacked LSTM: gates, cell/hidden updates, head."""
+    h = hidden_size
+    gates = 4 * h * (1 + h) + 4 * h * (h + h) * (num_layers - 1)
+    return gates + 3 * h * num_layers + h
+
+
+@dataclass(frozen=True)
+class LSTMLayerSlices:
+    """Where one layer sits in NAM's flat LSTM weights: [W_ih | W_hh] (4h x (n_in + h), row
+    major), the bias (b_ih + b_hh), the initial hidden and cell state."""
+
+    inputs: int
+    matrix: slice
+    bias: slice
+    hidden: slice
+    cell: slice
+
+
+def lstm_layout(hidden_size: int, num_layers: int) -> tuple[list[LSTMLayerSlices], slice, slice, int]:
+    """NAM's LSTM weight order: per layer the slices above, then the head's weights and bias;
+    returns (layers, head weight, head bias, total count)."""
+    h, i, layers = hidden_size, 0, []
+    for layer in range(num_layers):
+        n_in = 1 if layer == 0 else h
+        matrix = slice(i, i + 4 * h * (n_in + h))
+        bias = slice(matrix.stop, matrix.stop + 4 * h)
+        layers.append(LSTMLayerSlices(n_in, matrix, bias, slice(bias.stop, bias.stop + h), slice(bias.stop + h, bias.stop + 2 * h)))
+        i = bias.stop + 2 * h
+    return layers, slice(i, i + h), slice(i + h, i + h + 1), i + h + 1
+
+
+def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
+    """The length of a WaveNet's flat NAM weights (head_scale included)."""
+    total = 1
+    for c in layers:
+        ch, mid = c["channels"], c["channels"] * (2 if c.get("gated") else 1)
+        per_layer = mid * ch * c["kernel_size"] + mid + mid * c["condition_size"] + ch * ch + ch
+        total += ch * c["input_size"] + len(c["dilations"]) * per_layer + c["head_size"] * ch + (c["head_size"] if c.get("head_bias", True) else 0)
+    return total

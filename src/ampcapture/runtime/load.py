@@ -1,0 +1,57 @@
+"""Any model file, ready to play: a `.nam` (ours or NAM's trainer's) or an ampcapture
+checkpoint, as the real-time engine that renders it (and its torch model, for a checkpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ampcapture.formats.checkpoint import ModelFileError, load_checkpoint_model
+from ampcapture.formats.nam import nam_body, read_nam, read_nam_dict
+from ampcapture.models import LSTM, AmpModel
+from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
+
+
+@dataclass
+class LoadedModel:
+    """A model file, ready to render: its engine, its torch model (when it has one) and what it is."""
+
+    path: Path
+    kind: str                      # "nam" | "checkpoint"
+    engine: Engine
+    model: AmpModel | None
+    architecture: str
+    sample_rate: int
+    metadata: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": str(self.path), "kind": self.kind, "architecture": self.architecture, "sample_rate": self.sample_rate,
+                "parameters": self.engine.cost.parameters, "macs_per_sample": self.engine.cost.macs_per_sample}
+
+
+def engine_for(nam: dict[str, Any]) -> Engine:
+    """The real-time engine of a read `.nam` dict."""
+    if nam["architecture"] == "WaveNet":
+        return WaveNetEngine(nam["config"], nam["weights"], nam["sample_rate"])
+    return LSTMEngine(nam["config"], nam["weights"], nam["sample_rate"])
+
+
+def engine_for_model(model: AmpModel) -> Engine:
+    """The real-time engine of one of our models (also GuitarML's skip LSTM, which .nam lacks)."""
+    if isinstance(model, LSTM) and model.skip:
+        config = {"hidden_size": model.hidden_size, "num_layers": model.num_layers}
+        return LSTMEngine(config, model.nam_weights().numpy(), model.sample_rate, skip=True)
+    return engine_for(read_nam_dict(nam_body(model), "model"))
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Any `.nam` (ours or NAM's trainer's) or ampcapture checkpoint."""
+    path = Path(path)
+    if path.suffix == ".nam":
+        nam = read_nam(path)
+        return LoadedModel(path, "nam", engine_for(nam), None, nam["architecture"], int(round(nam["sample_rate"])), nam["metadata"])
+    if path.suffix == ".ckpt":
+        model = load_checkpoint_model(path)
+        return LoadedModel(path, "checkpoint", engine_for_model(model), model, type(model).__name__, model.sample_rate, {})
+    raise ModelFileError(path, f"unsupported model file type {path.suffix!r}", "give a .nam file or a .ckpt checkpoint")

@@ -1,0 +1,73 @@
+"""What a training run keeps besides its weights: the per-epoch ESR history (the curve a
+resumed run continues), checkpoints written all or nothing, and Lightning's noise silenced."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from ampcapture.core.files import atomic_path
+
+
+class ESRHistory(Callback):
+    """Per-epoch train loss, validation ESR and learning rate; kept in checkpoints so a
+    resumed run's curve continues where it stopped."""
+
+    def __init__(self, say=print):
+        self.rows: list[dict[str, float]] = []
+        self.say = say
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or "val_esr" not in trainer.callback_metrics:
+            return
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, "step": trainer.global_step,
+               "train_loss": module.epoch_train_loss,
+               "val_esr": float(metrics["val_esr"]), "lr": trainer.optimizers[0].param_groups[0]["lr"]}
+        self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
+        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {row['val_esr']:.5f}, "
+                 f"lr {row['lr']:.2e}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+
+    def write_csv(self, path: Path) -> None:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch", "step", "train_loss", "val_esr", "lr"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written beside their target and renamed into place (ampcapture.audio.atomic_path).
+    Lightning's own stages the file in the system's temp folder and copies it over, which a
+    full disk truncates: a damaged last.ckpt that every later run failed to resume from."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        with atomic_path(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def quiet_lightning() -> None:
+    """Drop Lightning's messages that are noise here: the run directory is ours and holds
+    config.yaml beside the checkpoints; its own internal deprecation; an advert."""
+    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    rank_zero = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+
+
+class _NoAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()

@@ -1,0 +1,157 @@
+"""`train()`: one resumable, budgeted fit of the configured model on the configured capture
+into its run folder (models/<capture>/<run_name>/), tracked in MLflow and, in a sweep, reporting
+to its Optuna trial; returns the run's figures (also its metrics.json)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import tempfile
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from ampcapture import tracking
+from ampcapture.capture.dataset import Capture, RandomWindows
+from ampcapture.core.config import section, settings
+from ampcapture.core.errors import AmpCaptureError, ConfigError
+from ampcapture.core.files import exclusive, write_json
+from ampcapture.core.paths import Layout, RunPaths, run_name
+from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, quiet_lightning
+from ampcapture.training.data import CaptureDataModule
+from ampcapture.training.losses import LossSettings
+from ampcapture.training.module import AmpModule, TrainingDiverged
+from ampcapture.training.optim import EMA
+from ampcapture.training.report import test_artifacts
+from ampcapture.training.runs import checkpoint_weights, prepare_run_dir
+from ampcapture.training.settings import TrainerSettings, TrainSettings
+from ampcapture.training.trial import PruneOnValidationESR, TrialLink
+
+USEFUL_ESR = 2.0  # a silent output scores 1.0; a model that ends far above it learned nothing usable
+
+
+class TrainingInterrupted(AmpCaptureError):
+    """Ctrl+C (or a kill) stopped the run; its last checkpoint is where a re-run resumes."""
+
+
+def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
+    """Fit the configured model on the configured capture; returns the run's figures.
+
+    `cfg` is the resolved configuration (conf/ composed, overrides applied). Re-running with the
+    same configuration after an interruption resumes from the last checkpoint. One process at a
+    time trains a run: a second one fails at once instead of overwriting its files.
+    """
+    name = run_name(cfg)
+    paths = Layout.of(cfg).run(name)
+    with exclusive(str(paths.root.resolve()), paths.root, "wait for the other training to finish, or give this one another run_name"):
+        return _train(cfg, name, paths, say)
+
+
+def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, Any]:
+    capture = str(section(cfg, "capture"))
+    model_cfg = section(cfg, "model")
+    loss = asdict(settings(LossSettings, cfg))
+    train_settings = settings(TrainSettings, cfg)
+    trainer_settings = settings(TrainerSettings, cfg)
+    log_settings = settings(tracking.LoggerSettings, cfg)
+    if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train_settings.ny:
+        raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
+                          f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
+    split_json = Layout.of(cfg).split_json
+
+    data_capture = Capture.load(split_json)  # fail early, before any output is written
+    if trainer_settings.threads:
+        torch.set_num_threads(trainer_settings.threads)
+    pl.seed_everything(train_settings.seed, workers=True, verbose=False)
+    module = AmpModule(model_cfg["architecture"], model_cfg["config"], data_capture.sample_rate, loss,
+                       asdict(train_settings), name=name)
+    data = CaptureDataModule(split_json, module.pre_roll, train_settings)
+    data.capture = data_capture
+    RandomWindows(data_capture, data_capture.regions["train"], train_settings.ny, module.pre_roll)  # ny too long: fails now
+
+    link = settings(TrialLink, cfg)
+    # read before the run directory is touched, so a wrong checkpoint costs nothing
+    init_weights = checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
+    left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
+    resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
+    if not resuming:  # a run killed before its first checkpoint (kill -9) left its MLflow run RUNNING
+        tracking.close_abandoned(log_settings, left_open)
+    if init_weights is not None and not resuming:
+        module.load_state_dict(init_weights)
+        say(f"starting from the weights of {train_settings.init_from}")
+    logger = tracking.make_logger(log_settings, capture, name, paths.mlflow_run if resuming else None, link.tags, link.parent_run)
+    if logger is not None:
+        paths.mlflow_run.write_text(logger.run_id)
+        tracking.log_config(logger, cfg, paths.config, module.model)
+
+    history = ESRHistory(say)
+    quiet_lightning()
+    checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1,
+                                 save_last=True, enable_version_counter=False)
+    callbacks: list[Callback] = [checkpoint, history]
+    if train_settings.ema_decay:
+        callbacks.append(EMA(train_settings.ema_decay))
+    if link.active:
+        callbacks.append(PruneOnValidationESR(link.trial()))
+    if train_settings.early_stopping_patience:
+        callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
+    trainer = pl.Trainer(
+        accelerator=trainer_settings.accelerator, devices=trainer_settings.devices, precision=trainer_settings.precision,
+        max_epochs=trainer_settings.max_epochs,
+        max_time=timedelta(minutes=trainer_settings.max_minutes) if trainer_settings.max_minutes else None,
+        gradient_clip_val=train_settings.grad_clip, callbacks=callbacks, logger=logger if logger is not None else False,
+        enable_progress_bar=trainer_settings.progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
+        default_root_dir=paths.root, deterministic=False, log_every_n_steps=1, plugins=[AtomicCheckpointIO()])
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(paths.last) if resuming else None)
+    except TrainingDiverged:
+        tracking.end(logger, "FAILED")
+        raise
+    except optuna.TrialPruned:
+        tracking.end(logger, "KILLED", pruned=True)
+        raise
+    except SystemExit:  # Lightning answers Ctrl+C with sys.exit(1) after its graceful shutdown
+        if not trainer.interrupted:
+            raise
+    finally:
+        if sigint is not None:  # Lightning leaves Ctrl+C ignored after an interrupt
+            signal.signal(signal.SIGINT, sigint)
+    if trainer.interrupted:
+        tracking.end(logger, "KILLED")
+        raise TrainingInterrupted(paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
+
+    best_esr = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else math.nan
+    if not best_esr <= USEFUL_ESR:
+        tracking.end(logger, "FAILED")
+        raise TrainingDiverged(paths.root, f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the "
+                               "error of a silent output", "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)")
+    saved = torch.load(paths.best, map_location="cpu", weights_only=False)
+    best = AmpModule(**saved["hyper_parameters"])
+    best.load_state_dict(saved["state_dict"])
+    test = trainer.test(best, datamodule=data, verbose=False)[0]
+    history.write_csv(paths.curve)
+    result = {
+        "capture": capture, "run_name": name, "model": model_cfg["name"], "architecture": model_cfg["architecture"],
+        "validation_esr": best_esr, "test_esr": float(test["test_esr"]),
+        "best_epoch": int(saved["epoch"]),
+        "epochs": trainer.current_epoch, "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
+        "sample_rate": data_capture.sample_rate, **best.model.describe(),
+        "checkpoint": str(paths.best), "mlflow_run_id": logger.run_id if logger is not None else None,
+    }
+    write_json(paths.metrics, result)
+    shutil.rmtree(paths.previous, ignore_errors=True)
+    if logger is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            title = f"{capture} / {name}: test ESR {result['test_esr']:.4g}"
+            artifacts = test_artifacts(best.model, data_capture, title, Path(tmp), log_settings.clip_seconds)
+            tracking.log_results(logger, log_settings, result, paths, artifacts)
+        tracking.end(logger, "FINISHED")
+    return result

@@ -1,0 +1,95 @@
+"""The LightningModule: an amp model with its loss, optimizer and schedule. Validation ESR
+(plain, unfiltered, on the whole validation region) is the headline metric: the checkpoint,
+early stopping and a sweeper all optimize it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from ampcapture.core.errors import AmpCaptureError
+from ampcapture.models import build_model
+from ampcapture.training.losses import LossSettings, TrainingLoss, esr
+from ampcapture.training.optim import BUDGET_SCHEDULES, BudgetSchedule
+from ampcapture.training.settings import TrainSettings
+
+
+class TrainingDiverged(AmpCaptureError):
+    """The loss became NaN or infinite (continuing would only spread NaNs through the weights), or
+    the run ended with a model far worse than silence."""
+
+
+class AmpModule(pl.LightningModule):
+    """An amp model with its loss and optimizer; the hyper-parameters saved in every checkpoint
+    are enough to rebuild the model (`AmpModule.load_from_checkpoint(path).model`)."""
+
+    def __init__(self, architecture: str, config: dict[str, Any], sample_rate: int, loss: dict[str, Any],
+                 train: dict[str, Any], name: str = "model"):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(architecture, config, sample_rate)
+        self.loss = TrainingLoss(LossSettings(**loss))
+        self.settings = TrainSettings(**train)
+        self.pre_roll = self.model.pre_roll
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    @property
+    def epoch_train_loss(self) -> float:
+        """Mean training loss of the epoch so far; Lightning reduces its own only after validation."""
+        return self._loss_sum / self._loss_count if self._loss_count else math.nan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, pre_roll + n) -> (batch, n) (AmpModel.predict)."""
+        return self.model.predict(x)
+
+    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+        """A whole region, chunk by chunk (AmpModel.evaluate)."""
+        return self.model.evaluate(x)
+
+    def _check_finite(self, value: torch.Tensor, what: str) -> None:
+        if not torch.isfinite(value):
+            raise TrainingDiverged(f"epoch {self.current_epoch}, step {self.global_step}", f"the {what} became {value.item()}",
+                                   "lower train.lr, set train.grad_clip (e.g. 1.0), or use trainer.precision=32-true")
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss, terms = self.loss(self(x).float(), y.float())
+        self._check_finite(loss, "training loss")
+        self._loss_sum, self._loss_count = self._loss_sum + loss.item() * x.shape[0], self._loss_count + x.shape[0]
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+        if len(terms) > 1:
+            for key, value in terms.items():
+                self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        value = esr(self.evaluate(x).float(), y.float())
+        self._check_finite(value, "validation ESR")
+        self.log("val_esr", value, prog_bar=True, batch_size=1)
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("test_esr", esr(self.evaluate(x).float(), y.float()), batch_size=1)
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = 0.0, 0
+        dataset = self.trainer.train_dataloader.dataset
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
+
+    def configure_optimizers(self):
+        s = self.settings
+        optimizer = torch.optim.Adam(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        if s.scheduler == "none":
+            return optimizer
+        if s.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=s.lr_decay, patience=s.plateau_patience)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_esr"}}
+        if s.scheduler in BUDGET_SCHEDULES:
+            budget = BudgetSchedule(optimizer, self, s.scheduler, s.warmup, s.lr_final, s.cooldown)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": budget, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)}
