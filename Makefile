@@ -14,6 +14,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	ruff check .
+	ruff format --check .
 	pytest
 
 install: $(STAMP)
@@ -38,4 +39,4 @@ runtime-vs-nam: $(STAMP)
 	$(BIN)/python benchmarks/runtime_vs_nam.py
 
 clean-outputs:
-	rm -rf data/signal data/captures/demo data/aligned data/splits reports plots models
+	rm -rf data/stimulus data/captures/demo data/aligned data/splits reports plots models

@@ -36,8 +36,7 @@ def write_pair(folder: Path, minutes: float) -> None:
     minute = guitar.render_notes(guitar.perform(60.0, seed=5), 60.0, SR, seed=5).astype(np.float32)
     rng = np.random.default_rng(0)
     delay = np.zeros(LATENCY, np.float32)
-    with sf.SoundFile(folder / "input.wav", "w", SR, 1, "PCM_24") as fin, \
-         sf.SoundFile(folder / "output.wav", "w", SR, 1, "PCM_24") as fout:
+    with sf.SoundFile(folder / "input.wav", "w", SR, 1, "PCM_24") as fin, sf.SoundFile(folder / "output.wav", "w", SR, 1, "PCM_24") as fout:
         for i in range(int(np.ceil(minutes))):
             x = minute * (0.5 + 0.4 * np.sin(i))
             fin.write(x)
@@ -80,12 +79,11 @@ def main() -> None:
         write_pair(capture, args.minutes)
     load = f"import yaml; params = yaml.safe_load(open({str(cfg_file)!r}))"
     steps = {
-        "check": f"from ampcapture.cli import main; import sys; sys.exit(main(['check', {str(capture / 'input.wav')!r}, "
-                 f"{str(capture / 'output.wav')!r}]))",
+        "check": f"from ampcapture.cli import main; import sys; sys.exit(main(['check', {str(capture / 'input.wav')!r}, {str(capture / 'output.wav')!r}]))",
         "align": f"{load}; from ampcapture.stages import align; align.run(params)",
         "split": f"{load}; from ampcapture.stages import split; split.run(params)",
         "train": f"{load}; from ampcapture.training.fit import train; r = train(params); "
-                 "print('validation ESR', r['validation_esr'], 'test ESR', r['test_esr'])",
+        "print('validation ESR', r['validation_esr'], 'test ESR', r['test_esr'])",
     }
     rows = []
     for name, code in steps.items():

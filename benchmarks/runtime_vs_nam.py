@@ -72,15 +72,24 @@ def main() -> None:
             ours = benchmark(path, settings, progress=False)
             stream = {s["buffer"]: s["rtf"] for s in ours["streaming"]}
             nam_rtf = nam_seconds[str(path)] / args.seconds
-            rows.append({"preset": preset, "parameters": ours["parameters"], "macs_per_sample": ours["macs_per_sample"],
-                         "nam_python_offline_rtf": nam_rtf, "ours_offline_rtf": ours["offline"]["rtf"],
-                         "offline_speedup": nam_rtf / ours["offline"]["rtf"], "ours_stream_rtf_64": stream[64],
-                         "ours_stream_rtf_512": stream[512]})
-    print(f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} "
-          f"{'ours @64':>9s} {'ours @512':>10s}")
+            rows.append(
+                {
+                    "preset": preset,
+                    "parameters": ours["parameters"],
+                    "macs_per_sample": ours["macs_per_sample"],
+                    "nam_python_offline_rtf": nam_rtf,
+                    "ours_offline_rtf": ours["offline"]["rtf"],
+                    "offline_speedup": nam_rtf / ours["offline"]["rtf"],
+                    "ours_stream_rtf_64": stream[64],
+                    "ours_stream_rtf_512": stream[512],
+                }
+            )
+    print(f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} {'ours @64':>9s} {'ours @512':>10s}")
     for r in rows:
-        print(f"{r['preset']:18s} {r['parameters']:7d} {r['macs_per_sample']:7d} {r['nam_python_offline_rtf']:15.4f} "
-              f"{r['ours_offline_rtf']:13.4f} {r['offline_speedup']:8.1f}x {r['ours_stream_rtf_64']:9.4f} {r['ours_stream_rtf_512']:10.4f}")
+        print(
+            f"{r['preset']:18s} {r['parameters']:7d} {r['macs_per_sample']:7d} {r['nam_python_offline_rtf']:15.4f} "
+            f"{r['ours_offline_rtf']:13.4f} {r['offline_speedup']:8.1f}x {r['ours_stream_rtf_64']:9.4f} {r['ours_stream_rtf_512']:10.4f}"
+        )
     write_json(ROOT / ".benchmarks" / "runtime_vs_nam.json", {"seconds": args.seconds, "runs": args.runs, "rows": rows})
 
 

@@ -53,8 +53,9 @@ def main() -> None:
             if step:  # the first step of each warms up
                 times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
-    print(f"{args.preset}, batch {args.batch_size} x ({model.receptive_field - 1} + {args.ny}) samples, "
-          f"{args.threads} thread(s), median of {args.steps} steps:")
+    print(
+        f"{args.preset}, batch {args.batch_size} x ({model.receptive_field - 1} + {args.ny}) samples, {args.threads} thread(s), median of {args.steps} steps:"
+    )
     for name, median in medians.items():
         print(f"  {name:28s} {median * 1e3:7.1f} ms/step")
     print(f"  ratio columns / conv1d: {medians['columns (WaveNet.forward)'] / medians['conv1d']:.2f}")

@@ -74,44 +74,59 @@ for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
 def nam_model_config(preset: dict) -> dict:
     """Our preset as NAM's model config (0.13), with the recipe NAM 0.13's trainer ships."""
     if preset["architecture"] == "WaveNet":
-        arrays = [{"input_size": c["input_size"], "condition_size": c["condition_size"], "channels": c["channels"],
-                   "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
-                   "kernel_sizes": [c["kernel_size"]] * len(c["dilations"]), "dilations": c["dilations"],
-                   "activation": c["activation"], "gated": c["gated"]} for c in preset["config"]["layers"]]
+        arrays = [
+            {
+                "input_size": c["input_size"],
+                "condition_size": c["condition_size"],
+                "channels": c["channels"],
+                "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
+                "kernel_sizes": [c["kernel_size"]] * len(c["dilations"]),
+                "dilations": c["dilations"],
+                "activation": c["activation"],
+                "gated": c["gated"],
+            }
+            for c in preset["config"]["layers"]
+        ]
         net = {"name": "WaveNet", "config": {"layers_configs": arrays, "head_scale": preset["config"]["head_scale"]}}
     elif preset["architecture"] == "LSTM" and not preset["config"].get("skip"):
         c = preset["config"]
-        net = {"name": "LSTM", "config": {"hidden_size": c["hidden_size"], "num_layers": c["num_layers"],
-                                          "train_burn_in": c["warmup"]}}
+        net = {"name": "LSTM", "config": {"hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "train_burn_in": c["warmup"]}}
     else:
         raise SystemExit(f"{preset['name']}: NAM trains WaveNets and plain LSTMs, not this preset")
-    return {"net": net, "loss": {"val_loss": "esr", "mrstft_weight": 5e-4},
-            "optimizer": {"lr": 0.004, "weight_decay": 3.17e-7},
-            "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}}}
+    return {
+        "net": net,
+        "loss": {"val_loss": "esr", "mrstft_weight": 5e-4},
+        "optimizer": {"lr": 0.004, "weight_decay": 3.17e-7},
+        "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}},
+    }
 
 
 def train_nam(python: Path, split: dict, preset: dict, minutes: float, seed: int, out: Path) -> dict:
     audio = ROOT / split["audio"]
-    data = {"train": [{"start_samples": s, "stop_samples": e, "ny": 8192} for s, e in split["train"]],
-            "validation": {"start_samples": split["validation"][0][0], "stop_samples": split["validation"][0][1], "ny": None},
-            "common": {"x_path": str(audio / "input.wav"), "y_path": str(audio / "output.wav"), "delay": 0,
-                       "require_input_pre_silence": None}}
-    learning = {"train_dataloader": {"batch_size": 16, "shuffle": True, "pin_memory": False, "drop_last": True,
-                                     "num_workers": 0},
-                "val_dataloader": {},
-                "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 100000,
-                            "max_time": {"minutes": minutes}, "enable_progress_bar": False}}
+    data = {
+        "train": [{"start_samples": s, "stop_samples": e, "ny": 8192} for s, e in split["train"]],
+        "validation": {"start_samples": split["validation"][0][0], "stop_samples": split["validation"][0][1], "ny": None},
+        "common": {"x_path": str(audio / "input.wav"), "y_path": str(audio / "output.wav"), "delay": 0, "require_input_pre_silence": None},
+    }
+    learning = {
+        "train_dataloader": {"batch_size": 16, "shuffle": True, "pin_memory": False, "drop_last": True, "num_workers": 0},
+        "val_dataloader": {},
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 100000, "max_time": {"minutes": minutes}, "enable_progress_bar": False},
+    }
     out.mkdir(parents=True, exist_ok=True)
     configs = []
     for name, config in (("data", data), ("model", nam_model_config(preset)), ("learning", learning)):
         configs.append(out / f"{name}.json")
         configs[-1].write_text(json.dumps(config, indent=1))
     started = time.perf_counter()
-    subprocess.run([str(python), "-c", NAM_FULL_SEEDED, str(seed), *map(str, configs), str(out / "runs"),
-                    "--no-show", "--no-plots"], check=True)
-    trained = {"model": str(max((out / "runs").glob("*/model.nam"), key=os.path.getmtime)),
-               "wall_s": round(time.perf_counter() - started, 1), "budget_minutes": minutes, "seed": seed,
-               "version": NAM_VERSION}
+    subprocess.run([str(python), "-c", NAM_FULL_SEEDED, str(seed), *map(str, configs), str(out / "runs"), "--no-show", "--no-plots"], check=True)
+    trained = {
+        "model": str(max((out / "runs").glob("*/model.nam"), key=os.path.getmtime)),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "budget_minutes": minutes,
+        "seed": seed,
+        "version": NAM_VERSION,
+    }
     write_json(out / "trained.json", trained)
     return trained
 
@@ -147,12 +162,12 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
     wall = round(time.perf_counter() - started, 1)
     nam = out / f"{preset['name']}.nam"
     export_checkpoint(result["checkpoint"], nam, defaults(ExportSettings, aidax=False, register=False))
-    return {"model": str(nam), "checkpoint": result["checkpoint"], "wall_s": wall, "epochs": result["epochs"],
-            "own_validation_esr": result["validation_esr"]}
+    return {"model": str(nam), "checkpoint": result["checkpoint"], "wall_s": wall, "epochs": result["epochs"], "own_validation_esr": result["validation_esr"]}
 
 
 def region_esr(prediction: np.ndarray, target: np.ndarray, spans: list[list[int]]) -> float:
-    """ESR over all the spans of a region together, as training measures it (ampcapture.losses.esr)."""
+    """ESR over all the spans of a region together, as training measures it (ampcapture.training.losses.esr)."""
+
     def pick(signal: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.concatenate([signal[s:e] for s, e in spans]).astype(np.float64))
 
@@ -184,23 +199,29 @@ def main() -> None:
     python = ensure_nam()
 
     ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag)
-    nam = (reuse_nam(nam_dir, args.minutes) if args.reuse_nam
-           else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir))
+    nam = reuse_nam(nam_dir, args.minutes) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
 
     audio = ROOT / split["audio"]
     x, y = read_audio(audio / "input.wav").samples, read_audio(audio / "output.wav").samples
     np.save(out / "input.npy", x.astype(np.float32))
     predictions = {who: out / f"{who}_{tag}.npy" for who in ("ours", "nam")}
-    subprocess.run([str(python), "-c", RENDER_WITH_NAM, str(out / "input.npy"),
-                    ours["model"], str(predictions["ours"]), nam["model"], str(predictions["nam"])], check=True)
+    subprocess.run(
+        [str(python), "-c", RENDER_WITH_NAM, str(out / "input.npy"), ours["model"], str(predictions["ours"]), nam["model"], str(predictions["nam"])], check=True
+    )
     for who, record in (("ours", ours), ("nam", nam)):
         rendered = np.load(predictions[who])
         record.update({f"{region}_esr": region_esr(rendered, y, split[region]) for region in REGIONS})
-    result = {"capture": args.capture, "preset": args.preset, "budget_minutes": args.minutes, "overrides": args.overrides,
-              "nam_seed": args.nam_seed,
-              "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
-              "ours": ours, "nam": nam,
-              "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS}}
+    result = {
+        "capture": args.capture,
+        "preset": args.preset,
+        "budget_minutes": args.minutes,
+        "overrides": args.overrides,
+        "nam_seed": args.nam_seed,
+        "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
+        "ours": ours,
+        "nam": nam,
+        "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS},
+    }
     write_json(out / ("result.json" if tag == "defaults" else f"result_{tag}.json"), result)
     print(json.dumps(result, indent=2))
 

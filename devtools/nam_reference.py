@@ -28,8 +28,13 @@ def ensure_nam() -> Path:
 
 def run_nam(script: str, *args: str | Path, timeout: float = 900) -> str:
     """Run a Python snippet in NAM's environment (one thread); returns its stdout."""
-    done = subprocess.run([str(ensure_nam()), "-c", script, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [str(ensure_nam()), "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"neural-amp-modeler failed:\n{done.stderr[-3000:]}")
     return done.stdout

@@ -25,8 +25,9 @@ from ampcapture.stages import stimulus as stimulus_stage
 SR = 48000
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = dict(silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3,
-            noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0)
+TINY = dict(
+    silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3, noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0
+)
 
 
 def tiny_spec(**overrides) -> StimulusSpec:
@@ -53,11 +54,31 @@ def tiny_params(tmp_path_factory) -> dict:
     return params
 
 
-TINY_WAVENET = {"name": "wavenet_tiny", "architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [
-    {"input_size": 1, "condition_size": 1, "channels": 4, "head_size": 1, "kernel_size": 3, "dilations": [1, 2, 4, 8],
-     "activation": "Tanh", "gated": False, "head_bias": True}]}}
-TINY_LSTM = {"name": "lstm_tiny", "architecture": "LSTM",
-             "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True}}
+TINY_WAVENET = {
+    "name": "wavenet_tiny",
+    "architecture": "WaveNet",
+    "config": {
+        "head_scale": 0.02,
+        "layers": [
+            {
+                "input_size": 1,
+                "condition_size": 1,
+                "channels": 4,
+                "head_size": 1,
+                "kernel_size": 3,
+                "dilations": [1, 2, 4, 8],
+                "activation": "Tanh",
+                "gated": False,
+                "head_bias": True,
+            }
+        ],
+    },
+}
+TINY_LSTM = {
+    "name": "lstm_tiny",
+    "architecture": "LSTM",
+    "config": {"hidden_size": 4, "num_layers": 1, "warmup": 64, "skip": False, "trainable_initial_state": True},
+}
 
 
 @pytest.fixture
@@ -105,8 +126,7 @@ def delayed(x: np.ndarray, latency: int, gain: float = 1.0, noise_db: float = -8
     return y + 10 ** (noise_db / 20) * np.random.default_rng(seed).standard_normal(x.size)
 
 
-def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr: int | None = None,
-               subtype: str = "PCM_24") -> tuple[Path, Path]:
+def write_pair(folder: Path, x: np.ndarray, y: np.ndarray, sr: int = SR, out_sr: int | None = None, subtype: str = "PCM_24") -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     sf.write(str(folder / "input.wav"), x, sr, subtype=subtype)
     sf.write(str(folder / "output.wav"), y, out_sr or sr, subtype=subtype)
@@ -129,5 +149,17 @@ def read_only_folder(path: Path) -> Path:
     return path
 
 
-__all__ = ["as_plain_user", "read_only_folder", "SR", "TINY_LSTM", "TINY_WAVENET", "tiny_spec", "delayed", "write_pair", "generate", "esr_curve",
-           "interrupt_at_epoch", "torch_render"]
+__all__ = [
+    "as_plain_user",
+    "read_only_folder",
+    "SR",
+    "TINY_LSTM",
+    "TINY_WAVENET",
+    "tiny_spec",
+    "delayed",
+    "write_pair",
+    "generate",
+    "esr_curve",
+    "interrupt_at_epoch",
+    "torch_render",
+]

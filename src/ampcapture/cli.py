@@ -44,18 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="the DI / reamp input WAV that was played through the gear")
     p.add_argument("output", help="the recording of the gear's output")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--expected-sample-rate", type=int,
-                   help="error if the files are at another rate; 0 accepts any (default: data.align.expected_sample_rate in conf/)")
+    p.add_argument(
+        "--expected-sample-rate", type=int, help="error if the files are at another rate; 0 accepts any (default: data.align.expected_sample_rate in conf/)"
+    )
     p.add_argument("--reference", help="the standardized reamp signal the input may be a copy of (default: regenerated)")
     p.add_argument("--channel", type=int, help="the channel of a stereo file to use, from 0 (default: data.align.channel in conf/)")
-    p.add_argument("--latency", type=int,
-                   help="the gear's latency in samples, when it cannot be measured (default: data.align.latency_samples in conf/)")
+    p.add_argument("--latency", type=int, help="the gear's latency in samples, when it cannot be measured (default: data.align.latency_samples in conf/)")
 
     p = commands.add_parser("export", help="write a checkpoint as .nam (NAM plugin) and, for LSTMs, AIDA-X JSON")
     p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
     p.add_argument("-o", "--out", required=True, help="the .nam file to write")
-    p.add_argument("--nam-version", choices=["0.7", "0.5"],
-                   help="0.7: current NAM plugins; 0.5: the layout older plugins read (default: export.nam_version in conf/)")
+    p.add_argument(
+        "--nam-version", choices=["0.7", "0.5"], help="0.7: current NAM plugins; 0.5: the layout older plugins read (default: export.nam_version in conf/)"
+    )
     p.add_argument("--aidax", help="AIDA-X JSON to write for an LSTM (default: OUT with .aidax.json)")
     p.add_argument("--no-aidax", action="store_true", help="do not write the AIDA-X JSON")
     p.add_argument("--align-report", help="reports/<capture>/align.json, for the latency and checks metadata")
@@ -97,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             _export(args, console)
         elif args.command == "render":
-            info = render_file(args.model, args.input, args.output, progress=not args.no_progress,
-                               warn=lambda m: Console(stderr=True).print(f"[yellow]warning:[/] {m}", highlight=False))
+            info = render_file(
+                args.model,
+                args.input,
+                args.output,
+                progress=not args.no_progress,
+                warn=lambda m: Console(stderr=True).print(f"[yellow]warning:[/] {m}", highlight=False),
+            )
             console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz)")
         elif args.command == "bench":
             _bench(args, console)
@@ -116,11 +122,20 @@ def given(**options):
 def _export(args, console: Console) -> None:
     settings = defaults(ExportSettings, **given(nam_version=args.nam_version), aidax=not args.no_aidax, register=args.register)
     user = {name: getattr(args, name) for name in USER_FIELDS}
-    report = export_checkpoint(args.checkpoint, args.out, settings, user=user, align_report=args.align_report,
-                               aidax_out=args.aidax, tracking=defaults(LoggerSettings) if args.register else None)
+    report = export_checkpoint(
+        args.checkpoint,
+        args.out,
+        settings,
+        user=user,
+        align_report=args.align_report,
+        aidax_out=args.aidax,
+        tracking=defaults(LoggerSettings) if args.register else None,
+    )
     if report["nam"]:
-        console.print(f"wrote {report['nam']} (.nam {report['nam_version']}, loudness {report['loudness']:.1f} dB, "
-                      f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)")
+        console.print(
+            f"wrote {report['nam']} (.nam {report['nam_version']}, loudness {report['loudness']:.1f} dB, "
+            f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)"
+        )
     if report["aidax"]:
         console.print(f"wrote {report['aidax']} (AIDA-X)")
     if report.get("registered"):
@@ -128,8 +143,9 @@ def _export(args, console: Console) -> None:
 
 
 def _bench(args, console: Console) -> None:
-    settings = defaults(BenchSettings, **given(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds,
-                                               buffer_sizes=args.buffers, runs=args.runs))
+    settings = defaults(
+        BenchSettings, **given(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds, buffer_sizes=args.buffers, runs=args.runs)
+    )
     report = benchmark(args.model, settings)
     if args.json:
         write_json(args.json, report)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from pytorch_lightning.loggers import MLFlowLogger
 
 
-
 @dataclass
 class LoggerSettings:
     """conf/logger/: mlflow (default) or none."""
@@ -65,8 +64,9 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None,
-                tags: dict[str, str] | None = None, parent_run: str | None = None) -> "MLFlowLogger | None":
+def make_logger(
+    settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None, tags: dict[str, str] | None = None, parent_run: str | None = None
+) -> "MLFlowLogger | None":
     """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue;
     `parent_run` nests the run under a sweep's study run."""
     if not settings.mlflow:
@@ -75,10 +75,15 @@ def make_logger(settings: LoggerSettings, capture: str, run_name: str, run_id_fi
 
     run_id = run_id_file.read_text().strip() if run_id_file is not None and run_id_file.is_file() else None
     _experiment_id(_client(settings), settings, settings.experiment or capture)  # so the logger finds it marked
-    logger = MLFlowLogger(experiment_name=settings.experiment or capture, run_name=run_name, tracking_uri=settings.uri,
-                          run_id=run_id, log_model=False,
-                          tags={"capture": capture, **(tags or {}), **({"mlflow.parentRunId": parent_run} if parent_run else {})},
-                          artifact_location=settings.artifact_location)
+    logger = MLFlowLogger(
+        experiment_name=settings.experiment or capture,
+        run_name=run_name,
+        tracking_uri=settings.uri,
+        run_id=run_id,
+        log_model=False,
+        tags={"capture": capture, **(tags or {}), **({"mlflow.parentRunId": parent_run} if parent_run else {})},
+        artifact_location=settings.artifact_location,
+    )
     logger.resuming = run_id is not None
     return logger
 
@@ -94,8 +99,7 @@ def log_config(logger: "MLFlowLogger", cfg: dict[str, Any], config_file: Path, m
         client.log_metric(run_id, key, value)
 
 
-def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[str, Any], paths: RunPaths,
-                artifacts: dict[str, list[Path]]) -> None:
+def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[str, Any], paths: RunPaths, artifacts: dict[str, list[Path]]) -> None:
     """A finished run's figures, files and `artifacts` (files by artifact folder: plots, audio)."""
     client, run_id = logger.experiment, logger.run_id
     for key in ("validation_esr", "test_esr", "best_epoch"):
@@ -148,8 +152,7 @@ def sweep_parent_run(settings: LoggerSettings, experiment: str, study, space: di
     if run_id is not None:
         client.update_run(run_id, status="RUNNING")
         return run_id
-    run = client.create_run(_experiment_id(client, settings, experiment), run_name=study.study_name,
-                            tags={"optuna.study": study.study_name, "sweep": "study"})
+    run = client.create_run(_experiment_id(client, settings, experiment), run_name=study.study_name, tags={"optuna.study": study.study_name, "sweep": "study"})
     study.set_user_attr("mlflow_parent_run_id", run.info.run_id)
     for key, value in space.items():
         client.set_tag(run.info.run_id, f"space.{key}", str(value)[:5000])
@@ -174,8 +177,7 @@ def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) ->
         _client(settings).set_terminated(run_id, status)
 
 
-def publish_study(settings: LoggerSettings, run_id: str | None, study, best, objectives: list[str], report: Path,
-                  plots: list[Path]) -> None:
+def publish_study(settings: LoggerSettings, run_id: str | None, study, best, objectives: list[str], report: Path, plots: list[Path]) -> None:
     """The best value(s) and params, trial counts, sweep.json and the study's plots on the parent run."""
     if run_id is None:
         return
@@ -206,8 +208,9 @@ def log_benchmark(settings: LoggerSettings, run_id: str | None, report: dict[str
         client.log_artifact(run_id, str(path), "benchmark")
 
 
-def register_export(tracking: LoggerSettings | None, capture: str, run_id: str | None, nam: Path | None, aidax: Path | None,
-                    report: dict[str, Any]) -> dict | None:
+def register_export(
+    tracking: LoggerSettings | None, capture: str, run_id: str | None, nam: Path | None, aidax: Path | None, report: dict[str, Any]
+) -> dict | None:
     """Log an export's files to the training's MLflow run and add a version of the capture's
     registered model (created on first export) carrying the figures and the selection as tags."""
     if tracking is None or not tracking.mlflow:
@@ -225,24 +228,27 @@ def register_export(tracking: LoggerSettings | None, capture: str, run_id: str |
         client.set_terminated(run_id)
     for path in (p for p in (nam, aidax) if p is not None):
         client.log_artifact(run_id, str(path), "export")
-    figures = {k: report[k] for k in ("validation_esr", "test_esr", "loudness", "gain", "parameters", "macs_per_sample")
-               if report.get(k) is not None}
+    figures = {k: report[k] for k in ("validation_esr", "test_esr", "loudness", "gain", "parameters", "macs_per_sample") if report.get(k) is not None}
     for key, value in figures.items():
         client.log_metric(run_id, f"export.{key}", float(value))
     try:
         client.create_registered_model(capture, description=f"Exports of the capture '{capture}' (ampcapture)")
     except MlflowException:
         pass  # already registered
-    tags = {**figures, "architecture": report["architecture"], "preset": report.get("preset"),
-            "nam_version": report.get("nam_version")}
+    tags = {**figures, "architecture": report["architecture"], "preset": report.get("preset"), "nam_version": report.get("nam_version")}
     description = f"{report.get('preset')} from {report['checkpoint']}"
     if report.get("selection"):
         selection = report["selection"]
-        tags.update({"selection.chosen": selection["chosen"], "selection.rule": selection["rule"],
-                     "selection.reason": selection["reason"],
-                     "selection.candidates": json.dumps([{k: c[k] for k in ("run", "validation_esr", "test_esr")}
-                                                         for c in selection["candidates"]])})
+        tags.update(
+            {
+                "selection.chosen": selection["chosen"],
+                "selection.rule": selection["rule"],
+                "selection.reason": selection["reason"],
+                "selection.candidates": json.dumps([{k: c[k] for k in ("run", "validation_esr", "test_esr")} for c in selection["candidates"]]),
+            }
+        )
         description += f"; chosen: {selection['reason']}"
-    version = client.create_model_version(capture, f"{client.get_run(run_id).info.artifact_uri}/export", run_id=run_id,
-                                          tags={k: str(v) for k, v in tags.items()}, description=description)
+    version = client.create_model_version(
+        capture, f"{client.get_run(run_id).info.artifact_uri}/export", run_id=run_id, tags={k: str(v) for k, v in tags.items()}, description=description
+    )
     return {"name": capture, "version": int(version.version), "run_id": run_id}

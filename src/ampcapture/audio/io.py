@@ -95,13 +95,15 @@ def read_channel(path: str | os.PathLike, channel: int = 0) -> tuple[np.ndarray,
 
 
 def _unreadable(path: Path, exc: Exception) -> CaptureError:
-    return CaptureError(path, f"cannot read this file as audio ({exc})",
-                        "export it again as a WAV (24-bit PCM or 32-bit float) from your recording software")
+    return CaptureError(path, f"cannot read this file as audio ({exc})", "export it again as a WAV (24-bit PCM or 32-bit float) from your recording software")
 
 
 def _refuse_nonfinite(path: Path, count: int, first: int, sample_rate: int) -> None:
-    raise CaptureError(path, f"holds {count} NaN/Inf samples (the first at {first / sample_rate:.3f} s, sample {first})",
-                       "export the recording again; check the plug-ins on the recorded track")
+    raise CaptureError(
+        path,
+        f"holds {count} NaN/Inf samples (the first at {first / sample_rate:.3f} s, sample {first})",
+        "export the recording again; check the plug-ins on the recorded track",
+    )
 
 
 def map_float_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -113,8 +115,9 @@ def map_float_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         warnings.simplefilter("ignore", wavfile.WavFileWarning)
         sample_rate, samples = wavfile.read(path, mmap=True)
     if samples.dtype != np.float32 or samples.ndim != 1:
-        raise CaptureError(path, f"is {samples.dtype} with shape {samples.shape}, not the mono float32 the align stage writes",
-                           "run the align stage again (`dvc repro align`)")
+        raise CaptureError(
+            path, f"is {samples.dtype} with shape {samples.shape}, not the mono float32 the align stage writes", "run the align stage again (`dvc repro align`)"
+        )
     return samples, int(sample_rate)
 
 

@@ -145,17 +145,22 @@ def read_sidecar(path: str | Path) -> dict:
     try:
         sidecar = json.loads(path.read_text())
         blips, regions = sidecar["blips"], sidecar["regions"]
-        ok = (isinstance(sidecar["sample_rate"], int) and isinstance(sidecar["num_samples"], int)
-              and all(isinstance(blips[k], list) and all(isinstance(b, int) for b in blips[k]) for k in ("start", "end"))
-              and all(isinstance(r["start"], int) and isinstance(r["end"], int) and isinstance(r["kind"], str) for r in regions))
+        ok = (
+            isinstance(sidecar["sample_rate"], int)
+            and isinstance(sidecar["num_samples"], int)
+            and all(isinstance(blips[k], list) and all(isinstance(b, int) for b in blips[k]) for k in ("start", "end"))
+            and all(isinstance(r["start"], int) and isinstance(r["end"], int) and isinstance(r["kind"], str) for r in regions)
+        )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         ok, why = False, f"{type(exc).__name__}: {exc}"
     else:
         why = "a field has the wrong type"
     if not ok:
-        raise CaptureError(path, f"is not a valid signal sidecar ({why})",
-                           "restore it from `ampcapture stimulus` (same seed and rate), or delete it to align this input "
-                           "like any recording, by cross-correlation")
+        raise CaptureError(
+            path,
+            f"is not a valid signal sidecar ({why})",
+            "restore it from `ampcapture stimulus` (same seed and rate), or delete it to align this input like any recording, by cross-correlation",
+        )
     return sidecar
 
 

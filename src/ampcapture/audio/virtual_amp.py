@@ -98,10 +98,8 @@ def _biquad(kind: str, hz: float, sr: int, q: float = 0.707, gain_db: float = 0.
     elif kind in ("lowshelf", "highshelf"):
         s = 1 if kind == "lowshelf" else -1
         sq = 2 * np.sqrt(amp) * alpha
-        b = [amp * ((amp + 1) - s * (amp - 1) * cos + sq), 2 * s * amp * ((amp - 1) - s * (amp + 1) * cos),
-             amp * ((amp + 1) - s * (amp - 1) * cos - sq)]
-        a = [(amp + 1) + s * (amp - 1) * cos + sq, -2 * s * ((amp - 1) + s * (amp + 1) * cos),
-             (amp + 1) + s * (amp - 1) * cos - sq]
+        b = [amp * ((amp + 1) - s * (amp - 1) * cos + sq), 2 * s * amp * ((amp - 1) - s * (amp + 1) * cos), amp * ((amp + 1) - s * (amp - 1) * cos - sq)]
+        a = [(amp + 1) + s * (amp - 1) * cos + sq, -2 * s * ((amp - 1) + s * (amp + 1) * cos), (amp + 1) + s * (amp - 1) * cos - sq]
     else:
         raise ValueError(kind)
     return _Filter(np.array(b) / a[0], np.array(a) / a[0])
@@ -120,11 +118,19 @@ class VirtualAmp:
         self.input_hp = _one_pole_highpass(30.0, sr)
         self.grid_env = _one_pole_lowpass(0.015, sr)
         self.interstage_hp = _one_pole_highpass(150.0, sr)
-        self.tone = [_biquad("lowshelf", 120, sr, gain_db=s.bass_db), _biquad("peak", 700, sr, q=0.8, gain_db=s.mid_db),
-                     _biquad("highshelf", 3000, sr, gain_db=s.treble_db)]
+        self.tone = [
+            _biquad("lowshelf", 120, sr, gain_db=s.bass_db),
+            _biquad("peak", 700, sr, q=0.8, gain_db=s.mid_db),
+            _biquad("highshelf", 3000, sr, gain_db=s.treble_db),
+        ]
         self.sag_env = _one_pole_lowpass(0.06, sr)
-        self.cab = [_biquad("highpass", 80, sr), _biquad("peak", 110, sr, q=1.5, gain_db=4.0),
-                    _biquad("peak", 2500, sr, q=1.0, gain_db=3.0), _biquad("lowpass", 5000, sr), _biquad("lowpass", 7000, sr)]
+        self.cab = [
+            _biquad("highpass", 80, sr),
+            _biquad("peak", 110, sr, q=1.5, gain_db=4.0),
+            _biquad("peak", 2500, sr, q=1.0, gain_db=3.0),
+            _biquad("lowpass", 5000, sr),
+            _biquad("lowpass", 7000, sr),
+        ]
 
     def process(self, x: np.ndarray) -> np.ndarray:
         s = self.settings

@@ -55,8 +55,11 @@ class AlignSettings:
 
     def __post_init__(self) -> None:
         if self.min_latency_samples > 0 or self.max_latency_samples <= 0:
-            raise ConfigError("data.align.min/max_latency_samples", f"search range [{self.min_latency_samples}, {self.max_latency_samples}] must contain 0",
-                              "use min_latency_samples <= 0 < max_latency_samples")
+            raise ConfigError(
+                "data.align.min/max_latency_samples",
+                f"search range [{self.min_latency_samples}, {self.max_latency_samples}] must contain 0",
+                "use min_latency_samples <= 0 < max_latency_samples",
+            )
         for name in ("length_tolerance_s", "xcorr_window_s", "blip_noise_factor"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"data.align.{name}", f"must be > 0, got {getattr(self, name)}", "set a positive value")
@@ -66,8 +69,25 @@ class AlignSettings:
 
 ONSET_REACH = 64  # samples before the response's peak where its onset may be (a cabinet's rise; a dark input's smear)
 
-LOSSY = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610", "G721_32", "G723_24", "G723_40",
-         "IMA_ADPCM", "MS_ADPCM", "VOX_ADPCM", "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32", "ULAW", "ALAW"}
+LOSSY = {
+    "MPEG_LAYER_I",
+    "MPEG_LAYER_II",
+    "MPEG_LAYER_III",
+    "VORBIS",
+    "OPUS",
+    "GSM610",
+    "G721_32",
+    "G723_24",
+    "G723_40",
+    "IMA_ADPCM",
+    "MS_ADPCM",
+    "VOX_ADPCM",
+    "NMS_ADPCM_16",
+    "NMS_ADPCM_24",
+    "NMS_ADPCM_32",
+    "ULAW",
+    "ALAW",
+}
 
 
 @dataclass
@@ -192,33 +212,54 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     i_in, i_out = infos["input"], infos["output"]
     for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
         if info.subtype in LOSSY:
-            result.add("codec", "error", info.subtype, f"holds lossy-compressed audio ({info.subtype}), whatever its name says: "
-                       "the codec's delay, low-pass and artifacts are not the gear", "export the recording again as WAV (24-bit "
-                       "PCM or 32-bit float), straight from the recording software", path)
+            result.add(
+                "codec",
+                "error",
+                info.subtype,
+                f"holds lossy-compressed audio ({info.subtype}), whatever its name says: the codec's delay, low-pass and artifacts are not the gear",
+                "export the recording again as WAV (24-bit PCM or 32-bit float), straight from the recording software",
+                path,
+            )
     same_file = in_path.resolve() == out_path.resolve()
     if same_file:
-        result.add("same_take", "error", None, "is the input itself (the same file)",
-                   "give the recording of the gear's output as the second file", out_path)
+        result.add("same_take", "error", None, "is the input itself (the same file)", "give the recording of the gear's output as the second file", out_path)
     if result.errors:
         return None
 
     rate_fix = "record the output at the input's sample rate (set your audio interface / DAW project to {} Hz) or resample the file"
     if i_in.samplerate != i_out.samplerate:
-        result.add("sample_rate", "error", i_out.samplerate,
-                   f"sample rate is {i_out.samplerate} Hz but {in_path.name} is {i_in.samplerate} Hz", rate_fix.format(i_in.samplerate), out_path)
+        result.add(
+            "sample_rate",
+            "error",
+            i_out.samplerate,
+            f"sample rate is {i_out.samplerate} Hz but {in_path.name} is {i_in.samplerate} Hz",
+            rate_fix.format(i_in.samplerate),
+            out_path,
+        )
         return None
     if settings.expected_sample_rate and i_in.samplerate != settings.expected_sample_rate:
-        result.add("sample_rate", "error", i_in.samplerate,
-                   f"sample rate is {i_in.samplerate} Hz but this capture expects {settings.expected_sample_rate} Hz",
-                   f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={i_in.samplerate}", in_path)
+        result.add(
+            "sample_rate",
+            "error",
+            i_in.samplerate,
+            f"sample rate is {i_in.samplerate} Hz but this capture expects {settings.expected_sample_rate} Hz",
+            f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={i_in.samplerate}",
+            in_path,
+        )
         return None
     result.sample_rate = sr = int(i_in.samplerate)
 
     mono, peaks = {}, {}
     for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
         if info.channels > 1 and settings.channel >= info.channels:
-            result.add(f"{role}_channels", "error", info.channels, f"has {info.channels} channels, no channel {settings.channel + 1}",
-                       f"use --channel (check) or data.align.channel (the DAG) between 0 and {info.channels - 1}", path)
+            result.add(
+                f"{role}_channels",
+                "error",
+                info.channels,
+                f"has {info.channels} channels, no channel {settings.channel + 1}",
+                f"use --channel (check) or data.align.channel (the DAG) between 0 and {info.channels - 1}",
+                path,
+            )
             return None
         try:
             mono[role], peaks[role] = read_channel(path, settings.channel if info.channels > 1 else 0)
@@ -227,15 +268,21 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
             continue
         result.add(f"{role}_readable", "ok", True, f"{info.subtype}, {info.channels} ch", file=path)
         if info.channels > 1:
-            result.add(f"{role}_channels", "warning", info.channels,
-                       f"has {info.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
-                       "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)", path)
+            result.add(
+                f"{role}_channels",
+                "warning",
+                info.channels,
+                f"has {info.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
+                "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)",
+                path,
+            )
     if result.errors:
         return None
     x, y = mono["input"], mono["output"]
     if x.size == y.size and _identical(x, y):
-        result.add("same_take", "error", None, "is the input itself (an identical copy)",
-                   "give the recording of the gear's output as the second file", out_path)
+        result.add(
+            "same_take", "error", None, "is the input itself (an identical copy)", "give the recording of the gear's output as the second file", out_path
+        )
         return None
     result.add("sample_rate", "ok", sr)
 
@@ -248,14 +295,23 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
         found = _deconvolution_latency(_spectra(x, y, sr, wide), wide) if diff > 0 else None
         late = found[0] if found else 0
         if late > settings.max_latency_samples:  # recording started before the playback
-            fix = (f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
-                   f"{max(late - sr // 20, 0) / sr:.2f} s of {out_path.name} (50 ms less, so the gear's own latency stays), and check again")
-        result.add("length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)",
-                   fix, out_path)
+            fix = (
+                f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
+                f"{max(late - sr // 20, 0) / sr:.2f} s of {out_path.name} (50 ms less, so the gear's own latency stays), and check again"
+            )
+        result.add(
+            "length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)", fix, out_path
+        )
         return None
     if diff:
-        result.add("length", "warning", diff, f"is {abs(diff)} samples {'longer' if diff > 0 else 'shorter'} than {in_path.name}; both trimmed to the shorter",
-                   "export the recording with exactly the input's length", out_path)
+        result.add(
+            "length",
+            "warning",
+            diff,
+            f"is {abs(diff)} samples {'longer' if diff > 0 else 'shorter'} than {in_path.name}; both trimmed to the shorter",
+            "export the recording with exactly the input's length",
+            out_path,
+        )
     else:
         result.add("length", "ok", 0)
     n = min(x.size, y.size)
@@ -264,19 +320,30 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
     for role, path, s in (("input", in_path, x), ("output", out_path, y)):
         level = peak_db(s)
         if level < settings.silence_threshold_db:
-            fix = ("check the routing: the gear's output must reach the recorded track, and the gear must be on" if role == "output"
-                   else "use the reamp input file that was played through the gear")
+            fix = (
+                "check the routing: the gear's output must reach the recorded track, and the gear must be on"
+                if role == "output"
+                else "use the reamp input file that was played through the gear"
+            )
             live = [c for c, peak in enumerate(peaks[role]) if len(peaks[role]) > 1 and peak >= 10 ** (settings.silence_threshold_db / 20)]
             if live:
-                fix = (f"the channel chosen (index {settings.channel}) is silent, index {live[0]} is not: use --channel "
-                       f"{live[0]} (check) or data.align.channel={live[0]} (the DAG)")
+                fix = (
+                    f"the channel chosen (index {settings.channel}) is silent, index {live[0]} is not: use --channel "
+                    f"{live[0]} (check) or data.align.channel={live[0]} (the DAG)"
+                )
             result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
         else:
             result.add(f"{role}_silence", "ok", round(level, 2))
     clipped = sum(int(np.count_nonzero(np.abs(y[b]) >= settings.clip_level)) for b in _blocks(y.size))
     if clipped > settings.max_clipped_samples:
-        result.add("clipping", "error", clipped, f"has {clipped} samples at full scale (clipped)",
-                   "lower the recording level (interface input gain or the gear's output) by a few dB and record again", out_path)
+        result.add(
+            "clipping",
+            "error",
+            clipped,
+            f"has {clipped} samples at full scale (clipped)",
+            "lower the recording level (interface input gain or the gear's output) by a few dB and record again",
+            out_path,
+        )
     else:
         result.add("clipping", "ok", clipped)
     return None if result.errors else (x, y)
@@ -319,8 +386,14 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
     how = None
     if settings.latency_samples is not None:
         if abs(settings.latency_samples) >= y.size:
-            result.add("latency", "error", settings.latency_samples, f"data.align.latency_samples={settings.latency_samples} "
-                       f"is longer than the recording ({y.size} samples)", "set the gear's latency in samples, or null to measure it", out_file)
+            result.add(
+                "latency",
+                "error",
+                settings.latency_samples,
+                f"data.align.latency_samples={settings.latency_samples} is longer than the recording ({y.size} samples)",
+                "set the gear's latency in samples, or null to measure it",
+                out_file,
+            )
             return None
         result.latency_samples, result.latency_method = settings.latency_samples, "data.align.latency_samples"
     elif result.sidecar is not None:
@@ -332,51 +405,90 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
             result.latency_samples, result.latency_method = latency, "blips"
             spread = max(start) - min(start)
             if spread > settings.blip_agreement_samples:
-                result.add("blip_agreement", "warning", start, f"the start blips disagree by {spread} samples: {start}",
-                           "check for dropouts or a noise gate/effect on the recording", out_file)
+                result.add(
+                    "blip_agreement",
+                    "warning",
+                    start,
+                    f"the start blips disagree by {spread} samples: {start}",
+                    "check for dropouts or a noise gate/effect on the recording",
+                    out_file,
+                )
             else:
                 result.add("blip_agreement", "ok", start)
             if end:
                 drift = int(np.median(end)) - latency
                 seconds = (blips["end"][0] - blips["start"][0]) / sr
                 if abs(drift) > settings.drift_tolerance_samples:
-                    result.add("drift", "error", drift,
-                               f"the end blips arrive {drift:+d} samples off the start blips over {seconds:.0f} s "
-                               f"({drift / (seconds * sr) * 1e6:+.0f} ppm): the recording ran at another sample rate than the playback",
-                               "play and record on one interface with one clock at one sample rate, and do not resample either file", out_file)
+                    result.add(
+                        "drift",
+                        "error",
+                        drift,
+                        f"the end blips arrive {drift:+d} samples off the start blips over {seconds:.0f} s "
+                        f"({drift / (seconds * sr) * 1e6:+.0f} ppm): the recording ran at another sample rate than the playback",
+                        "play and record on one interface with one clock at one sample rate, and do not resample either file",
+                        out_file,
+                    )
                 else:
                     result.add("drift", "ok", drift)
             else:
-                result.add("drift", "warning", None, "no response to the end blips, so sample-rate drift was not checked",
-                           "record until the end of the reamp input", out_file)
+                result.add(
+                    "drift",
+                    "warning",
+                    None,
+                    "no response to the end blips, so sample-rate drift was not checked",
+                    "record until the end of the reamp input",
+                    out_file,
+                )
         else:
-            result.add("blips", "warning", None, "no response to the calibration blips; latency found by cross-correlation instead",
-                       "check that nothing (a noise gate, a fade) removes the blips at the start of the recording", out_file)
+            result.add(
+                "blips",
+                "warning",
+                None,
+                "no response to the calibration blips; latency found by cross-correlation instead",
+                "check that nothing (a noise gate, a fade) removes the blips at the start of the recording",
+                out_file,
+            )
     if result.latency_samples is None:
         spectra = _spectra(x, y, sr, settings)  # both estimates read the same spectra
         found = _deconvolution_latency(spectra, settings)
         if found is None:
-            result.add("latency", "error", None,
-                       f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
-                       "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger", out_file)
+            result.add(
+                "latency",
+                "error",
+                None,
+                f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
+                "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger",
+                out_file,
+            )
             return None
         onset, peak = found
         plain = _plain_xcorr_peak(spectra, settings)
         if abs(plain - peak) > settings.xcorr_agreement_samples:
-            result.add("latency", "error", [onset, plain],
-                       f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
-                       f"correlation peaks at {plain}; without the signal's blips no latency can be trusted when they disagree",
-                       "reamp with the standardized signal (`ampcapture stimulus`), whose blips give the latency exactly, or set it "
-                       "by hand: data.align.latency_samples=N (the DAG) or --latency N (check)", out_file)
+            result.add(
+                "latency",
+                "error",
+                [onset, plain],
+                f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
+                f"correlation peaks at {plain}; without the signal's blips no latency can be trusted when they disagree",
+                "reamp with the standardized signal (`ampcapture stimulus`), whose blips give the latency exactly, or set it "
+                "by hand: data.align.latency_samples=N (the DAG) or --latency N (check)",
+                out_file,
+            )
             return None
         result.latency_samples, result.latency_method = onset, "cross_correlation"
         how = f"cross_correlation (response peak at {peak}, plain cross-correlation peak at {plain})"
     latency = result.latency_samples
     if latency < -settings.max_lead_samples:
-        result.add("latency", "error", latency, f"comes {-latency} samples ({-latency / sr * 1000:.1f} ms) *before* the input "
-                   f"(found by {result.latency_method}): gear cannot answer before it is played, so this is not the recording "
-                   "of this input as it is", "check that the first file is what was played into the gear and the second its "
-                   "recording: not swapped, not reversed, the same take", out_file)
+        result.add(
+            "latency",
+            "error",
+            latency,
+            f"comes {-latency} samples ({-latency / sr * 1000:.1f} ms) *before* the input "
+            f"(found by {result.latency_method}): gear cannot answer before it is played, so this is not the recording "
+            "of this input as it is",
+            "check that the first file is what was played into the gear and the second its recording: not swapped, not reversed, the same take",
+            out_file,
+        )
         return None
     result.add("latency", "ok", latency, f"{latency} samples ({latency / sr * 1000:.2f} ms), from {how or result.latency_method}")
     return latency
@@ -472,29 +584,51 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
     out_file, sr = result.output_path, result.sample_rate
     dc = float(np.mean(y_aligned, dtype=np.float64))
     verdict = "error" if abs(dc) > settings.dc_error else "warning" if abs(dc) > settings.dc_warn else "ok"
-    result.add("dc_offset", verdict, round(dc, 4), *(() if verdict == "ok" else (
-        f"has a DC offset of {dc:+.3f} full scale: amps and pedals put out none, so the interface, a plug-in or a faulty "
-        "cable added it", "remove the DC at its source (or with a high-pass below 10 Hz) and export again", out_file)))
+    result.add(
+        "dc_offset",
+        verdict,
+        round(dc, 4),
+        *(
+            ()
+            if verdict == "ok"
+            else (
+                f"has a DC offset of {dc:+.3f} full scale: amps and pedals put out none, so the interface, a plug-in or a faulty cable added it",
+                "remove the DC at its source (or with a high-pass below 10 Hz) and export again",
+                out_file,
+            )
+        ),
+    )
 
     playing = 10 ** (settings.silence_threshold_db / 20)
-    gaps = [(s, e) for s, e in _flat_runs(y_aligned, max(2, int(settings.dropout_ms * 1e-3 * sr)))
-            if np.max(np.abs(x[s:e + 1])) > playing]
+    gaps = [(s, e) for s, e in _flat_runs(y_aligned, max(2, int(settings.dropout_ms * 1e-3 * sr))) if np.max(np.abs(x[s : e + 1])) > playing]
     if gaps:
         s, e = gaps[0]
-        result.add("dropouts", "error", len(gaps), f"goes flat for {(e - s) / sr * 1000:.1f} ms at {s / sr:.3f} s while the "
-                   f"input plays ({len(gaps)} such dropout(s)): a buffer underrun or a cut in the recording",
-                   "record again with a larger audio buffer, and nothing else running", out_file)
+        result.add(
+            "dropouts",
+            "error",
+            len(gaps),
+            f"goes flat for {(e - s) / sr * 1000:.1f} ms at {s / sr:.3f} s while the "
+            f"input plays ({len(gaps)} such dropout(s)): a buffer underrun or a cut in the recording",
+            "record again with a larger audio buffer, and nothing else running",
+            out_file,
+        )
     else:
         result.add("dropouts", "ok", 0)
 
     if settings.linear_fit_esr_max is not None:
         esr = linear_fit_esr(x, y_aligned)
         if esr > settings.linear_fit_esr_max:
-            result.add("same_take", "error", round(esr, 4), f"is not explained by the input: a linear fit of it leaves ESR "
-                       f"{esr:.3f} (a recording of this input leaves 0.1–0.7 even through hard clipping): another take, a "
-                       "reversed or an unrelated file", "pair the input with the recording made while it played; for gear that "
-                       "truly keeps nothing of its input's waveform (an octave fuzz), set data.align.linear_fit_esr_max=null",
-                       out_file)
+            result.add(
+                "same_take",
+                "error",
+                round(esr, 4),
+                f"is not explained by the input: a linear fit of it leaves ESR "
+                f"{esr:.3f} (a recording of this input leaves 0.1–0.7 even through hard clipping): another take, a "
+                "reversed or an unrelated file",
+                "pair the input with the recording made while it played; for gear that "
+                "truly keeps nothing of its input's waveform (an octave fuzz), set data.align.linear_fit_esr_max=null",
+                out_file,
+            )
         else:
             result.add("same_take", "ok", round(esr, 4))
 
@@ -532,17 +666,20 @@ def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: Al
     b = y_aligned[twins[1]["start"] : twins[1]["end"]]
     esr = float(np.sum((a - b) ** 2) / max(np.sum(a**2), 1e-20))
     if esr > settings.repeatability_esr_warn:
-        result.add("repeatability", "warning", esr,
-                   f"the two recorded copies of the validation segment differ (ESR {esr:.4f} > {settings.repeatability_esr_warn}): "
-                   "the recording is noisy or the gear changed while recording; models cannot get better than this",
-                   "reduce noise (gate off, shorter cables, lower gain), let tube gear warm up, do not touch the knobs while recording",
-                   result.output_path)
+        result.add(
+            "repeatability",
+            "warning",
+            esr,
+            f"the two recorded copies of the validation segment differ (ESR {esr:.4f} > {settings.repeatability_esr_warn}): "
+            "the recording is noisy or the gear changed while recording; models cannot get better than this",
+            "reduce noise (gate off, shorter cables, lower gain), let tube gear warm up, do not touch the knobs while recording",
+            result.output_path,
+        )
     else:
         result.add("repeatability", "ok", esr)
 
 
-def align_capture(input_path, output_path, out_dir, report_path, settings: AlignSettings, capture: str | None = None,
-                  reference_wav=None) -> dict:
+def align_capture(input_path, output_path, out_dir, report_path, settings: AlignSettings, capture: str | None = None, reference_wav=None) -> dict:
     """Check and align a capture; write aligned WAVs (+ the signal's sidecar) and the report.
 
     Raises CaptureError listing every failed check; nothing is written in that case.
@@ -561,4 +698,3 @@ def align_capture(input_path, output_path, out_dir, report_path, settings: Align
             write_json(tmp / "input.json", result.sidecar)
         write_json(report_path, report)
     return report
-

@@ -53,15 +53,13 @@ class Capture:
 class RandomWindows(Dataset):
     """`len(self)` windows per epoch, drawn afresh each epoch from the regions, uniformly per sample."""
 
-    def __init__(self, capture: Capture, spans: list[list[int]], ny: int, pre_roll: int, seed: int = 0,
-                 length: int | None = None):
+    def __init__(self, capture: Capture, spans: list[list[int]], ny: int, pre_roll: int, seed: int = 0, length: int | None = None):
         """`length`: windows per epoch; by default as many as the spans hold (samples / ny)."""
         self.capture, self.ny, self.pre_roll, self.seed, self.length = capture, ny, pre_roll, seed, length
         # Window starts (of the target) that keep input and target inside one span.
         self.spans = [(s + pre_roll, e - ny) for s, e in spans if e - ny >= s + pre_roll]
         if not self.spans:
-            raise CaptureError("train.ny", f"no training region is longer than ny + pre_roll = {ny + pre_roll} samples",
-                               "lower ny, or record more audio")
+            raise CaptureError("train.ny", f"no training region is longer than ny + pre_roll = {ny + pre_roll} samples", "lower ny, or record more audio")
         self.sizes = np.array([e - s + 1 for s, e in self.spans])
         self.epoch = 0
 

@@ -31,8 +31,11 @@ class SplitSettings:
     def __post_init__(self) -> None:
         t, v = self.train_fraction, self.validation_fraction
         if not (0 < t < 1 and 0 < v < 1 and t + v < 1):
-            raise ConfigError("data.split", f"train_fraction={t}, validation_fraction={v} leave no room for all three splits",
-                              "use fractions > 0 with train_fraction + validation_fraction < 1 (the rest is the test split)")
+            raise ConfigError(
+                "data.split",
+                f"train_fraction={t}, validation_fraction={v} leave no room for all three splits",
+                "use fractions > 0 with train_fraction + validation_fraction < 1 (the rest is the test split)",
+            )
 
 
 def regions_from_sidecar(sidecar: dict, num_samples: int) -> dict[str, list[list[int]]]:
@@ -53,8 +56,7 @@ def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[st
     return {"train": [[0, a]], "validation": [[a, b]], "test": [[b, num_samples]]}
 
 
-def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str | Path, settings: SplitSettings,
-                  capture: str | None = None) -> dict:
+def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str | Path, settings: SplitSettings, capture: str | None = None) -> dict:
     """Write `split.json` (regions in samples of the aligned audio) and the split report."""
     aligned_dir = Path(aligned_dir)
     wav = aligned_dir / "input.wav"

@@ -61,14 +61,14 @@ def settings(cls: type[T], params: dict[str, Any], dotted: str | None = None, **
         raise ConfigError(f"{dotted}.{exc.key}", "is missing", f"add `{dotted}.{exc.key}` to conf/ and run `make params`") from None
     except ValidationError as exc:
         field = next(f for f in dataclasses.fields(cls) if f.name == str(exc.full_key).split(".")[0].split("[")[0])
-        raise ConfigError(f"{dotted}.{exc.full_key}", f"must be {_type_name(field.type)}, got {exc.value!r}",
-                          "see the comment beside it in conf/") from None
+        raise ConfigError(f"{dotted}.{exc.full_key}", f"must be {_type_name(field.type)}, got {exc.value!r}", "see the comment beside it in conf/") from None
 
 
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "")
     return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(
-        text, "a number or null" if text in ("float | None", "int | None") else text)
+        text, "a number or null" if text in ("float | None", "int | None") else text
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,8 +83,7 @@ def project_config() -> dict[str, Any]:
     candidates += [Path.cwd() / "conf", Path(__file__).resolve().parents[3] / "conf"]
     conf_dir = next((c for c in candidates if (c / "config.yaml").is_file()), None)
     if conf_dir is None:
-        raise ConfigError("conf/", "not found (the project's configuration)",
-                          "run from the project folder, or set AMPCAPTURE_CONF to its conf/ folder")
+        raise ConfigError("conf/", "not found (the project's configuration)", "run from the project folder, or set AMPCAPTURE_CONF to its conf/ folder")
     with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
         return OmegaConf.to_container(hydra_compose("config"), resolve=True)  # type: ignore[return-value]
 

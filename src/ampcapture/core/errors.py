@@ -25,5 +25,4 @@ def user_error(exc: AmpCaptureError | OSError) -> AmpCaptureError:
     that names the path."""
     if isinstance(exc, AmpCaptureError):
         return exc
-    return AmpCaptureError(exc.filename or "a file", exc.strerror or str(exc),
-                           "check the path, that its folder is writable and that the disk has free space")
+    return AmpCaptureError(exc.filename or "a file", exc.strerror or str(exc), "check the path, that its folder is writable and that the disk has free space")

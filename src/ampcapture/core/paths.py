@@ -11,7 +11,7 @@ from ampcapture.core.config import section
 
 STIMULUS_NAME = "reamp_input.wav"
 SWEEP_RUNS = "sweep"  # the DAG's sweep trains its trials in models/<capture>/sweep/ (conf/hparams_search/dag.yaml)
-FINAL_RUN = "final"   # and the final fit in models/<capture>/final/
+FINAL_RUN = "final"  # and the final fit in models/<capture>/final/
 
 
 @dataclass(frozen=True)

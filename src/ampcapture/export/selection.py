@@ -16,8 +16,8 @@ RULE = "lowest validation ESR among the final fit and the sweep's completed tria
 
 @dataclass
 class Candidate:
-    run: str                    # the run's folder under models/<capture>/
-    source: str                 # "final fit" | "sweep trial N"
+    run: str  # the run's folder under models/<capture>/
+    source: str  # "final fit" | "sweep trial N"
     checkpoint: str
     validation_esr: float
     test_esr: float | None
@@ -25,14 +25,14 @@ class Candidate:
     @classmethod
     def of_run(cls, paths: RunPaths, run: str, source: str) -> "Candidate":
         if not paths.metrics.is_file() or not paths.best.is_file():
-            raise AmpCaptureError(paths.root, "has no finished model (metrics.json and best.ckpt)",
-                                  "run the DAG's train and sweep stages again (`dvc repro`)")
+            raise AmpCaptureError(paths.root, "has no finished model (metrics.json and best.ckpt)", "run the DAG's train and sweep stages again (`dvc repro`)")
         metrics = json.loads(paths.metrics.read_text())
         return cls(run, source, str(paths.best), float(metrics["validation_esr"]), metrics.get("test_esr"))
 
 
 def gather(layout: Layout, final_run: str, sweep_report: dict[str, Any]) -> list[Candidate]:
     """The final fit (models/<capture>/<final_run>/) and every COMPLETE trial the sweep report lists."""
+
     def candidate(run: str, source: str) -> Candidate:
         return Candidate.of_run(layout.run(run), run, source)
 
@@ -53,5 +53,4 @@ def choose(candidates: list[Candidate]) -> dict[str, Any]:
     reason = f"{chosen.source}: validation ESR {chosen.validation_esr:.5g}, the lowest of {len(candidates)} candidates"
     if runner_up is not None:
         reason += f" (next {runner_up:.5g})"
-    return {"rule": RULE, "chosen": chosen.run, "checkpoint": chosen.checkpoint, "reason": reason,
-            "candidates": [asdict(c) for c in candidates]}
+    return {"rule": RULE, "chosen": chosen.run, "checkpoint": chosen.checkpoint, "reason": reason, "candidates": [asdict(c) for c in candidates]}

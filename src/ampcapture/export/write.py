@@ -34,17 +34,25 @@ class ExportSettings:
 
     SECTION: ClassVar[str] = "export"
 
-    nam_version: str              # 0.7: current NAM plugins; 0.5: the layout older plugins read
-    aidax: bool                   # also the AIDA-X JSON, when the model is an LSTM AIDA-X loads
-    register: bool                # a version of the capture's model in the MLflow registry
-    check_seconds: float          # guitar audio rendered by the checkpoint and the written file, compared
-    metadata: dict[str, Any]      # NAM's user metadata (USER_FIELDS but name); null values are left out
+    nam_version: str  # 0.7: current NAM plugins; 0.5: the layout older plugins read
+    aidax: bool  # also the AIDA-X JSON, when the model is an LSTM AIDA-X loads
+    register: bool  # a version of the capture's model in the MLflow registry
+    check_seconds: float  # guitar audio rendered by the checkpoint and the written file, compared
+    metadata: dict[str, Any]  # NAM's user metadata (USER_FIELDS but name); null values are left out
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportSettings, user: dict[str, Any] | None = None,
-                      align_report: str | Path | None = None, aidax_out: str | Path | None = None,
-                      check_audio: np.ndarray | None = None, tracking=None, capture: str | None = None,
-                      selection: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    settings: ExportSettings,
+    user: dict[str, Any] | None = None,
+    align_report: str | Path | None = None,
+    aidax_out: str | Path | None = None,
+    check_audio: np.ndarray | None = None,
+    tracking=None,
+    capture: str | None = None,
+    selection: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write the `.nam` (and AIDA-X JSON) of a checkpoint and return the export report.
 
     The export is checked before it is kept: the written file is read back and renders
@@ -62,10 +70,17 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
     if unknown:
         raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
     metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
-    report: dict[str, Any] = {"capture": capture, "checkpoint": str(checkpoint), "architecture": type(model).__name__,
-                              "preset": metrics.get("model"), **model.describe(), "sample_rate": model.sample_rate,
-                              "validation_esr": metrics.get("validation_esr"), "test_esr": metrics.get("test_esr"),
-                              **({"selection": selection} if selection else {})}
+    report: dict[str, Any] = {
+        "capture": capture,
+        "checkpoint": str(checkpoint),
+        "architecture": type(model).__name__,
+        "preset": metrics.get("model"),
+        **model.describe(),
+        "sample_rate": model.sample_rate,
+        "validation_esr": metrics.get("validation_esr"),
+        "test_esr": metrics.get("test_esr"),
+        **({"selection": selection} if selection else {}),
+    }
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     with torch.no_grad():
         reference = model.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy()
@@ -78,16 +93,18 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, settings: ExportS
             write_nam(staged, nam)
             difference = float(np.max(np.abs(load_model(staged).engine.render(check) - reference)))
             _check_difference(difference, out)
-            report.update(nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"],
-                          gain=nam["metadata"]["gain"], nam_max_abs_difference=difference)
+            report.update(
+                nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"], gain=nam["metadata"]["gain"], nam_max_abs_difference=difference
+            )
         aidax = _export_aidax(model, metadata, settings, check, aidax_out or out.with_suffix(".aidax.json"), report)
         if report["nam"] is None and aidax is None:
             raise AmpCaptureError(checkpoint, "this model fits neither .nam nor AIDA-X", "train a WaveNet or an LSTM preset")
         if report["nam"] is not None:
             with atomic_path(out) as tmp:  # beside the target: a rename, never a copy across disks
                 shutil.copyfile(staged, tmp)
-    report["registered"] = (register_export(tracking, capture, metrics.get("mlflow_run_id"), out if report["nam"] else None, aidax, report)
-                            if settings.register else None)
+    report["registered"] = (
+        register_export(tracking, capture, metrics.get("mlflow_run_id"), out if report["nam"] else None, aidax, report) if settings.register else None
+    )
     return report
 
 
@@ -108,8 +125,11 @@ def _export_aidax(model, metadata, settings, check, path, report) -> Path | None
 
 def _check_difference(difference: float, out: Path) -> None:
     if not difference <= 1e-5:
-        raise AmpCaptureError(out, f"the exported file renders {difference:.2e} away from the trained model (limit 1e-5)",
-                              "this is a bug in ampcapture's exporter: please report it with the checkpoint")
+        raise AmpCaptureError(
+            out,
+            f"the exported file renders {difference:.2e} away from the trained model (limit 1e-5)",
+            "this is a bug in ampcapture's exporter: please report it with the checkpoint",
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -126,17 +146,31 @@ def _training_metadata(metrics: dict[str, Any], align_report: str | Path | None)
     blips = (align.get("checks") or {}).get("blip_agreement", {}).get("value")
     latency = None
     if align:
-        latency = {"manual": None, "calibration": {
-            "algorithm_version": 1, "delays": blips if isinstance(blips, list) else [],
-            "safety_factor": align.get("latency_samples", 0) - align.get("alignment_shift_samples", 0),
-            "recommended": align.get("alignment_shift_samples"),
-            "warnings": {"matches_lookahead": False, "disagreement_too_high": bool(align.get("warnings")),
-                         "not_detected": align.get("latency_method") != "blips"}}}
+        latency = {
+            "manual": None,
+            "calibration": {
+                "algorithm_version": 1,
+                "delays": blips if isinstance(blips, list) else [],
+                "safety_factor": align.get("latency_samples", 0) - align.get("alignment_shift_samples", 0),
+                "recommended": align.get("alignment_shift_samples"),
+                "warnings": {
+                    "matches_lookahead": False,
+                    "disagreement_too_high": bool(align.get("warnings")),
+                    "not_detected": align.get("latency_method") != "blips",
+                },
+            },
+        }
     return {
         "settings": {"ignore_checks": False},
         "data": {"latency": latency, "checks": {"version": 1, "passed": bool(align.get("ok"))}} if align else None,
         "validation_esr": metrics.get("validation_esr"),
-        "ampcapture": {"version": __version__, "preset": metrics.get("model"), "run": metrics.get("run_name"),
-                       "test_esr": metrics.get("test_esr"), "epochs": metrics.get("epochs"),
-                       "latency_method": align.get("latency_method"), "mlflow_run_id": metrics.get("mlflow_run_id")},
+        "ampcapture": {
+            "version": __version__,
+            "preset": metrics.get("model"),
+            "run": metrics.get("run_name"),
+            "test_esr": metrics.get("test_esr"),
+            "epochs": metrics.get("epochs"),
+            "latency_method": align.get("latency_method"),
+            "mlflow_run_id": metrics.get("mlflow_run_id"),
+        },
     }

@@ -21,21 +21,35 @@ def to_aidax(model: AmpModel, metadata: dict[str, Any] | None = None) -> dict[st
     """The AIDA-X JSON of an LSTM. AIDA-X starts every stream from a zero state, so a trained
     initial state is not carried over (the export report says so)."""
     if not isinstance(model, LSTM):
-        raise AmpCaptureError("model", f"AIDA-X loads LSTM/GRU models, this one is a {type(model).__name__}",
-                              "train an LSTM for AIDA-X (model=lstm_small or lstm_guitarml); the .nam file serves the NAM plugin")
+        raise AmpCaptureError(
+            "model",
+            f"AIDA-X loads LSTM/GRU models, this one is a {type(model).__name__}",
+            "train an LSTM for AIDA-X (model=lstm_small or lstm_guitarml); the .nam file serves the NAM plugin",
+        )
     if model.num_layers != 1 or model.hidden_size not in AIDAX_HIDDEN_SIZES:
-        raise AmpCaptureError("model", f"AIDA-X loads one LSTM layer of hidden size {AIDAX_HIDDEN_SIZES}, this one has "
-                              f"{model.num_layers} layer(s) of {model.hidden_size}", "train lstm_small or lstm_guitarml for AIDA-X")
+        raise AmpCaptureError(
+            "model",
+            f"AIDA-X loads one LSTM layer of hidden size {AIDAX_HIDDEN_SIZES}, this one has {model.num_layers} layer(s) of {model.hidden_size}",
+            "train lstm_small or lstm_guitarml for AIDA-X",
+        )
     core = model.core
     bias = model.fused_bias(0).detach()
     return {
         "in_shape": [None, None, 1],
         "in_skip": int(model.skip),
         "layers": [
-            {"type": "lstm", "activation": "", "shape": [None, None, model.hidden_size],
-             "weights": [core.weight_ih_l0.detach().T.tolist(), core.weight_hh_l0.detach().T.tolist(), bias.tolist()]},
-            {"type": "dense", "activation": "", "shape": [None, None, 1],
-             "weights": [model.head.weight.detach().T.tolist(), model.head.bias.detach().tolist()]},
+            {
+                "type": "lstm",
+                "activation": "",
+                "shape": [None, None, model.hidden_size],
+                "weights": [core.weight_ih_l0.detach().T.tolist(), core.weight_hh_l0.detach().T.tolist(), bias.tolist()],
+            },
+            {
+                "type": "dense",
+                "activation": "",
+                "shape": [None, None, 1],
+                "weights": [model.head.weight.detach().T.tolist(), model.head.bias.detach().tolist()],
+            },
         ],
         "metadata": {"samplerate": model.sample_rate, **(metadata or {})},
     }

@@ -27,6 +27,9 @@ def load_checkpoint_model(path: str | Path) -> AmpModel:
         prefix = "model."
         model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
     except Exception as exc:  # torch.load raises many types for a damaged or foreign file
-        raise ModelFileError(path, f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
-                             "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file") from exc
+        raise ModelFileError(
+            path,
+            f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
+            "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file",
+        ) from exc
     return model.eval()

@@ -34,6 +34,7 @@ VERSIONS = {"0.7": CURRENT_VERSION, "0.7.0": CURRENT_VERSION, "0.5": LEGACY_VERS
 
 # --- export: our model -> .nam dict ---------------------------------------------------------
 
+
 def to_nam(model: AmpModel, metadata: dict[str, Any] | None = None, version: str = CURRENT_VERSION) -> dict[str, Any]:
     """The `.nam` dict of a model; metadata gets the date, loudness and gain added."""
     nam = nam_body(model, version)
@@ -51,13 +52,22 @@ def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
         config = _wavenet_config(model, version)
     elif isinstance(model, LSTM):
         if model.skip:
-            raise ModelFileError("model", "this LSTM adds its input to its output (GuitarML's skip), which .nam cannot express",
-                                 "export it for AIDA-X (--aidax), or train lstm_small / lstm_medium for the NAM plugin")
+            raise ModelFileError(
+                "model",
+                "this LSTM adds its input to its output (GuitarML's skip), which .nam cannot express",
+                "export it for AIDA-X (--aidax), or train lstm_small / lstm_medium for the NAM plugin",
+            )
         architecture, config = "LSTM", {"input_size": 1, "hidden_size": model.hidden_size, "num_layers": model.num_layers}
     else:
         raise ModelFileError("model", f"{type(model).__name__} has no .nam layout", "export a WaveNet or an LSTM")
-    return {"version": version, "metadata": {}, "architecture": architecture, "config": config,
-            "weights": model.nam_weights().cpu().tolist(), "sample_rate": float(model.sample_rate)}
+    return {
+        "version": version,
+        "metadata": {},
+        "architecture": architecture,
+        "config": config,
+        "weights": model.nam_weights().cpu().tolist(),
+        "sample_rate": float(model.sample_rate),
+    }
 
 
 def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
@@ -65,23 +75,44 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
         if version == LEGACY_VERSION:
-            arrays.append({k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size",
-                                              "dilations", "activation", "gated", "head_bias")})
+            arrays.append(
+                {k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
+            )
             continue
         n = len(c["dilations"])
         inactive = {"active": False, "shift": True, "groups": 1}
-        arrays.append({
-            "input_size": c["input_size"], "condition_size": c["condition_size"],
-            "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
-            "channels": c["channels"], "kernel_sizes": [c["kernel_size"]] * n, "dilations": list(c["dilations"]),
-            "activation": [{"type": c["activation"]}] * n, "bottleneck": c["channels"],
-            "head1x1": {"active": False, "out_channels": 1, "groups": 1}, "layer1x1": {"active": True, "groups": 1},
-            "groups_input": 1, "groups_input_mixin": 1,
-            **{f"{k}_film": dict(inactive) for k in ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post",
-                                                     "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")},
-            "gating_mode": ["gated" if c["gated"] else "none"] * n,
-            "secondary_activation": [{"type": "Sigmoid"} if c["gated"] else None] * n,
-            "slimmable": None})
+        arrays.append(
+            {
+                "input_size": c["input_size"],
+                "condition_size": c["condition_size"],
+                "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
+                "channels": c["channels"],
+                "kernel_sizes": [c["kernel_size"]] * n,
+                "dilations": list(c["dilations"]),
+                "activation": [{"type": c["activation"]}] * n,
+                "bottleneck": c["channels"],
+                "head1x1": {"active": False, "out_channels": 1, "groups": 1},
+                "layer1x1": {"active": True, "groups": 1},
+                "groups_input": 1,
+                "groups_input_mixin": 1,
+                **{
+                    f"{k}_film": dict(inactive)
+                    for k in (
+                        "conv_pre",
+                        "conv_post",
+                        "input_mixin_pre",
+                        "input_mixin_post",
+                        "activation_pre",
+                        "activation_post",
+                        "layer1x1_post",
+                        "head1x1_post",
+                    )
+                },
+                "gating_mode": ["gated" if c["gated"] else "none"] * n,
+                "secondary_activation": [{"type": "Sigmoid"} if c["gated"] else None] * n,
+                "slimmable": None,
+            }
+        )
     return {"layers": arrays, "head": None, "head_scale": model.head_scale}
 
 
@@ -91,6 +122,7 @@ def _date() -> dict[str, int]:
 
 
 # --- loudness and gain, as NAM computes them -------------------------------------------------
+
 
 def _loudness_input() -> np.ndarray:
     """NAM's standard 1 s input (see resources/NOTICE)."""
@@ -102,7 +134,7 @@ def loudness(model: AmpModel, gain_factor: float = 1.0, db: bool = True) -> floa
     """RMS of the model's output for the standard input (dBFS): the plugin levels models by it."""
     with torch.no_grad():
         y = model.eval().render(torch.from_numpy((gain_factor * _loudness_input()).astype(np.float32))).double().numpy()
-    rms = float(np.sqrt(np.mean(y ** 2)))
+    rms = float(np.sqrt(np.mean(y**2)))
     return 20.0 * np.log10(rms) if db else rms
 
 
@@ -117,6 +149,7 @@ def gain(model: AmpModel) -> float:
 
 # --- import: .nam file -> normalized dict, our model, or an engine -----------------------------
 
+
 def read_nam(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a `.nam` file; its config comes back in our model's (0.5-like) form."""
     path = Path(path)
@@ -125,8 +158,7 @@ def read_nam(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(path, f"is not a .nam file (not valid JSON: {exc})",
-                             "export the model again (`ampcapture export`), or re-download it") from exc
+        raise ModelFileError(path, f"is not a .nam file (not valid JSON: {exc})", "export the model again (`ampcapture export`), or re-download it") from exc
     return read_nam_dict(data, path)
 
 
@@ -150,16 +182,23 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
         raise ModelFileError(where, f"has a broken {architecture} config or weights ({exc!r})", "export the model again") from exc
     bad = ~np.isfinite(weights)
     if bad.any():  # one NaN weight turns every output sample into NaN (or full-scale DC in PCM)
-        raise ModelFileError(where, f"{int(bad.sum())} of its {weights.size} weights are NaN or infinite (the first at "
-                             f"index {int(np.argmax(bad))})", "the file is damaged; export it again from its checkpoint")
+        raise ModelFileError(
+            where,
+            f"{int(bad.sum())} of its {weights.size} weights are NaN or infinite (the first at index {int(np.argmax(bad))})",
+            "the file is damaged; export it again from its checkpoint",
+        )
     sample_rate = data.get("sample_rate") or 48000.0
-    result = {"version": str(data.get("version", "")), "architecture": architecture, "config": config, "weights": weights,
-              "sample_rate": float(sample_rate), "metadata": data.get("metadata") or {}}
-    expected = (wavenet_weight_count(config["layers"]) if architecture == "WaveNet"
-                else lstm_layout(config["hidden_size"], config["num_layers"])[3])
+    result = {
+        "version": str(data.get("version", "")),
+        "architecture": architecture,
+        "config": config,
+        "weights": weights,
+        "sample_rate": float(sample_rate),
+        "metadata": data.get("metadata") or {},
+    }
+    expected = wavenet_weight_count(config["layers"]) if architecture == "WaveNet" else lstm_layout(config["hidden_size"], config["num_layers"])[3]
     if weights.size != expected:
-        raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}",
-                             "the file is damaged; export it again")
+        raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}", "the file is damaged; export it again")
     return result
 
 
@@ -172,8 +211,9 @@ def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
         if "kernel_sizes" in a or isinstance(a.get("activation"), list) or "head" in a:  # 0.6+ layout
             arrays.append(_read_v07_array(a, here))
         else:
-            arrays.append({k: a[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size",
-                                              "dilations", "activation", "gated", "head_bias")})
+            arrays.append(
+                {k: a[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
+            )
         a = arrays[-1]
         if a["activation"] not in ACTIVATIONS:
             raise ModelFileError(here, f"activation {a['activation']!r} is not supported", f"use one of {sorted(ACTIVATIONS)}")
@@ -184,32 +224,47 @@ def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
 
 def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
     kernel_sizes = a.get("kernel_sizes") or [a["kernel_size"]] * len(a["dilations"])
-    activations = [x["type"] if isinstance(x, dict) else x for x in
-                   (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * len(a["dilations"]))]
+    activations = [
+        x["type"] if isinstance(x, dict) else x for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * len(a["dilations"]))
+    ]
     gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * len(a["dilations"])
     secondary = a.get("secondary_activation") or [None] * len(a["dilations"])
     head = a["head"]
-    unsupported = [name for name, active in (
-        ("kernel sizes that differ between layers", len(set(kernel_sizes)) != 1),
-        ("activations that differ between layers", len(set(activations)) != 1),
-        ("gating modes that differ between layers", len(set(gating)) != 1),
-        ("a gating mode other than none/gated", gating[0] not in ("none", "gated")),
-        ("a gate other than Sigmoid", gating[0] == "gated" and any(
-            (s or {}).get("type", s) != "Sigmoid" for s in secondary)),
-        ("a bottleneck", a.get("bottleneck", a["channels"]) != a["channels"]),
-        ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
-        ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
-        ("grouped convolutions", a.get("groups_input", 1) != 1 or a.get("groups_input_mixin", 1) != 1),
-        ("a head kernel wider than 1", head.get("kernel_size", 1) != 1),
-        ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
-        ("a slimmable layer", bool(a.get("slimmable"))),
-    ) if active]
+    unsupported = [
+        name
+        for name, active in (
+            ("kernel sizes that differ between layers", len(set(kernel_sizes)) != 1),
+            ("activations that differ between layers", len(set(activations)) != 1),
+            ("gating modes that differ between layers", len(set(gating)) != 1),
+            ("a gating mode other than none/gated", gating[0] not in ("none", "gated")),
+            ("a gate other than Sigmoid", gating[0] == "gated" and any((s or {}).get("type", s) != "Sigmoid" for s in secondary)),
+            ("a bottleneck", a.get("bottleneck", a["channels"]) != a["channels"]),
+            ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
+            ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
+            ("grouped convolutions", a.get("groups_input", 1) != 1 or a.get("groups_input_mixin", 1) != 1),
+            ("a head kernel wider than 1", head.get("kernel_size", 1) != 1),
+            ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
+            ("a slimmable layer", bool(a.get("slimmable"))),
+        )
+        if active
+    ]
     if unsupported:
-        raise ModelFileError(where, f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
-                             "render it in the NAM plugin; ampcapture reads NAM's standard/lite/feather/nano layouts")
-    return {"input_size": a["input_size"], "condition_size": a["condition_size"], "head_size": head["out_channels"],
-            "channels": a["channels"], "kernel_size": kernel_sizes[0], "dilations": list(a["dilations"]),
-            "activation": activations[0], "gated": gating[0] == "gated", "head_bias": bool(head.get("bias", True))}
+        raise ModelFileError(
+            where,
+            f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
+            "render it in the NAM plugin; ampcapture reads NAM's standard/lite/feather/nano layouts",
+        )
+    return {
+        "input_size": a["input_size"],
+        "condition_size": a["condition_size"],
+        "head_size": head["out_channels"],
+        "channels": a["channels"],
+        "kernel_size": kernel_sizes[0],
+        "dilations": list(a["dilations"]),
+        "activation": activations[0],
+        "gated": gating[0] == "gated",
+        "head_bias": bool(head.get("bias", True)),
+    }
 
 
 def to_model(nam: dict[str, Any]) -> AmpModel:

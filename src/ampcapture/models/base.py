@@ -68,5 +68,4 @@ class AmpModel(nn.Module, abc.ABC):
         return sum(p.numel() for p in self.parameters())
 
     def describe(self) -> dict[str, int]:
-        return {"parameters": self.num_parameters(), "receptive_field": self.receptive_field,
-                "macs_per_sample": self.macs_per_sample()}
+        return {"parameters": self.num_parameters(), "receptive_field": self.receptive_field, "macs_per_sample": self.macs_per_sample()}

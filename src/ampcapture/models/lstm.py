@@ -13,12 +13,14 @@ from ampcapture.models.layout import lstm_layout, lstm_macs
 
 
 class LSTM(AmpModel):
-    def __init__(self, hidden_size: int = 16, num_layers: int = 1, skip: bool = False, trainable_initial_state: bool = True,
-                 warmup: int = 4096, sample_rate: int = 48000):
+    def __init__(
+        self, hidden_size: int = 16, num_layers: int = 1, skip: bool = False, trainable_initial_state: bool = True, warmup: int = 4096, sample_rate: int = 48000
+    ):
         super().__init__(sample_rate)
         if hidden_size < 1 or num_layers < 1 or warmup < 0:
-            raise ConfigError("model.config", f"hidden_size={hidden_size}, num_layers={num_layers}, warmup={warmup}",
-                              "use hidden_size >= 1, num_layers >= 1, warmup >= 0")
+            raise ConfigError(
+                "model.config", f"hidden_size={hidden_size}, num_layers={num_layers}, warmup={warmup}", "use hidden_size >= 1, num_layers >= 1, warmup >= 0"
+            )
         self.hidden_size, self.num_layers, self.skip, self.warmup = hidden_size, num_layers, skip, warmup
         self.core = nn.LSTM(1, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
@@ -42,8 +44,7 @@ class LSTM(AmpModel):
         """Like forward, also returning the final (h, c) so a caller can carry it on."""
         if state is None:
             batch = x.shape[0]
-            state = (self.initial_hidden.unsqueeze(1).expand(-1, batch, -1).contiguous(),
-                     self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous())
+            state = (self.initial_hidden.unsqueeze(1).expand(-1, batch, -1).contiguous(), self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous())
         features, state = self.core(x.unsqueeze(-1), state)
         y = self.head(features).squeeze(-1)
         return (y + x if self.skip else y), state

@@ -50,8 +50,7 @@ class _Layer(nn.Module):
     def forward(self, x: torch.Tensor, condition: torch.Tensor, head: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Columns x (channels, n + (kernel - 1) * dilation), condition and head ending at the
         same sample -> the residual stream and the head sum, (channels, n) each."""
-        return _ColumnLayer.apply(x, condition, head, self.conv.weight, self.conv.bias, self.input_mixer.weight,
-                                  self.layer1x1.weight, self.layer1x1.bias, self)
+        return _ColumnLayer.apply(x, condition, head, self.conv.weight, self.conv.bias, self.input_mixer.weight, self.layer1x1.weight, self.layer1x1.bias, self)
 
 
 class _ColumnLayer(torch.autograd.Function):
@@ -85,15 +84,14 @@ class _ColumnLayer(torch.autograd.Function):
         x, condition, saved, conv_w, mixer_w, out_w = ctx.saved_tensors
         layer, taps, n = ctx.layer, conv_w.shape[2], saved.shape[1]
         d, shift = layer.dilation, x.shape[1] - n
+        grad_a = torch.addmm(grad_head_next, out_w[:, :, 0].t(), grad_x_next)
         if layer.plain_tanh:
             a = saved
-            grad_a = torch.addmm(grad_head_next, out_w[:, :, 0].t(), grad_x_next)
             grad_z = grad_a.addcmul_(grad_a, a * a, value=-1.0)
         else:
             with torch.enable_grad():
                 z = saved.detach().requires_grad_()
                 a = layer.post_activation(z)
-                grad_a = torch.addmm(grad_head_next, out_w[:, :, 0].t(), grad_x_next)
                 (grad_z,) = torch.autograd.grad(a, z, grad_a)
             a = a.detach()
         grad_out_w = (grad_x_next @ a.t())[:, :, None]
@@ -113,13 +111,22 @@ class _ColumnLayer(torch.autograd.Function):
         if ctx.head_columns is not None:
             grad_head = grad_head_next.new_zeros(grad_head_next.shape[0], ctx.head_columns)
             grad_head[:, -n:] = grad_head_next
-        return (grad_x, grad_condition, grad_head, grad_conv_w, grad_z.sum(1), grad_mixer_w, grad_out_w,
-                grad_x_next.sum(1), None)
+        return (grad_x, grad_condition, grad_head, grad_conv_w, grad_z.sum(1), grad_mixer_w, grad_out_w, grad_x_next.sum(1), None)
 
 
 class _LayerArray(nn.Module):
-    def __init__(self, input_size: int, condition_size: int, head_size: int, channels: int, kernel_size: int,
-                 dilations: list[int], activation: str = "Tanh", gated: bool = False, head_bias: bool = True):
+    def __init__(
+        self,
+        input_size: int,
+        condition_size: int,
+        head_size: int,
+        channels: int,
+        kernel_size: int,
+        dilations: list[int],
+        activation: str = "Tanh",
+        gated: bool = False,
+        head_bias: bool = True,
+    ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
         self.layers = nn.ModuleList(_Layer(channels, condition_size, kernel_size, d, activation, gated) for d in dilations)
@@ -206,8 +213,7 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
             z = F.conv1d(y, layer.conv.weight, layer.conv.bias, dilation=layer.dilation)
             n = z.shape[-1]
             z = z + F.conv1d(condition[..., -n:], layer.input_mixer.weight)
-            c = layer.channels
-            a = layer.activation(z[:, :c]) * torch.sigmoid(z[:, c:]) if layer.gated else layer.activation(z)
+            a = layer.post_activation(z.transpose(0, 1)).transpose(0, 1)  # channels first, as the layer keeps them
             y = y[..., -n:] + F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias)
             head = a if head is None else head[..., -n:] + a
         head = F.conv1d(head, array.head_rechannel.weight, array.head_rechannel.bias)
@@ -226,7 +232,10 @@ def _validate(layers: list[dict[str, Any]]) -> None:
         if i > 0:
             prev = layers[i - 1]
             if c["input_size"] != prev["channels"] or c["channels"] != prev["head_size"]:
-                raise ConfigError(where, f"input_size must equal the previous array's channels ({prev['channels']}) and channels its "
-                                  f"head_size ({prev['head_size']})", "chain the arrays as NAM's presets do")
+                raise ConfigError(
+                    where,
+                    f"input_size must equal the previous array's channels ({prev['channels']}) and channels its head_size ({prev['head_size']})",
+                    "chain the arrays as NAM's presets do",
+                )
     if layers[-1]["head_size"] != 1:
         raise ConfigError(f"model.config.layers[{len(layers) - 1}].head_size", "the last array must output 1 channel", "set head_size: 1")

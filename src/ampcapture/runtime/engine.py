@@ -28,8 +28,7 @@ from ampcapture.models.layout import ACTIVATIONS, lstm_layout, lstm_macs, wavene
 BLOCK = 4096
 
 # Columns of the per-layer table handed to the kernel.
-(L_CH, L_KERNEL, L_DILATION, L_GATED, L_ACT, L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_STATE, L_HISTORY,
- L_COLS) = range(13)
+(L_CH, L_KERNEL, L_DILATION, L_GATED, L_ACT, L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_STATE, L_HISTORY, L_COLS) = range(13)
 # Columns of the per-array table.
 A_IN, A_CH, A_HEAD, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_COLS = range(9)
 
@@ -44,8 +43,9 @@ def _tanh(v):
     """tanh from exp(2v) = exp(v / 16) ** 32: a polynomial and five squarings, in float64.
     Unlike libm's tanh it vectorizes (0.8 ns vs 11 ns here); within 6e-8 of the exact value."""
     y = min(max(np.float64(v), -9.0), 9.0) * (1.0 / 16.0)
-    p = 1.0 + y * (1.0 + y * (1 / 2 + y * (1 / 6 + y * (1 / 24 + y * (1 / 120 + y * (1 / 720 + y * (
-        1 / 5040 + y * (1 / 40320 + y * (1 / 362880 + y * (1 / 3628800))))))))))
+    p = 1.0 + y * (
+        1.0 + y * (1 / 2 + y * (1 / 6 + y * (1 / 24 + y * (1 / 120 + y * (1 / 720 + y * (1 / 5040 + y * (1 / 40320 + y * (1 / 362880 + y * (1 / 3628800)))))))))
+    )
     p = p * p
     p = p * p
     p = p * p
@@ -93,7 +93,7 @@ def _activate_rows(code, z):
 
 @jit
 def _matrix(w, offset, rows, cols):
-    return w[offset:offset + rows * cols].reshape((rows, cols))
+    return w[offset : offset + rows * cols].reshape((rows, cols))
 
 
 @jit
@@ -110,7 +110,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
         max_cols = max(max_cols, layers[li, L_CH] * layers[li, L_KERNEL])
     array_in = np.zeros((max_ch, n), np.float32)
     array_in[0, :] = x
-    current = np.empty((max_ch, n), np.float32)    # the residual stream entering a layer
+    current = np.empty((max_ch, n), np.float32)  # the residual stream entering a layer
     head_sum = np.empty((max_ch, n), np.float32)
     head_out = np.zeros((max_ch, n), np.float32)
     taps = np.empty(max_cols * n, np.float32)
@@ -131,22 +131,22 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
             mid = 2 * ch if gated else ch
             past = (k - 1) * d
             length = layers[li, L_HISTORY]
-            hist = state[layers[li, L_STATE]: layers[li, L_STATE] + ch * length].reshape((ch, length))
+            hist = state[layers[li, L_STATE] : layers[li, L_STATE] + ch * length].reshape((ch, length))
             p = positions[li]
             if p + n > length:  # move the last `past` samples to the front
                 for i in range(ch):
-                    hist[i, :past] = hist[i, p - past:p].copy()
+                    hist[i, :past] = hist[i, p - past : p].copy()
                 p = past
-            hist[:, p:p + n] = cur
+            hist[:, p : p + n] = cur
             positions[li] = p + n
             # gather the taps: rows j*ch + i hold x[i, t - (k - 1 - j) * d]
-            cols = taps[:k * ch * n].reshape((k * ch, n))
+            cols = taps[: k * ch * n].reshape((k * ch, n))
             for j in range(k):
                 start = p - (k - 1 - j) * d
-                cols[j * ch:(j + 1) * ch, :] = hist[:, start:start + n]
-            z = z_all[:mid * n].reshape((mid, n))
+                cols[j * ch : (j + 1) * ch, :] = hist[:, start : start + n]
+            z = z_all[: mid * n].reshape((mid, n))
             np.dot(_matrix(w, layers[li, L_CONV_W], mid, k * ch), cols, z)
-            bias, mix = w[layers[li, L_CONV_B]:], w[layers[li, L_MIX_W]:]
+            bias, mix = w[layers[li, L_CONV_B] :], w[layers[li, L_MIX_W] :]
             for o in range(mid):
                 for t in range(n):
                     z[o, t] += bias[o] + mix[o] * x[t]
@@ -157,16 +157,16 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
                         z[o, t] *= _sigmoid(z[o + ch, t])
             zc = z[:ch]
             hs += zc
-            mixed = mixed_all[:ch * n].reshape((ch, n))
+            mixed = mixed_all[: ch * n].reshape((ch, n))
             np.dot(_matrix(w, layers[li, L_1X1_W], ch, ch), np.ascontiguousarray(zc), mixed)
-            b1 = w[layers[li, L_1X1_B]:]
+            b1 = w[layers[li, L_1X1_B] :]
             for o in range(ch):
                 for t in range(n):
                     cur[o, t] += mixed[o, t] + b1[o]
         ho = head_out[:nhead]
         np.dot(_matrix(w, arrays[a, A_HEAD_W], nhead, ch), np.ascontiguousarray(hs), ho)
         if arrays[a, A_HEAD_B] >= 0:
-            hb = w[arrays[a, A_HEAD_B]:]
+            hb = w[arrays[a, A_HEAD_B] :]
             for o in range(nhead):
                 ho[o, :] += hb[o]
         n_head_in = nhead
@@ -234,7 +234,7 @@ class Engine:
         x = np.ascontiguousarray(buffer, dtype=np.float32)
         out = np.empty_like(x)
         for start in range(0, x.size, BLOCK):
-            self._block(x[start:start + BLOCK], out[start:start + BLOCK])
+            self._block(x[start : start + BLOCK], out[start : start + BLOCK])
         return out
 
     def render(self, x: np.ndarray) -> np.ndarray:
@@ -261,8 +261,7 @@ class WaveNetEngine(Engine):
                 one_b = one_w + ch * ch
                 i = one_b + ch
                 history = (k - 1) * d + BLOCK
-                layer_rows.append([ch, k, d, int(c["gated"]), ACTIVATIONS.index(c["activation"]), conv_w, conv_b, mix_w, one_w,
-                                   one_b, state_size, history])
+                layer_rows.append([ch, k, d, int(c["gated"]), ACTIVATIONS.index(c["activation"]), conv_w, conv_b, mix_w, one_w, one_b, state_size, history])
                 state_size += ch * history
             head_w = i
             i += nhead * ch
@@ -273,7 +272,7 @@ class WaveNetEngine(Engine):
             raise ValueError(f"the config needs {i + 1} weights, the file has {self.weights.size}")
         for row in layer_rows:  # conv weights (mid, ch, k) -> (mid, k * ch), the order of the gathered taps
             ch, k, mid, at = row[L_CH], row[L_KERNEL], row[L_CH] * (2 if row[L_GATED] else 1), row[L_CONV_W]
-            block = self.weights[at:at + mid * ch * k]
+            block = self.weights[at : at + mid * ch * k]
             block[:] = block.reshape(mid, ch, k).transpose(0, 2, 1).ravel()
         self.arrays = np.array(array_rows, dtype=np.int64)
         self.layers = np.array(layer_rows, dtype=np.int64)

@@ -18,7 +18,7 @@ class LoadedModel:
     """A model file, ready to render: its engine, its torch model (when it has one) and what it is."""
 
     path: Path
-    kind: str                      # "nam" | "checkpoint"
+    kind: str  # "nam" | "checkpoint"
     engine: Engine
     model: AmpModel | None
     architecture: str
@@ -26,8 +26,14 @@ class LoadedModel:
     metadata: dict[str, Any]
 
     def describe(self) -> dict[str, Any]:
-        return {"model": str(self.path), "kind": self.kind, "architecture": self.architecture, "sample_rate": self.sample_rate,
-                "parameters": self.engine.cost.parameters, "macs_per_sample": self.engine.cost.macs_per_sample}
+        return {
+            "model": str(self.path),
+            "kind": self.kind,
+            "architecture": self.architecture,
+            "sample_rate": self.sample_rate,
+            "parameters": self.engine.cost.parameters,
+            "macs_per_sample": self.engine.cost.macs_per_sample,
+        }
 
 
 def engine_for(nam: dict[str, Any]) -> Engine:

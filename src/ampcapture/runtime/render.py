@@ -27,23 +27,23 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resample_poly(x, int(to_rate) // g, int(from_rate) // g, axis=0)
 
 
-def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Path, progress: bool = True,
-                warn: Callable[[str], None] = print) -> dict:
+def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Path, progress: bool = True, warn: Callable[[str], None] = print) -> dict:
     """Each channel goes through the model from silence; the output keeps the input's rate,
     length, channels, file format and sample format."""
     out_path = Path(out_path)
     for source, what in ((in_path, "input take"), (model_path, "model")):
         if out_path.exists() and Path(source).exists() and out_path.samefile(source):
-            raise AmpCaptureError(out_path, f"is the {what} itself: rendering would overwrite it",
-                                  "name a new output file, e.g. take_amp.wav")
+            raise AmpCaptureError(out_path, f"is the {what} itself: rendering would overwrite it", "name a new output file, e.g. take_amp.wav")
     if out_path.is_dir():
         raise AmpCaptureError(out_path, "is a folder", f"name a file inside it, e.g. {out_path / 'take_amp.wav'}")
     model = load_model(model_path)
     audio = read_audio(in_path)
     info = sf.info(str(audio.path))
     if audio.sample_rate != model.sample_rate:
-        warn(f"{audio.path} is at {audio.sample_rate} Hz, the model at {model.sample_rate} Hz: resampling to the model's "
-             "rate and back (record at the model's rate to skip this)")
+        warn(
+            f"{audio.path} is at {audio.sample_rate} Hz, the model at {model.sample_rate} Hz: resampling to the model's "
+            "rate and back (record at the model's rate to skip this)"
+        )
     channels = audio.samples.reshape(audio.frames, -1)
     x = resample(channels, audio.sample_rate, model.sample_rate).astype(np.float32)
     y = np.empty_like(x)
@@ -52,22 +52,30 @@ def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Pat
         for c in range(x.shape[1]):
             model.engine.reset()
             for start in range(0, x.shape[0], CHUNK):
-                y[start:start + CHUNK, c] = model.engine.process(x[start:start + CHUNK, c])
+                y[start : start + CHUNK, c] = model.engine.process(x[start : start + CHUNK, c])
                 bar.advance(task, min(CHUNK, x.shape[0] - start))
     y = resample(y, model.sample_rate, audio.sample_rate)[: audio.frames]
     if y.shape[0] < audio.frames:
         y = np.pad(y, ((0, audio.frames - y.shape[0]), (0, 0)))
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > 1.0 and not info.subtype.startswith(("FLOAT", "DOUBLE")):
-        warn(f"the output peaks at {20 * np.log10(peak):+.1f} dBFS and clips in {info.subtype}: "
-             "lower the input level or write a float WAV (OUT with 32-bit float input)")
+        warn(
+            f"the output peaks at {20 * np.log10(peak):+.1f} dBFS and clips in {info.subtype}: "
+            "lower the input level or write a float WAV (OUT with 32-bit float input)"
+        )
     samples = y[:, 0] if audio.channels == 1 else y
     try:
         with atomic_path(out_path) as tmp:
             sf.write(str(tmp), samples, audio.sample_rate, subtype=info.subtype, format=info.format)
     except (sf.LibsndfileError, ValueError, TypeError) as exc:
-        raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})",
-                              "convert the input to WAV first") from exc
-    return {"model": str(model.path), "input": str(audio.path), "output": str(out_path), "sample_rate": audio.sample_rate,
-            "model_sample_rate": model.sample_rate, "channels": audio.channels, "seconds": audio.frames / audio.sample_rate,
-            "peak_db": 20 * np.log10(peak) if peak > 0 else None}
+        raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})", "convert the input to WAV first") from exc
+    return {
+        "model": str(model.path),
+        "input": str(audio.path),
+        "output": str(out_path),
+        "sample_rate": audio.sample_rate,
+        "model_sample_rate": model.sample_rate,
+        "channels": audio.channels,
+        "seconds": audio.frames / audio.sample_rate,
+        "peak_db": 20 * np.log10(peak) if peak > 0 else None,
+    }

@@ -12,8 +12,15 @@ from ampcapture.stages import console
 
 def run(params: dict[str, Any]) -> None:
     layout = Layout.of(params)
-    report = align_capture(layout.recording() / "input.wav", layout.recording() / "output.wav", layout.aligned,
-                           layout.report("align"), settings(AlignSettings, params), layout.capture, reference_wav=layout.stimulus)
+    report = align_capture(
+        layout.recording() / "input.wav",
+        layout.recording() / "output.wav",
+        layout.aligned,
+        layout.report("align"),
+        settings(AlignSettings, params),
+        layout.capture,
+        reference_wav=layout.stimulus,
+    )
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"aligned {layout.capture}: latency {report['latency_samples']} samples ({report['latency_method']})")

@@ -25,16 +25,27 @@ def run(params: dict[str, Any]) -> None:
     selection = choose(gather(layout, FINAL_RUN, json.loads(sweep_report.read_text())))
     export_settings = settings(ExportSettings, params)
     with atomic_dir(layout.aidax) as aidax_dir:
-        report = export_checkpoint(selection["checkpoint"], layout.nam, export_settings, user=export_settings.metadata,
-                                   align_report=layout.report("align"), aidax_out=aidax_dir / f"{layout.capture}.json",
-                                   tracking=settings(LoggerSettings, params), capture=layout.capture, selection=selection)
+        report = export_checkpoint(
+            selection["checkpoint"],
+            layout.nam,
+            export_settings,
+            user=export_settings.metadata,
+            align_report=layout.report("align"),
+            aidax_out=aidax_dir / f"{layout.capture}.json",
+            tracking=settings(LoggerSettings, params),
+            capture=layout.capture,
+            selection=selection,
+        )
         if report["aidax"] is None:
             (aidax_dir / "README.txt").write_text(
                 f"No AIDA-X model: {report.get('aidax_note') or 'AIDA-X loads LSTM models; this capture is a ' + report['architecture']}.\n"
-                "Train an LSTM (model=lstm_small or lstm_guitarml) to get one.\n")
+                "Train an LSTM (model=lstm_small or lstm_guitarml) to get one.\n"
+            )
         else:
             report["aidax"] = str(layout.aidax / f"{layout.capture}.json")
     write_json(layout.report("export"), report)
     console.print(f"chose {selection['reason']}")
-    console.print(f"exported {layout.capture}: {report['nam']} (loudness {report['loudness']:.1f} dB, gain {report['gain']:.2f})"
-                  + (f", MLflow model {layout.capture} v{report['registered']['version']}" if report.get("registered") else ""))
+    console.print(
+        f"exported {layout.capture}: {report['nam']} (loudness {report['loudness']:.1f} dB, gain {report['gain']:.2f})"
+        + (f", MLflow model {layout.capture} v{report['registered']['version']}" if report.get("registered") else "")
+    )

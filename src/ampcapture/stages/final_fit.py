@@ -25,5 +25,7 @@ def run(params: dict[str, Any]) -> None:
     cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
     cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
     result = train(cfg, say=console.print)
-    console.print(f"final fit of {layout.capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
-                  f"after {result['epochs']} epochs -> {result['checkpoint']}")
+    console.print(
+        f"final fit of {layout.capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
+        f"after {result['epochs']} epochs -> {result['checkpoint']}"
+    )

@@ -13,5 +13,6 @@ from ampcapture.stages import console
 def run(params: dict[str, Any]) -> None:
     layout = Layout.of(params)
     report = split_capture(layout.aligned, layout.splits, layout.report("split"), settings(SplitSettings, params), layout.capture)
-    console.print(f"split {layout.capture} by {report['method']}: train {report['train_s']} s, "
-                  f"validation {report['validation_s']} s, test {report['test_s']} s")
+    console.print(
+        f"split {layout.capture} by {report['method']}: train {report['train_s']} s, validation {report['validation_s']} s, test {report['test_s']} s"
+    )

@@ -22,9 +22,11 @@ def train_from_hydra(cfg) -> float:
         raise SystemExit(130) from exc
     except AmpCaptureError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
-        if cfg.get("sweep") and cfg.sweep.get("trial_id") is not None:
+        if cfg.get("trial") and cfg.trial.get("trial_id") is not None:
             raise  # a sweep's trial: the sweeper records it as failed and goes on
         raise SystemExit(1) from exc
-    console.print(f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
-                  f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}")
+    console.print(
+        f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
+        f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}"
+    )
     return result["validation_esr"]

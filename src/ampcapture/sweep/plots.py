@@ -16,14 +16,17 @@ def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
     from optuna.visualization import matplotlib as oplt
 
     multi = len(study.directions) > 1
-    makers = {"pareto_front": lambda: oplt.plot_pareto_front(study, target_names=objectives)} if multi else {
-        "optimization_history": lambda: oplt.plot_optimization_history(study, target_name=objectives[0]),
-        "intermediate_values": lambda: oplt.plot_intermediate_values(study),
-        "param_importances": lambda: oplt.plot_param_importances(study, target_name=objectives[0]),
-    }
+    makers = (
+        {"pareto_front": lambda: oplt.plot_pareto_front(study, target_names=objectives)}
+        if multi
+        else {
+            "optimization_history": lambda: oplt.plot_optimization_history(study, target_name=objectives[0]),
+            "intermediate_values": lambda: oplt.plot_intermediate_values(study),
+            "param_importances": lambda: oplt.plot_param_importances(study, target_name=objectives[0]),
+        }
+    )
     if multi:
-        makers["param_importances"] = lambda: oplt.plot_param_importances(
-            study, target=lambda t: t.values[0], target_name=objectives[0])
+        makers["param_importances"] = lambda: oplt.plot_param_importances(study, target=lambda t: t.values[0], target_name=objectives[0])
     paths = []
     for name, make in makers.items():
         with warnings.catch_warnings():

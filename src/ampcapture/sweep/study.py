@@ -42,8 +42,11 @@ def _parse(text: str, where: str):
         (override,) = OverridesParser.create().parse_overrides([text])
     except HydraException as exc:
         detail = [line for line in str(exc).splitlines()[1:] if line.strip() and not line.startswith("See ")]
-        raise ConfigError(where, f"cannot parse {text.split('=', 1)[-1]!r}: {detail[0] if detail else 'not an override expression'}",
-                          "use choice(a, b), range(lo, hi, step), interval(lo, hi) or tag(log, interval(lo, hi))") from exc
+        raise ConfigError(
+            where,
+            f"cannot parse {text.split('=', 1)[-1]!r}: {detail[0] if detail else 'not an override expression'}",
+            "use choice(a, b), range(lo, hi, step), interval(lo, hi) or tag(log, interval(lo, hi))",
+        ) from exc
     return override
 
 
@@ -68,8 +71,7 @@ def _from_override(override) -> BaseDistribution | str:
     if isinstance(value, IntervalSweep):
         low, high, log = value.start, value.end, "log" in value.tags
         if not low < high or (log and low <= 0):
-            raise ConfigError(where, f"interval({low}, {high}) is empty{' or not positive' if log else ''}",
-                              "give lo < hi (and lo > 0 for a log scale)")
+            raise ConfigError(where, f"interval({low}, {high}) is empty{' or not positive' if log else ''}", "give lo < hi (and lo > 0 for a log scale)")
         if isinstance(low, int) and isinstance(high, int):
             return IntDistribution(low, high, log=log)
         return FloatDistribution(float(low), float(high), log=log)
@@ -116,9 +118,15 @@ def requeue_interrupted(study: optuna.Study, say=print) -> None:
 
 
 def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    return {"number": trial.number, "state": trial.state.name, "values": trial.values, "params": trial.params,
-            "run_name": trial.user_attrs.get(RUN_NAME), "intermediate_values": trial.intermediate_values,
-            "duration_s": trial.duration.total_seconds() if trial.duration else None}
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "values": trial.values,
+        "params": trial.params,
+        "run_name": trial.user_attrs.get(RUN_NAME),
+        "intermediate_values": trial.intermediate_values,
+        "duration_s": trial.duration.total_seconds() if trial.duration else None,
+    }
 
 
 def study_report(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
@@ -126,8 +134,11 @@ def study_report(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(INTERRUPTED)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     report: dict[str, Any] = {
-        "study": study.study_name, "objectives": objectives, "directions": [d.name.lower() for d in study.directions],
-        "n_trials": len(trials), "n_complete": len(complete),
+        "study": study.study_name,
+        "objectives": objectives,
+        "directions": [d.name.lower() for d in study.directions],
+        "n_trials": len(trials),
+        "n_complete": len(complete),
         "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
         "trials": [trial_row(t) for t in trials],

@@ -28,12 +28,15 @@ class ESRHistory(Callback):
         if trainer.sanity_checking or "val_esr" not in trainer.callback_metrics:
             return
         metrics = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch, "step": trainer.global_step,
-               "train_loss": module.epoch_train_loss,
-               "val_esr": float(metrics["val_esr"]), "lr": trainer.optimizers[0].param_groups[0]["lr"]}
+        row = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "train_loss": module.epoch_train_loss,
+            "val_esr": float(metrics["val_esr"]),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+        }
         self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
-        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {row['val_esr']:.5f}, "
-                 f"lr {row['lr']:.2e}")
+        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {row['val_esr']:.5f}, lr {row['lr']:.2e}")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}

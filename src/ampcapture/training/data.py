@@ -40,8 +40,7 @@ class CaptureDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         s = self.settings
-        windows = RandomWindows(self.capture, self.capture.regions["train"], s.ny, self.pre_roll, s.seed,
-                                length=s.windows_per_epoch)
+        windows = RandomWindows(self.capture, self.capture.regions["train"], s.ny, self.pre_roll, s.seed, length=s.windows_per_epoch)
         return DataLoader(windows, batch_size=s.batch_size, shuffle=False, drop_last=len(windows) >= s.batch_size)
 
     def val_dataloader(self) -> DataLoader:

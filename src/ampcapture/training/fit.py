@@ -62,16 +62,18 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     trainer_settings = settings(TrainerSettings, cfg)
     log_settings = settings(tracking.LoggerSettings, cfg)
     if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train_settings.ny:
-        raise ConfigError("loss.mrstft_fft_sizes", f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a "
-                          f"training window of train.ny={train_settings.ny}", "raise train.ny or use smaller FFT sizes")
+        raise ConfigError(
+            "loss.mrstft_fft_sizes",
+            f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a training window of train.ny={train_settings.ny}",
+            "raise train.ny or use smaller FFT sizes",
+        )
     split_json = Layout.of(cfg).split_json
 
     data_capture = Capture.load(split_json)  # fail early, before any output is written
     if trainer_settings.threads:
         torch.set_num_threads(trainer_settings.threads)
     pl.seed_everything(train_settings.seed, workers=True, verbose=False)
-    module = AmpModule(model_cfg["architecture"], model_cfg["config"], data_capture.sample_rate, loss,
-                       asdict(train_settings), name=name)
+    module = AmpModule(model_cfg["architecture"], model_cfg["config"], data_capture.sample_rate, loss, asdict(train_settings), name=name)
     data = CaptureDataModule(split_json, module.pre_roll, train_settings)
     data.capture = data_capture
     RandomWindows(data_capture, data_capture.regions["train"], train_settings.ny, module.pre_roll)  # ny too long: fails now
@@ -93,8 +95,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
 
     history = ESRHistory(say)
     quiet_lightning()
-    checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1,
-                                 save_last=True, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
     callbacks: list[Callback] = [checkpoint, history]
     if train_settings.ema_decay:
         callbacks.append(EMA(train_settings.ema_decay))
@@ -103,12 +104,22 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     if train_settings.early_stopping_patience:
         callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
     trainer = pl.Trainer(
-        accelerator=trainer_settings.accelerator, devices=trainer_settings.devices, precision=trainer_settings.precision,
+        accelerator=trainer_settings.accelerator,
+        devices=trainer_settings.devices,
+        precision=trainer_settings.precision,
         max_epochs=trainer_settings.max_epochs,
         max_time=timedelta(minutes=trainer_settings.max_minutes) if trainer_settings.max_minutes else None,
-        gradient_clip_val=train_settings.grad_clip, callbacks=callbacks, logger=logger if logger is not None else False,
-        enable_progress_bar=trainer_settings.progress_bar, enable_model_summary=False, num_sanity_val_steps=0,
-        default_root_dir=paths.root, deterministic=False, log_every_n_steps=1, plugins=[AtomicCheckpointIO()])
+        gradient_clip_val=train_settings.grad_clip,
+        callbacks=callbacks,
+        logger=logger if logger is not None else False,
+        enable_progress_bar=trainer_settings.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=paths.root,
+        deterministic=False,
+        log_every_n_steps=1,
+        plugins=[AtomicCheckpointIO()],
+    )
     sigint = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(paths.last) if resuming else None)
@@ -131,20 +142,30 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     best_esr = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else math.nan
     if not best_esr <= USEFUL_ESR:
         tracking.end(logger, "FAILED")
-        raise TrainingDiverged(paths.root, f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the "
-                               "error of a silent output", "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)")
+        raise TrainingDiverged(
+            paths.root,
+            f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the error of a silent output",
+            "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)",
+        )
     saved = torch.load(paths.best, map_location="cpu", weights_only=False)
     best = AmpModule(**saved["hyper_parameters"])
     best.load_state_dict(saved["state_dict"])
     test = trainer.test(best, datamodule=data, verbose=False)[0]
     history.write_csv(paths.curve)
     result = {
-        "capture": capture, "run_name": name, "model": model_cfg["name"], "architecture": model_cfg["architecture"],
-        "validation_esr": best_esr, "test_esr": float(test["test_esr"]),
+        "capture": capture,
+        "run_name": name,
+        "model": model_cfg["name"],
+        "architecture": model_cfg["architecture"],
+        "validation_esr": best_esr,
+        "test_esr": float(test["test_esr"]),
         "best_epoch": int(saved["epoch"]),
-        "epochs": trainer.current_epoch, "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
-        "sample_rate": data_capture.sample_rate, **best.model.describe(),
-        "checkpoint": str(paths.best), "mlflow_run_id": logger.run_id if logger is not None else None,
+        "epochs": trainer.current_epoch,
+        "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
+        "sample_rate": data_capture.sample_rate,
+        **best.model.describe(),
+        "checkpoint": str(paths.best),
+        "mlflow_run_id": logger.run_id if logger is not None else None,
     }
     write_json(paths.metrics, result)
     shutil.rmtree(paths.previous, ignore_errors=True)

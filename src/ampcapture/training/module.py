@@ -26,8 +26,7 @@ class AmpModule(pl.LightningModule):
     """An amp model with its loss and optimizer; the hyper-parameters saved in every checkpoint
     are enough to rebuild the model (`AmpModule.load_from_checkpoint(path).model`)."""
 
-    def __init__(self, architecture: str, config: dict[str, Any], sample_rate: int, loss: dict[str, Any],
-                 train: dict[str, Any], name: str = "model"):
+    def __init__(self, architecture: str, config: dict[str, Any], sample_rate: int, loss: dict[str, Any], train: dict[str, Any], name: str = "model"):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(architecture, config, sample_rate)
@@ -51,8 +50,11 @@ class AmpModule(pl.LightningModule):
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         if not torch.isfinite(value):
-            raise TrainingDiverged(f"epoch {self.current_epoch}, step {self.global_step}", f"the {what} became {value.item()}",
-                                   "lower train.lr, set train.grad_clip (e.g. 1.0), or use trainer.precision=32-true")
+            raise TrainingDiverged(
+                f"epoch {self.current_epoch}, step {self.global_step}",
+                f"the {what} became {value.item()}",
+                "lower train.lr, set train.grad_clip (e.g. 1.0), or use trainer.precision=32-true",
+            )
 
     def training_step(self, batch, batch_idx):
         x, y = batch

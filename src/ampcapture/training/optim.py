@@ -52,8 +52,7 @@ class BudgetSchedule(torch.optim.lr_scheduler.LambdaLR):
     It keeps no state of its own (the module stays out of the checkpoint): a resumed run gets its
     place back from the restored Timer and step count."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, module: pl.LightningModule, kind: str, warmup: float,
-                 final: float, cooldown: float):
+    def __init__(self, optimizer: torch.optim.Optimizer, module: pl.LightningModule, kind: str, warmup: float, final: float, cooldown: float):
         # module._trainer: None until fit attaches it
         super().__init__(optimizer, lambda _: budget_factor(progress(module._trainer), kind, warmup, final, cooldown))
 

@@ -61,8 +61,7 @@ def comparison_plot(target: np.ndarray, prediction: np.ndarray, sample_rate: int
     plt.close(fig)
 
 
-def audio_clips(x: np.ndarray, target: np.ndarray, prediction: np.ndarray, sample_rate: int, folder: Path,
-                seconds: float) -> list[Path]:
+def audio_clips(x: np.ndarray, target: np.ndarray, prediction: np.ndarray, sample_rate: int, folder: Path, seconds: float) -> list[Path]:
     """The first `seconds` of input, target and prediction as float WAVs."""
     n = min(int(seconds * sample_rate), target.size)
     paths = []

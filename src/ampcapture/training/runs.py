@@ -35,8 +35,7 @@ def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, say=prin
     run is moved aside, not deleted, until the new one finishes: killing it loses nothing."""
     finished = paths.metrics.is_file()
     if finished:
-        say(f"{paths.root} holds a finished run: training a new one (the finished one waits in {paths.previous} "
-            "until the new one finishes)")
+        say(f"{paths.root} holds a finished run: training a new one (the finished one waits in {paths.previous} until the new one finishes)")
     elif paths.last.is_file() and resume and paths.config.is_file():
         saved = yaml.safe_load(paths.config.read_text())
         if config_fingerprint(saved) != config_fingerprint(cfg):
@@ -78,10 +77,14 @@ def checkpoint_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.T
     try:
         weights = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     except Exception as exc:  # torch.load raises many types for a damaged or foreign file
-        raise ConfigError("train.init_from", f"{path} is not an ampcapture checkpoint ({type(exc).__name__})",
-                          "give a .ckpt written by pipelines/train.py") from exc
+        raise ConfigError(
+            "train.init_from", f"{path} is not an ampcapture checkpoint ({type(exc).__name__})", "give a .ckpt written by pipelines/train.py"
+        ) from exc
     mine = module.state_dict()
     if set(weights) != set(mine) or any(weights[k].shape != mine[k].shape for k in mine):
-        raise ConfigError("train.init_from", f"{path} holds another model than the configured {type(module.model).__name__}",
-                          "warm-start from a checkpoint of the same model preset")
+        raise ConfigError(
+            "train.init_from",
+            f"{path} holds another model than the configured {type(module.model).__name__}",
+            "warm-start from a checkpoint of the same model preset",
+        )
     return weights

@@ -62,8 +62,9 @@ class TrainSettings:
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError("train.grad_clip", f"must be > 0 or null, got {self.grad_clip}", "e.g. 1.0")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise ConfigError("train.early_stopping_patience", f"must be >= 1 or null, got {self.early_stopping_patience}",
-                              "e.g. 20, or null to train the whole budget")
+            raise ConfigError(
+                "train.early_stopping_patience", f"must be >= 1 or null, got {self.early_stopping_patience}", "e.g. 20, or null to train the whole budget"
+            )
 
 
 @dataclass

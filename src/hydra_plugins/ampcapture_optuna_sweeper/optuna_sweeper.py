@@ -35,10 +35,26 @@ def _plain(value: Any) -> Any:
 
 
 class OptunaSweeper(Sweeper):
-    def __init__(self, sampler: Any, pruner: Any, direction: Any, objectives: Any, storage: Any, study_name: Any,
-                 n_trials: int, n_jobs: int, max_failure_rate: float, params: Any, custom_search_space: Any,
-                 report: Any, best_dir: Any, plots: bool, restart_finished: bool = False, runs: Any = None,
-                 search_space: Any = None) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        pruner: Any,
+        direction: Any,
+        objectives: Any,
+        storage: Any,
+        study_name: Any,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: Any,
+        custom_search_space: Any,
+        report: Any,
+        best_dir: Any,
+        plots: bool,
+        restart_finished: bool = False,
+        runs: Any = None,
+        search_space: Any = None,
+    ) -> None:
         if search_space:
             raise ConfigError("hydra.sweeper.search_space", "is the old (Hydra 1.1) form", "use hydra.sweeper.params")
         self.sampler, self.pruner = sampler, pruner
@@ -46,14 +62,19 @@ class OptunaSweeper(Sweeper):
         self.directions = [str(d).lower() for d in (directions if isinstance(directions, list) else [directions])]
         self.objectives = [str(o) for o in _plain(objectives)] if objectives else None
         if self.objectives is None and len(self.directions) > 1:
-            raise ConfigError("hydra.sweeper.objectives", "a multi-objective study needs one objective per direction",
-                              "e.g. objectives: [validation_esr, macs_per_sample]")
+            raise ConfigError(
+                "hydra.sweeper.objectives", "a multi-objective study needs one objective per direction", "e.g. objectives: [validation_esr, macs_per_sample]"
+            )
         if self.objectives is not None and len(self.objectives) != len(self.directions):
-            raise ConfigError("hydra.sweeper.objectives", f"{len(self.objectives)} objectives for {len(self.directions)} directions",
-                              "give one direction per objective")
+            raise ConfigError(
+                "hydra.sweeper.objectives", f"{len(self.objectives)} objectives for {len(self.directions)} directions", "give one direction per objective"
+            )
         if n_trials < 1 or n_jobs < 1 or not 0 <= max_failure_rate <= 1:
-            raise ConfigError("hydra.sweeper", f"n_trials={n_trials}, n_jobs={n_jobs}, max_failure_rate={max_failure_rate}",
-                              "use n_trials >= 1, n_jobs >= 1, 0 <= max_failure_rate <= 1")
+            raise ConfigError(
+                "hydra.sweeper",
+                f"n_trials={n_trials}, n_jobs={n_jobs}, max_failure_rate={max_failure_rate}",
+                "use n_trials >= 1, n_jobs >= 1, 0 <= max_failure_rate <= 1",
+            )
         self.storage, self.study_name = storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.params = _plain(params) or {}
@@ -64,14 +85,16 @@ class OptunaSweeper(Sweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
-                                                                 task_function=task_function)
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
 
     def sweep(self, arguments: list[str]) -> list[Any]:
         name = self.study_name or str(self.config.capture)
         try:
-            with exclusive(sweep.study_key(self.storage, name), f"study {name} ({self.storage})",
-                           "wait for the other sweep of this study to finish, or give this one another study_name"):
+            with exclusive(
+                sweep.study_key(self.storage, name),
+                f"study {name} ({self.storage})",
+                "wait for the other sweep of this study to finish, or give this one another study_name",
+            ):
                 return self._sweep(arguments)
         except AmpCaptureError as exc:
             log.error(str(exc))
@@ -85,8 +108,9 @@ class OptunaSweeper(Sweeper):
         study = self._study(self.study_name or capture)
         found = [d.name.lower() for d in study.directions]
         if found != self.directions:
-            raise ConfigError("hydra.sweeper.study_name", f"study {study.study_name!r} in {self.storage} optimizes {found}",
-                              "use another study_name for other directions")
+            raise ConfigError(
+                "hydra.sweeper.study_name", f"study {study.study_name!r} in {self.storage} optimizes {found}", "use another study_name for other directions"
+            )
         pruner = cfg.hydra.sweeper.get("pruner")
         study.set_user_attr(PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
         log.info(f"study {study.study_name} ({self.storage}): {sweep.finished_count(study)} of {self.n_trials} trials done")
@@ -112,8 +136,11 @@ class OptunaSweeper(Sweeper):
                 failures = sum(not self._tell(study, trial, ret) for trial, ret in zip(trials, returns))
                 results.extend(returns)
                 if failures / len(returns) > self.max_failure_rate:
-                    raise AmpCaptureError(f"study {study.study_name}", f"{failures} of {len(returns)} trials failed",
-                                          "see the trials' errors above; raise hydra.sweeper.max_failure_rate to go on")
+                    raise AmpCaptureError(
+                        f"study {study.study_name}",
+                        f"{failures} of {len(returns)} trials failed",
+                        "see the trials' errors above; raise hydra.sweeper.max_failure_rate to go on",
+                    )
         except BaseException:
             tracking.end_parent_run(logger_settings, parent, "KILLED")
             raise
@@ -124,14 +151,21 @@ class OptunaSweeper(Sweeper):
         choices = self.config.hydra.runtime.choices
         search, model = choices.get("hparams_search"), choices.get("model")
         where = f"conf/hparams_search/{search}.yaml" if search else "hydra.sweeper.params"
-        return ConfigError(where, f"its trials cannot be launched with model={model} ({str(exc).splitlines()[0]})",
-                           "each searched or fixed key must exist in the model preset: use the preset the search space "
-                           "was written for (its `override /model:` line), or search only keys model={model} has")
+        return ConfigError(
+            where,
+            f"its trials cannot be launched with model={model} ({str(exc).splitlines()[0]})",
+            "each searched or fixed key must exist in the model preset: use the preset the search space "
+            "was written for (its `override /model:` line), or search only keys model={model} has",
+        )
 
     def _study(self, name: str) -> optuna.Study:
         pruner = self.pruner or optuna.pruners.NopPruner()
-        make = lambda: optuna.create_study(storage=self.storage, sampler=self.sampler, pruner=pruner,  # noqa: E731
-                                           study_name=name, directions=self.directions, load_if_exists=True)
+
+        def make() -> optuna.Study:
+            return optuna.create_study(
+                storage=self.storage, sampler=self.sampler, pruner=pruner, study_name=name, directions=self.directions, load_if_exists=True
+            )
+
         study = make()
         if self.restart_finished and sweep.finished_count(study) >= self.n_trials:
             log.info(f"study {name} is finished: starting a new one")
@@ -159,11 +193,11 @@ class OptunaSweeper(Sweeper):
         overlap = set(trial.params) & set(fixed)
         if overlap:
             raise ConfigError("hydra.sweeper.params", f"{sorted(overlap)} are both searched and fixed", "keep one of them")
-        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number,
-                "parent_run": parent}
+        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number, "parent_run": parent}
         quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
-        return ([f"{k}={v}" for k, v in {**trial.params, **fixed}.items()] + [f"run_name={quoted(run_name)}"]
-                + [f"trial.{k}={quoted(v)}" for k, v in link.items()])
+        return (
+            [f"{k}={v}" for k, v in {**trial.params, **fixed}.items()] + [f"run_name={quoted(run_name)}"] + [f"trial.{k}={quoted(v)}" for k, v in link.items()]
+        )
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret) -> bool:
         """Record how the trial's job ended; False when it failed."""
@@ -198,8 +232,7 @@ class OptunaSweeper(Sweeper):
         best = sweep.best_trial(study)
         if best is None:
             tracking.end_parent_run(logger_settings, parent, "FAILED")
-            raise AmpCaptureError(f"study {study.study_name}", "no trial completed",
-                                  "see the trials' errors above; fix them and run the sweep again")
+            raise AmpCaptureError(f"study {study.study_name}", "no trial completed", "see the trials' errors above; fix them and run the sweep again")
         best_dir = Path(self.best_dir or self._runs_dir(study) / "best")
         layout = self._layout(cfg)
         sweep.publish_best(layout.run(best.user_attrs[sweep.RUN_NAME]).root, best_dir)

@@ -18,7 +18,7 @@ from ampcapture.runtime.load import load_model
 
 from conftest import TINY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:

@@ -104,8 +104,7 @@ def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg
     assert validation["raw"] != pytest.approx(result["validation_esr"], rel=1e-3)
 
     audio = playing(0.5, capture.sample_rate)
-    export_checkpoint(result["checkpoint"], tmp_path / "tiny.nam", defaults(ExportSettings, aidax=False, register=False),
-                      check_audio=audio)
+    export_checkpoint(result["checkpoint"], tmp_path / "tiny.nam", defaults(ExportSettings, aidax=False, register=False), check_audio=audio)
     exported = load_model(tmp_path / "tiny.nam").engine.render(audio)
     rendered = load_model(result["checkpoint"]).engine.render(audio)  # what `ampcapture render CKPT` plays
     module.load_state_dict(averaged)

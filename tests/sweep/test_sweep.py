@@ -19,7 +19,7 @@ from ampcapture.core.errors import ConfigError
 from ampcapture.core.files import exclusive
 from ampcapture.sweep.study import RUN_NAME, distribution, search_space, study_key
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A tiny WaveNet trained for a few seconds per trial; the search space is the learning rate.
 TINY_SEARCH = """\
@@ -50,13 +50,26 @@ def project(tiny_params, tmp_path) -> Path:
 
 
 def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}",
-             f"paths.reports={project / 'reports'}"]
-    run = subprocess.run([sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "--config-dir",
-                          str(project / "conf_extra"), "hparams_search=tiny", "capture=demo", *paths,
-                          f"hydra.sweep.dir={project / 'multirun'}", *overrides],
-                         cwd=project, capture_output=True, text=True, timeout=600,
-                         env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
+    paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}", f"paths.reports={project / 'reports'}"]
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "pipelines" / "train.py"),
+            "-m",
+            "--config-dir",
+            str(project / "conf_extra"),
+            "hparams_search=tiny",
+            "capture=demo",
+            *paths,
+            f"hydra.sweep.dir={project / 'multirun'}",
+            *overrides,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
     if check:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
@@ -100,6 +113,17 @@ def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/optimization_history.png" in plots
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(project, tiny_params):
+    _sweep(project, tiny_params, "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner=null", "train.lr=choice(-1.0, 0.01)")
+    trials = {t.params["train.lr"]: t for t in _study(project).trials}  # the seeded sampler draws both
+    assert trials[-1.0].state.name == "FAIL" and "train.lr" in trials[-1.0].user_attrs["error"]
+    assert trials[0.01].state.name == "COMPLETE"
+    report = json.loads((project / "reports/demo/sweeps/tiny.json").read_text())
+    assert report["n_trials"] == 3 and report["n_failed"] >= 1 and report["best"]["params"]["train.lr"] == 0.01
 
 
 @pytest.mark.integration
@@ -177,14 +201,17 @@ def test_a_bad_search_space_expression_fails_clearly(project, tiny_params):
     assert not (project / "models").exists()
 
 
-@pytest.mark.parametrize("expression, expected", [
-    ("choice(8, 16)", optuna.distributions.CategoricalDistribution([8, 16])),
-    ("range(1, 5)", optuna.distributions.IntDistribution(1, 4)),
-    ("range(0.1, 0.5, 0.1)", optuna.distributions.FloatDistribution(0.1, 0.4, step=0.1)),
-    ("interval(0.1, 0.9)", optuna.distributions.FloatDistribution(0.1, 0.9)),
-    ("tag(log, interval(0.001, 0.01))", optuna.distributions.FloatDistribution(0.001, 0.01, log=True)),
-    ("Tanh", "Tanh"),
-])
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("choice(8, 16)", optuna.distributions.CategoricalDistribution([8, 16])),
+        ("range(1, 5)", optuna.distributions.IntDistribution(1, 4)),
+        ("range(0.1, 0.5, 0.1)", optuna.distributions.FloatDistribution(0.1, 0.4, step=0.1)),
+        ("interval(0.1, 0.9)", optuna.distributions.FloatDistribution(0.1, 0.9)),
+        ("tag(log, interval(0.001, 0.01))", optuna.distributions.FloatDistribution(0.001, 0.01, log=True)),
+        ("Tanh", "Tanh"),
+    ],
+)
 def test_search_space_expressions_read_as_hydra_optuna_sweeper_reads_them(expression, expected):
     got = distribution("key", expression)
     if isinstance(expected, optuna.distributions.FloatDistribution) and expected.step:
@@ -203,7 +230,8 @@ def test_bad_search_space_expressions_name_the_key(expression):
 @pytest.mark.slow
 def test_a_two_objective_study_returns_the_pareto_front(project, tiny_params):
     pareto = TINY_SEARCH.replace("train.lr: choice(0.01, 0.02)", "model.channels: choice(2, 4)").replace(
-        "n_trials: 2", "n_trials: 3\n    direction: [minimize, minimize]\n    objectives: [validation_esr, macs_per_sample]")
+        "n_trials: 2", "n_trials: 3\n    direction: [minimize, minimize]\n    objectives: [validation_esr, macs_per_sample]"
+    )
     (project / "conf_extra/hparams_search/tiny.yaml").write_text(pareto)
     _sweep(project, tiny_params, "hydra.sweeper.pruner=null", "train.lr=0.01")
     report = json.loads((project / "reports/demo/sweeps/tiny.json").read_text())
@@ -219,8 +247,9 @@ def test_a_two_objective_study_returns_the_pareto_front(project, tiny_params):
 
 def test_the_command_line_searches_or_fixes_a_key():
     params = {"train.lr": "choice(0.01, 0.02)", "loss": {"mrstft": "choice(0.0, 0.0002)"}}  # dotted or nested keys
-    space, fixed = search_space(params, ["train.lr=tag(log, interval(1e-4, 1e-2))", "model.channels=choice(4, 8)",
-                                         "loss.mrstft=0.0", "capture=demo"])
-    assert space == {"train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
-                     "model.channels": optuna.distributions.CategoricalDistribution([4, 8])}
+    space, fixed = search_space(params, ["train.lr=tag(log, interval(1e-4, 1e-2))", "model.channels=choice(4, 8)", "loss.mrstft=0.0", "capture=demo"])
+    assert space == {
+        "train.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+        "model.channels": optuna.distributions.CategoricalDistribution([4, 8]),
+    }
     assert fixed == {"loss.mrstft": "0.0", "capture": "demo"}

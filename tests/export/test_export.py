@@ -31,7 +31,7 @@ from devtools.nam_reference import run_nam
 
 from conftest import as_plain_user, read_only_folder, torch_render
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
 SR = 48000
 
@@ -39,11 +39,20 @@ SR = 48000
 # Beyond the presets: what the engine must also get right (stacked LSTM, gated and other activations).
 EXTRA = {
     "lstm_2_layers": ("LSTM", {"hidden_size": 8, "num_layers": 2}),
-    "wavenet_gated_silu": ("WaveNet", {"head_scale": 0.1, "layers": [
-        dict(input_size=1, condition_size=1, channels=4, head_size=3, kernel_size=2, dilations=[1, 4, 16], activation="SiLU",
-             gated=True, head_bias=False),
-        dict(input_size=4, condition_size=1, channels=3, head_size=1, kernel_size=5, dilations=[1, 2], activation="Hardtanh",
-             gated=False, head_bias=True)]}),
+    "wavenet_gated_silu": (
+        "WaveNet",
+        {
+            "head_scale": 0.1,
+            "layers": [
+                dict(
+                    input_size=1, condition_size=1, channels=4, head_size=3, kernel_size=2, dilations=[1, 4, 16], activation="SiLU", gated=True, head_bias=False
+                ),
+                dict(
+                    input_size=4, condition_size=1, channels=3, head_size=1, kernel_size=5, dilations=[1, 2], activation="Hardtanh", gated=False, head_bias=True
+                ),
+            ],
+        },
+    ),
 }
 
 
@@ -56,8 +65,7 @@ def preset_model(name: str, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def signals() -> dict[str, np.ndarray]:
-    return {"random": (0.5 * np.random.default_rng(1).standard_normal(12000)).astype(np.float32),
-            "guitar": playing(1.0, SR, seed=3)}
+    return {"random": (0.5 * np.random.default_rng(1).standard_normal(12000)).astype(np.float32), "guitar": playing(1.0, SR, seed=3)}
 
 
 @pytest.mark.parametrize("preset", PRESETS + list(EXTRA))
@@ -228,8 +236,7 @@ def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
 def test_export_writes_checked_files_and_registers_a_version_per_export(checkpoints, tmp_path):
     tracking = defaults(LoggerSettings, tracking_uri=f"sqlite:///{checkpoints['store']}")
     out = tmp_path / "demo.nam"
-    first = export_checkpoint(checkpoints["wavenet_nano"], out, defaults(ExportSettings), user={"gear_make": "Virtual"},
-                              tracking=tracking)
+    first = export_checkpoint(checkpoints["wavenet_nano"], out, defaults(ExportSettings), user={"gear_make": "Virtual"}, tracking=tracking)
     second = export_checkpoint(checkpoints["wavenet_nano"], out, defaults(ExportSettings, nam_version="0.5"), tracking=tracking)
     assert first["nam_max_abs_difference"] <= 1e-5 and first["aidax"] is None
     assert json.loads(out.read_text())["metadata"]["training"]["validation_esr"] == first["validation_esr"]
@@ -281,13 +288,16 @@ def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProces
     return subprocess.run([*prefix, sys.executable, "-m", "ampcapture.cli", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"{not json", "not valid JSON"),
-    (json.dumps({"architecture": "ConvNet", "config": {}, "weights": []}).encode(), "not supported"),
-    (json.dumps({"architecture": "LSTM", "config": {"hidden_size": 4, "num_layers": 1}, "weights": [0.0] * 5}).encode(),
-     "weights do not fit"),
-    (b"\x00\x01binary", "not valid JSON"),
-], ids=["broken-json", "architecture", "weight-count", "binary"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"{not json", "not valid JSON"),
+        (json.dumps({"architecture": "ConvNet", "config": {}, "weights": []}).encode(), "not supported"),
+        (json.dumps({"architecture": "LSTM", "config": {"hidden_size": 4, "num_layers": 1}, "weights": [0.0] * 5}).encode(), "weights do not fit"),
+        (b"\x00\x01binary", "not valid JSON"),
+    ],
+    ids=["broken-json", "architecture", "weight-count", "binary"],
+)
 def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, content, message):
     bad = tmp_path / "bad.nam"
     bad.write_bytes(content)
@@ -303,8 +313,7 @@ def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(ch
     take = tmp_path / "take.wav"
     sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
     before = take.read_bytes(), model.read_bytes()
-    for out, what in ((take, "input take itself"), (tmp_path / "." / "take.wav", "input take itself"), (model, "model itself"),
-                      (tmp_path, "is a folder")):
+    for out, what in ((take, "input take itself"), (tmp_path / "." / "take.wav", "input take itself"), (model, "model itself"), (tmp_path, "is a folder")):
         run = _cli("render", str(model), str(take), str(out))
         said = " ".join(run.stderr.split())  # the message wraps at the terminal's width
         assert run.returncode == 1 and what in said and "Traceback" not in said, said
@@ -324,8 +333,7 @@ def test_render_and_export_into_a_read_only_folder_say_so(checkpoints, tmp_path)
     export_checkpoint(checkpoints["wavenet_nano"], model, defaults(ExportSettings, register=False))
     sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
     locked = read_only_folder(tmp_path / "locked")
-    for args in (("render", str(model), str(take), str(locked / "out.wav")),
-                 ("export", str(checkpoints["wavenet_nano"]), "-o", str(locked / "m.nam"))):
+    for args in (("render", str(model), str(take), str(locked / "out.wav")), ("export", str(checkpoints["wavenet_nano"]), "-o", str(locked / "m.nam"))):
         run = _cli(*args, prefix=prefix)
         said = " ".join(run.stderr.split())
         assert run.returncode == 1 and "Permission denied" in said and str(locked) in said, said

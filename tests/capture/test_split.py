@@ -45,7 +45,7 @@ def test_recording_without_sidecar_splits_by_fractions(tmp_path):
 @pytest.mark.parametrize("fractions", [(0.9, 0.2), (0.0, 0.1), (0.8, 0.0), (1.2, -0.3)])
 def test_nonsense_fractions_are_refused(fractions):
     with pytest.raises(ConfigError, match="data.split"):
-        defaults(SplitSettings, **dict(zip(('train_fraction', 'validation_fraction'), fractions)))
+        defaults(SplitSettings, **dict(zip(("train_fraction", "validation_fraction"), fractions)))
 
 
 def test_split_without_aligned_audio_says_to_run_align(tmp_path):

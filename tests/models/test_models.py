@@ -17,8 +17,16 @@ from conftest import TINY_LSTM, TINY_WAVENET
 PRESETS = {name: presets.preset(name) for name in presets.NAMES}
 # Parameter counts of neural-amp-modeler 0.13's presets: our weights map one-to-one onto theirs
 # (the custom presets' defaults are NAM's standard WaveNet and small LSTM).
-NAM_PARAMETERS = {"wavenet_standard": 13801, "wavenet_lite": 6553, "wavenet_feather": 3025, "wavenet_nano": 841,
-                  "lstm_small": 1265, "lstm_medium": 4577, "wavenet_custom": 13801, "lstm_custom": 1265}
+NAM_PARAMETERS = {
+    "wavenet_standard": 13801,
+    "wavenet_lite": 6553,
+    "wavenet_feather": 3025,
+    "wavenet_nano": 841,
+    "lstm_small": 1265,
+    "lstm_medium": 4577,
+    "wavenet_custom": 13801,
+    "lstm_custom": 1265,
+}
 
 
 def _model(name, **changes):
@@ -28,10 +36,10 @@ def _model(name, **changes):
 
 
 def _tiny_wavenet(**layer_changes):
-    layers = [dict(input_size=1, condition_size=1, channels=4, head_size=2, kernel_size=3, dilations=[1, 2, 4], activation="Tanh",
-                   gated=False, head_bias=False),
-              dict(input_size=4, condition_size=1, channels=2, head_size=1, kernel_size=3, dilations=[8, 16], activation="Tanh",
-                   gated=False, head_bias=True)]
+    layers = [
+        dict(input_size=1, condition_size=1, channels=4, head_size=2, kernel_size=3, dilations=[1, 2, 4], activation="Tanh", gated=False, head_bias=False),
+        dict(input_size=4, condition_size=1, channels=2, head_size=1, kernel_size=3, dilations=[8, 16], activation="Tanh", gated=False, head_bias=True),
+    ]
     for layer in layers:
         layer.update(layer_changes)
     torch.manual_seed(0)
@@ -61,9 +69,17 @@ def test_output_length_and_causality(name):
     assert not torch.allclose(y[:, 300:], y2[:, 300:])
 
 
-@pytest.mark.parametrize("make", [lambda: _model("wavenet_nano"), lambda: _model("lstm_small"), lambda: _model("lstm_guitarml"),
-                                  lambda: _tiny_wavenet(gated=True), lambda: _tiny_wavenet(activation="ReLU")],
-                         ids=["wavenet_nano", "lstm_small", "lstm_guitarml", "wavenet_gated", "wavenet_relu"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _model("wavenet_nano"),
+        lambda: _model("lstm_small"),
+        lambda: _model("lstm_guitarml"),
+        lambda: _tiny_wavenet(gated=True),
+        lambda: _tiny_wavenet(activation="ReLU"),
+    ],
+    ids=["wavenet_nano", "lstm_small", "lstm_guitarml", "wavenet_gated", "wavenet_relu"],
+)
 def test_streaming_equals_whole_file(make):
     model = make()
     rng = np.random.default_rng(0)
@@ -83,9 +99,11 @@ def test_streaming_equals_whole_file(make):
         assert torch.max(torch.abs(streamed - whole)) <= 1e-5
 
 
-@pytest.mark.parametrize("make", [lambda: _model("wavenet_nano"), lambda: _tiny_wavenet(gated=True),
-                                  lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2)],
-                         ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: _model("wavenet_nano"), lambda: _tiny_wavenet(gated=True), lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2)],
+    ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2"],
+)
 def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
     model = make().double().train()
     x = torch.randn(3, model.receptive_field + 700, dtype=torch.float64) * 0.4
@@ -98,8 +116,7 @@ def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
         outputs.append(y.detach())
         wrt = [inputs, *model.parameters()]
         # the last layer's 1x1 feeds only the unused residual stream: no gradient, or zeros
-        grads.append([torch.zeros_like(w) if g is None else g
-                      for w, g in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))])
+        grads.append([torch.zeros_like(w) if g is None else g for w, g in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))])
     assert torch.allclose(outputs[0], outputs[1], rtol=0, atol=1e-12)
     for ours, reference in zip(*grads):
         assert torch.allclose(ours, reference, rtol=1e-9, atol=1e-12)
@@ -128,12 +145,15 @@ def test_guitarml_variant_adds_the_input_and_has_no_trainable_state():
         assert torch.allclose(model(x), x)
 
 
-@pytest.mark.parametrize("architecture,config,where", [
-    ("Transformer", {}, "model.architecture"),
-    ("LSTM", {"hidden_size": 0}, "model.config"),
-    ("LSTM", {"hiden_size": 16}, "model.config"),
-    ("WaveNet", {"layers": []}, "model.config.layers"),
-])
+@pytest.mark.parametrize(
+    "architecture,config,where",
+    [
+        ("Transformer", {}, "model.architecture"),
+        ("LSTM", {"hidden_size": 0}, "model.config"),
+        ("LSTM", {"hiden_size": 16}, "model.config"),
+        ("WaveNet", {"layers": []}, "model.config.layers"),
+    ],
+)
 def test_bad_model_config_is_refused(architecture, config, where):
     with pytest.raises(ConfigError) as err:
         build_model(architecture, config)
@@ -143,7 +163,7 @@ def test_bad_model_config_is_refused(architecture, config, where):
 def test_model_is_selected_by_hydra_override(tmp_path):
     from ampcapture.core.config import compose, load_params
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).resolve().parents[2]
     compose(root / "conf", tmp_path / "params.yaml", ["model=lstm_small"])
     model = load_params(tmp_path / "params.yaml")["model"]
     assert build_model(model["architecture"], model["config"]).num_parameters() == NAM_PARAMETERS["lstm_small"]

@@ -50,6 +50,6 @@ def test_nonsense_loss_config_is_refused(bad):
         defaults(LossSettings, **bad)
 
 
-@pytest.mark.parametrize("preset", sorted((Path(__file__).parents[1] / "conf" / "loss").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", sorted((Path(__file__).resolve().parents[2] / "conf" / "loss").glob("*.yaml")), ids=lambda p: p.stem)
 def test_loss_presets_are_valid(preset):
     TrainingLoss(defaults(LossSettings, **yaml.safe_load(preset.read_text())))

@@ -24,7 +24,7 @@ from ampcapture.training.module import AmpModule, TrainingDiverged
 
 from conftest import TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client() -> mlflow.MlflowClient:
@@ -50,6 +50,7 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     module = AmpModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu").eval()
     from ampcapture.capture.dataset import Capture
     from ampcapture.training.losses import esr
+
     capture = Capture.load(Path(cfg["paths"]["splits"]) / "demo" / "split.json")
     x, y = capture.segment("validation", module.pre_roll)
     with torch.no_grad():
@@ -80,8 +81,16 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
 
     db_dir = Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")).parent
     assert run.info.artifact_uri.startswith((db_dir / "mlartifacts").as_uri())  # beside the store, not ./mlruns
-    assert set(artifacts()) >= {"config/config.yaml", "checkpoints/best.ckpt", "plots/comparison.png", "metrics.json",
-                                "esr_curve.csv", "audio/input.wav", "audio/target.wav", "audio/prediction.wav"}
+    assert set(artifacts()) >= {
+        "config/config.yaml",
+        "checkpoints/best.ckpt",
+        "plots/comparison.png",
+        "metrics.json",
+        "esr_curve.csv",
+        "audio/input.wav",
+        "audio/target.wav",
+        "audio/prediction.wav",
+    }
 
 
 def _interrupted(cfg: dict, monkeypatch, epoch: int) -> Path:
@@ -190,14 +199,17 @@ def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
     assert not (Path(cfg["paths"]["models"]) / "demo" / cfg["model"]["name"] / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("trainer.max_minutes", -1, "trainer.max_minutes"),
-    ("trainer.max_epochs", 0, "trainer.max_epochs"),
-    ("train.scheduler", "sometimes", "train.scheduler"),
-    ("train.lr", "fast", "train.lr"),
-    ("capture", "nosuch", "split not found"),
-    ("train.ny", 10**8, "train.ny: no training region is longer"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("trainer.max_minutes", -1, "trainer.max_minutes"),
+        ("trainer.max_epochs", 0, "trainer.max_epochs"),
+        ("train.scheduler", "sometimes", "train.scheduler"),
+        ("train.lr", "fast", "train.lr"),
+        ("capture", "nosuch", "split not found"),
+        ("train.ny", 10**8, "train.ny: no training region is longer"),
+    ],
+)
 def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
     section, _, name = key.rpartition(".")
     (cfg[section] if section else cfg)[name] = value
@@ -207,15 +219,23 @@ def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
 
 
 def _hydra_app(*overrides: str, cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],
-                          cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*prefix, sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model=wavenet_huge"], "Could not find 'model/wavenet_huge'"),
-    (["trainer.max_minutes=-5"], "trainer.max_minutes: must be > 0"),
-    (["capture=nosuch"], "split not found"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model=wavenet_huge"], "Could not find 'model/wavenet_huge'"),
+        (["trainer.max_minutes=-5"], "trainer.max_minutes: must be > 0"),
+        (["capture=nosuch"], "split not found"),
+    ],
+)
 def test_the_hydra_app_reports_bad_configs(tmp_path, overrides, message):
     run = _hydra_app(*overrides, cwd=tmp_path)
     assert run.returncode != 0
@@ -226,8 +246,16 @@ def test_the_hydra_app_reports_bad_configs(tmp_path, overrides, message):
 
 def test_training_into_a_read_only_models_folder_says_so(cfg, tmp_path):
     locked = read_only_folder(tmp_path / "locked")
-    run = _hydra_app(f"paths.splits={cfg['paths']['splits']}", f"paths.models={locked}", "capture=demo", "model=wavenet_nano",
-                     "logger.mlflow=false", "trainer.max_epochs=1", cwd=tmp_path, prefix=as_plain_user())
+    run = _hydra_app(
+        f"paths.splits={cfg['paths']['splits']}",
+        f"paths.models={locked}",
+        "capture=demo",
+        "model=wavenet_nano",
+        "logger.mlflow=false",
+        "trainer.max_epochs=1",
+        cwd=tmp_path,
+        prefix=as_plain_user(),
+    )
     said = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0 and "Permission denied" in said and str(locked) in said, said
     assert "Traceback" not in said and list(locked.iterdir()) == []

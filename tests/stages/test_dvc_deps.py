@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 OWN_PACKAGES = ("ampcapture", "hydra_plugins")
 # Hydra imports every module of the hydra_plugins namespace (the project's sweeper) when a
@@ -93,6 +93,12 @@ def test_each_stage_depends_on_exactly_the_code_it_runs(name):
 
 def test_the_closure_follows_relative_and_function_level_imports():
     files = {str(p.relative_to(SRC)) for p in closure(ROOT / "pipelines" / "export.py")}
-    assert {"ampcapture/stages/__init__.py", "ampcapture/stages/export.py", "ampcapture/export/write.py",
-            "ampcapture/formats/nam.py", "ampcapture/core/errors.py", "ampcapture/core/__init__.py"} <= files
+    assert {
+        "ampcapture/stages/__init__.py",
+        "ampcapture/stages/export.py",
+        "ampcapture/export/write.py",
+        "ampcapture/formats/nam.py",
+        "ampcapture/core/errors.py",
+        "ampcapture/core/__init__.py",
+    } <= files
     assert "ampcapture/cli.py" not in files and not any(f.startswith("ampcapture/training/") for f in files)  # checkpoints load without it

@@ -40,8 +40,11 @@ def test_the_lowest_validation_esr_wins_whatever_the_test_esr(models):
     assert selection["rule"] == RULE and "test ESR is never used" in RULE
     assert "sweep trial 0" in selection["reason"] and "lowest of 3" in selection["reason"]
     listed = {c["run"]: (c["source"], c["validation_esr"], c["test_esr"]) for c in selection["candidates"]}
-    assert listed == {"final": ("final fit", 0.012, 0.011), "sweep/trial_000": ("sweep trial 0", 0.010, 0.020),
-                      "sweep/trial_001": ("sweep trial 1", 0.030, 0.005)}  # the pruned trial is no candidate
+    assert listed == {
+        "final": ("final fit", 0.012, 0.011),
+        "sweep/trial_000": ("sweep trial 0", 0.010, 0.020),
+        "sweep/trial_001": ("sweep trial 1", 0.030, 0.005),
+    }  # the pruned trial is no candidate
 
 
 def test_the_final_fit_wins_a_tie_and_stands_alone_without_completed_trials(models):

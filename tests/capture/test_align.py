@@ -91,10 +91,12 @@ def _filter(kind: str, hz: float, order: int = 1):
 def _tube_stage(drive_db: float, polarity: float = -1.0):
     """A cold-biased triode-like stage: coupling cap, asymmetric clipping, coupling cap, Miller
     low-pass; inverting, as one tube stage is."""
+
     def stage(x):
         v = _filter("highpass", 15)(x) * 10 ** (drive_db / 20) + 0.3
         clipped = np.where(v > 0, np.tanh(v), 0.3 * np.tanh(v / 0.3)) - np.tanh(0.3)
         return polarity * _filter("lowpass", 12000)(_filter("highpass", 20)(clipped))
+
     return stage
 
 
@@ -116,8 +118,7 @@ def test_latency_without_blips_is_within_two_samples_for_a_family_of_devices(tmp
     y = DEVICES[device](x)
     y *= 0.5 / np.max(np.abs(y))
     for latency in (0, 1, 480, 2000):
-        result = inspect(*write_pair(tmp_path / str(latency), x, delayed(y, latency)), defaults(AlignSettings),
-                         reference_wav=tiny_stimulus[0])
+        result = inspect(*write_pair(tmp_path / str(latency), x, delayed(y, latency)), defaults(AlignSettings), reference_wav=tiny_stimulus[0])
         assert not result.errors, result.report()["errors"]
         assert result.latency_method == "cross_correlation"
         assert abs(result.latency_samples - latency) <= 2, (latency, result.latency_samples)
