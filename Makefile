@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Re-compose params.yaml from conf/ (what `dvc exp run` does) after editing conf/ by hand.
 params: $(STAMP)
-	$(BIN)/python -m ampcapture.config compose
+	$(BIN)/python -m ampcapture.core.config compose
 
 # Our trainer against neural-amp-modeler's, same capture and 10-minute budget (after `make demo`;
 # another capture once it is split: make vs-nam CAPTURE=mygear).
