@@ -19,6 +19,10 @@ class ConfigError(AmpCaptureError):
     """A configuration value that makes no sense."""
 
 
+class ModelFileError(AmpCaptureError):
+    """A model file that cannot be read, or a model that cannot be written in a format."""
+
+
 def user_error(exc: AmpCaptureError | OSError) -> AmpCaptureError:
     """What an entry point prints instead of a traceback: our errors as they are, and a
     file-system error (read-only folder, full disk, a folder where a file belongs) as a message

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.errors import ModelFileError
 from ampcapture.models import AmpModel, build_model
-
-
-class ModelFileError(AmpCaptureError):
-    """A model file that cannot be read, or a model that cannot be written in a format."""
 
 
 def load_checkpoint_model(path: str | Path) -> AmpModel:

@@ -22,8 +22,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
-from ampcapture.formats.checkpoint import ModelFileError
 from ampcapture.models import LSTM, AmpModel, WaveNet
 from ampcapture.models.layout import ACTIVATIONS, lstm_layout, wavenet_weight_count
 

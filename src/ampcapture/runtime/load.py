@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ampcapture.formats.checkpoint import ModelFileError, load_checkpoint_model
+from ampcapture.core.errors import ModelFileError
+from ampcapture.formats.checkpoint import load_checkpoint_model
 from ampcapture.formats.nam import nam_body, read_nam, read_nam_dict
 from ampcapture.models import LSTM, AmpModel
 from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
