@@ -1,25 +1,32 @@
-"""Our real-time engine against neural-amp-modeler's own Python model, on the same `.nam` files,
-one thread, in one run: offline RTF (a 30 s guitar-like file rendered whole) for every preset,
-and our streaming RTF at 64 and 512-sample buffers.
+"""Our real-time engine against neural-amp-modeler's own Python model, and (with --core) against
+NeuralAmpModelerCore, the NAM plugin's C++ engine, on the same `.nam` files, one thread, in one
+run: offline RTF (a 30 s guitar-like file rendered whole) for every preset, and streaming RTF at
+64 and 512-sample buffers.
 
-    python benchmarks/runtime_vs_nam.py [--seconds 30] [--runs 3]
+    python benchmarks/runtime_vs_nam.py [--seconds 30] [--runs 3] [--core PATH/TO/benchmodel [--core-exact-tanh]]
 
 Each preset gets random weights (speed does not depend on training) and is exported with our
 exporter; NAM (0.13.0, in .benchmarks/nam-venv, installed the first time) loads each file with
-its own `init_from_nam` and renders the same input. Prints a table and writes
-.benchmarks/runtime_vs_nam.json.
+its own `init_from_nam` and renders the same input. `--core` runs the core's `benchmodel` tool
+(built from its source by you, see the README) on each file `--runs` times, right after ours:
+it streams 2 s of audio in 64-sample buffers, with the core's fast tanh unless
+`--core-exact-tanh`. Prints a table and writes .benchmarks/runtime_vs_nam.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ampcapture.audio.guitar import playing
 from ampcapture.core.config import defaults
 from ampcapture.core.files import write_json
 from ampcapture.formats.nam import to_nam, write_nam
@@ -52,11 +59,32 @@ print(json.dumps(out))
 """
 
 
+CORE_SAMPLES = 2 * 48000  # benchmodel: (48000 / 64) * 2 buffers of 64 samples
+
+
+def core_rtf(benchmodel: Path, model: Path, runs: int, exact_tanh: bool) -> float:
+    """Median RTF of NeuralAmpModelerCore's `benchmodel` on one file (it prints the time in ms)."""
+    times = []
+    for _ in range(runs):
+        command = [str(benchmodel), *(["--no-fast-tanh"] if exact_tanh else []), str(model)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        ms = [float(line[:-2]) for line in done.stdout.splitlines() if re.fullmatch(r"[0-9.]+ms", line.strip())]
+        if done.returncode != 0 or not ms:
+            raise SystemExit(f"{benchmodel} failed on {model.name}: {(done.stderr or done.stdout).strip()[-500:]}")
+        times.append(ms[-1] / 1000.0)
+    sample_rate = json.loads(model.read_text()).get("sample_rate") or 48000.0
+    return float(np.median(times)) / (CORE_SAMPLES / sample_rate)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--core", type=Path, help="NeuralAmpModelerCore's benchmodel binary, to time the plugin's engine too")
+    parser.add_argument("--core-exact-tanh", action="store_true", help="run benchmodel with --no-fast-tanh (the core's exact tanh)")
     args = parser.parse_args()
+    if args.core is not None and not (args.core.is_file() and os.access(args.core, os.X_OK)):
+        parser.error(f"--core {args.core}: not an executable file (build tools/benchmodel of NeuralAmpModelerCore, see the README)")
     settings = defaults(BenchSettings, offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,8 +92,6 @@ def main() -> None:
         for preset in PRESETS:
             files[preset] = Path(tmp) / f"{preset}.nam"
             write_nam(files[preset], to_nam(preset_model(preset), {"name": preset}))
-        from ampcapture.audio.guitar import playing
-
         np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))
         nam_seconds = json.loads(run_nam(NAM_TIMING, Path(tmp) / "x.npy", args.runs, *map(str, files.values())))
         for preset, path in files.items():
@@ -84,13 +110,31 @@ def main() -> None:
                     "ours_stream_rtf_512": stream[512],
                 }
             )
-    print(f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} {'ours @64':>9s} {'ours @512':>10s}")
+            if args.core is not None:
+                rows[-1]["core_stream_rtf_64"] = core_rtf(args.core, path, args.runs, args.core_exact_tanh)
+                rows[-1]["ours_over_core_64"] = stream[64] / rows[-1]["core_stream_rtf_64"]
+    core = " core @64 ours/core" if args.core is not None else ""
+    print(
+        f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} {'ours @64':>9s} {'ours @512':>10s}{core}"
+    )
     for r in rows:
-        print(
+        line = (
             f"{r['preset']:18s} {r['parameters']:7d} {r['macs_per_sample']:7d} {r['nam_python_offline_rtf']:15.4f} "
             f"{r['ours_offline_rtf']:13.4f} {r['offline_speedup']:8.1f}x {r['ours_stream_rtf_64']:9.4f} {r['ours_stream_rtf_512']:10.4f}"
         )
-    write_json(ROOT / ".benchmarks" / "runtime_vs_nam.json", {"seconds": args.seconds, "runs": args.runs, "rows": rows})
+        if args.core is not None:
+            line += f" {r['core_stream_rtf_64']:8.4f} {r['ours_over_core_64']:9.2f}"
+        print(line)
+    write_json(
+        ROOT / ".benchmarks" / "runtime_vs_nam.json",
+        {
+            "seconds": args.seconds,
+            "runs": args.runs,
+            "core": str(args.core) if args.core else None,
+            "core_fast_tanh": not args.core_exact_tanh if args.core else None,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":
