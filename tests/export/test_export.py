@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from ampcapture.audio.guitar import playing
+from ampcapture.cli import main as cli
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.export.write import ExportSettings, export_checkpoint
@@ -285,7 +286,14 @@ def test_bench_report_is_well_formed(checkpoints, tmp_path):
 
 
 def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The `ampcapture` command as its own process (as another user when `prefix` says so)."""
     return subprocess.run([*prefix, sys.executable, "-m", "ampcapture.cli", *args], capture_output=True, text=True)
+
+
+def _said(capsys, *args: str) -> tuple[int, str]:
+    """The `ampcapture` command run in this process: its exit status and its stderr, unwrapped."""
+    status = cli(list(args))
+    return status, " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize(
@@ -298,32 +306,30 @@ def _cli(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProces
     ],
     ids=["broken-json", "architecture", "weight-count", "binary"],
 )
-def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, content, message):
+def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, capsys, content, message):
     bad = tmp_path / "bad.nam"
     bad.write_bytes(content)
     sf.write(tmp_path / "in.wav", np.zeros(100), SR)
-    run = _cli("render", str(bad), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
-    assert run.returncode == 1 and message in run.stderr and str(bad) in run.stderr and "Traceback" not in run.stderr
+    status, said = _said(capsys, "render", str(bad), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
+    assert status == 1 and message in said and str(bad) in said
     assert not (tmp_path / "out.wav").exists()
 
 
-def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(checkpoints, tmp_path):
+def test_render_never_overwrites_its_input_or_model_and_names_a_folder_output(checkpoints, tmp_path, capsys):
     model = tmp_path / "m.nam"
     export_checkpoint(checkpoints["wavenet_nano"], model, defaults(ExportSettings, register=False))
     take = tmp_path / "take.wav"
     sf.write(take, playing(0.2, SR, 1), SR, subtype="PCM_24")
     before = take.read_bytes(), model.read_bytes()
     for out, what in ((take, "input take itself"), (tmp_path / "." / "take.wav", "input take itself"), (model, "model itself"), (tmp_path, "is a folder")):
-        run = _cli("render", str(model), str(take), str(out))
-        said = " ".join(run.stderr.split())  # the message wraps at the terminal's width
-        assert run.returncode == 1 and what in said and "Traceback" not in said, said
+        status, said = _said(capsys, "render", str(model), str(take), str(out))
+        assert status == 1 and what in said, said
     assert (take.read_bytes(), model.read_bytes()) == before
 
 
-def test_export_to_a_folder_names_the_folder_and_writes_nothing(checkpoints, tmp_path):
-    run = _cli("export", str(checkpoints["wavenet_nano"]), "-o", str(tmp_path))
-    said = " ".join(run.stderr.split())
-    assert run.returncode == 1 and f"{tmp_path}: is a folder" in said and "Traceback" not in said, said
+def test_export_to_a_folder_names_the_folder_and_writes_nothing(checkpoints, tmp_path, capsys):
+    status, said = _said(capsys, "export", str(checkpoints["wavenet_nano"]), "-o", str(tmp_path))
+    assert status == 1 and f"{tmp_path}: is a folder" in said, said
     assert list(tmp_path.iterdir()) == []
 
 
@@ -341,23 +347,22 @@ def test_render_and_export_into_a_read_only_folder_say_so(checkpoints, tmp_path)
     assert list(locked.iterdir()) == []
 
 
-def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path):
+def test_a_model_file_with_a_nan_weight_is_refused(checkpoints, tmp_path, capsys):
     export_checkpoint(checkpoints["wavenet_nano"], tmp_path / "m.nam", defaults(ExportSettings, register=False))
     data = json.loads((tmp_path / "m.nam").read_text())
     data["weights"][7] = float("nan")
     (tmp_path / "bad.nam").write_text(json.dumps(data))
     sf.write(tmp_path / "in.wav", playing(0.2, SR, 1), SR)
-    run = _cli("render", str(tmp_path / "bad.nam"), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
-    said = " ".join(run.stderr.split())
-    assert run.returncode == 1 and "1 of its 842 weights are NaN or infinite (the first at index 7)" in said, said
+    status, said = _said(capsys, "render", str(tmp_path / "bad.nam"), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"))
+    assert status == 1 and "1 of its 842 weights are NaN or infinite (the first at index 7)" in said, said
     assert not (tmp_path / "out.wav").exists()
 
 
-def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path):
+def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path, capsys):
     fake = tmp_path / "x.ckpt"
     fake.write_bytes(b"garbage")
-    run = _cli("export", str(fake), "-o", str(tmp_path / "x.nam"))
+    run = _cli("export", str(fake), "-o", str(tmp_path / "x.nam"))  # as its own process: no traceback either
     assert run.returncode == 1 and "not an ampcapture checkpoint" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "x.nam").exists()
-    run = _cli("bench", str(tmp_path / "model.onnx"))
-    assert run.returncode == 1 and "unsupported model file type" in run.stderr
+    status, said = _said(capsys, "bench", str(tmp_path / "model.onnx"))
+    assert status == 1 and "unsupported model file type" in said

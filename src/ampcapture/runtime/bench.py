@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from ampcapture.audio.guitar import playing
 from ampcapture.core.errors import ConfigError
+from ampcapture.core.files import atomic_path
 from ampcapture.runtime.load import load_model
 
 
@@ -120,8 +121,6 @@ def plot(report: dict[str, Any], path: str | Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ampcapture.core.files import atomic_path
 
     sizes = [s["buffer"] for s in report["streaming"]]
     fig, ax = plt.subplots(figsize=(7, 4.5))
