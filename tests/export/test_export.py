@@ -18,7 +18,7 @@ import soundfile as sf
 from ampcapture.audio.guitar import playing
 from ampcapture.cli import main as cli
 from ampcapture.core.config import defaults
-from ampcapture.core.errors import AmpCaptureError
+from ampcapture.core.errors import AmpCaptureError, ModelFileError
 from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.formats import nam as nam_file
 from ampcapture.formats.aidax import to_aidax
@@ -40,6 +40,25 @@ SR = 48000
 # Beyond the presets: what the engine must also get right (stacked LSTM, gated and other activations).
 EXTRA = {
     "lstm_2_layers": ("LSTM", {"hidden_size": 8, "num_layers": 2}),
+    "wavenet_kernel_per_layer": (  # A2's shape in small: one kernel size per layer, LeakyReLU
+        "WaveNet",
+        {
+            "head_scale": 0.1,
+            "layers": [
+                dict(
+                    input_size=1,
+                    condition_size=1,
+                    channels=3,
+                    head_size=1,
+                    kernel_size=[6, 6, 15, 6],
+                    dilations=[1, 7, 1, 41],
+                    activation="LeakyReLU",
+                    gated=False,
+                    head_bias=True,
+                )
+            ],
+        },
+    ),
     "wavenet_gated_silu": (
         "WaveNet",
         {
@@ -82,6 +101,12 @@ def test_engine_renders_what_torch_renders_whole_and_streamed(preset, signals):
         streamed = np.concatenate([engine.process(part) for part in np.split(x, cuts)])
         assert np.max(np.abs(streamed - expected)) <= 1e-5
         assert np.max(np.abs(expected)) > 1e-3  # a silent model would prove nothing
+
+
+def test_a_version_that_cannot_hold_the_model_is_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="one kernel size per layer array") as error:
+        nam_file.to_nam(preset_model("wavenet_kernel_per_layer"), {"name": "t"}, "0.5")
+    assert "0.7" in error.value.fix
 
 
 @pytest.mark.parametrize("version", ["0.7", "0.5"])
@@ -149,7 +174,10 @@ arrays = [dict(input_size=1, condition_size=1, channels=16, head=dict(out_channe
                kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False),
           dict(input_size=16, condition_size=1, channels=8, head=dict(out_channels=1, kernel_size=1, bias=True),
                kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False)]
+a2_like = [dict(input_size=1, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=1, bias=True),
+                kernel_sizes=[6, 6, 15, 15, 6], dilations=[1, 7, 1, 13, 239], activation="LeakyReLU", gated=False)]
 models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "head_scale": 0.02}),
+          "nam_kernel_per_layer": WaveNet.init_from_config({"layers_configs": a2_like, "head_scale": 0.01}),
           "nam_lstm": LSTM(hidden_size=16, sample_rate=48000)}
 for name, model in models.items():
     for p in model.parameters():
@@ -167,7 +195,7 @@ for name, model in models.items():
 def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     np.save(tmp_path / "guitar.npy", signals["guitar"])
     run_nam(NAM_EXPORT, tmp_path)
-    for name in ("nam_standard", "nam_lstm"):
+    for name in ("nam_standard", "nam_kernel_per_layer", "nam_lstm"):
         path = tmp_path / f"{name}.nam"
         theirs = np.load(tmp_path / f"{name}.npy")
         assert np.max(np.abs(load_model(path).engine.render(signals["guitar"]) - theirs)) <= 1e-5, name

@@ -101,8 +101,31 @@ def test_streaming_equals_whole_file(make):
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: _model("wavenet_nano"), lambda: _tiny_wavenet(gated=True), lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2)],
-    ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2"],
+    [
+        lambda: _model("wavenet_nano"),
+        lambda: _tiny_wavenet(gated=True),
+        lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2),
+        lambda: build_model(
+            "WaveNet",
+            {
+                "head_scale": 0.5,
+                "layers": [
+                    dict(
+                        input_size=1,
+                        condition_size=1,
+                        channels=3,
+                        head_size=1,
+                        kernel_size=[6, 2, 15, 1],
+                        dilations=[1, 3, 1, 13],
+                        activation="LeakyReLU",
+                        gated=False,
+                        head_bias=True,
+                    )
+                ],
+            },
+        ).eval(),
+    ],
+    ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2", "wavenet_kernel_per_layer"],
 )
 def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
     model = make().double().train()

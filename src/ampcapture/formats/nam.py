@@ -25,7 +25,7 @@ import torch
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, WaveNet
-from ampcapture.models.layout import ACTIVATIONS, lstm_layout, wavenet_weight_count
+from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, lstm_layout, wavenet_weight_count
 
 CURRENT_VERSION = "0.7.0"
 LEGACY_VERSION = "0.5.4"
@@ -75,6 +75,12 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
         if version == LEGACY_VERSION:
+            if isinstance(c["kernel_size"], (list, tuple)):
+                raise ModelFileError(
+                    "--nam-version",
+                    "a .nam 0.5 holds one kernel size per layer array; this model has one per layer",
+                    "export it as 0.7 (NAM plugins from 0.4.1 read it)",
+                )
             arrays.append(
                 {k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
             )
@@ -87,7 +93,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "condition_size": c["condition_size"],
                 "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
                 "channels": c["channels"],
-                "kernel_sizes": [c["kernel_size"]] * n,
+                "kernel_sizes": kernel_sizes(c),
                 "dilations": list(c["dilations"]),
                 "activation": [{"type": c["activation"]}] * n,
                 "bottleneck": c["channels"],
@@ -223,7 +229,7 @@ def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
 
 
 def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
-    kernel_sizes = a.get("kernel_sizes") or [a["kernel_size"]] * len(a["dilations"])
+    kernels = a.get("kernel_sizes") or [a["kernel_size"]] * len(a["dilations"])
     activations = [
         x["type"] if isinstance(x, dict) else x for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * len(a["dilations"]))
     ]
@@ -233,7 +239,6 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
     unsupported = [
         name
         for name, active in (
-            ("kernel sizes that differ between layers", len(set(kernel_sizes)) != 1),
             ("activations that differ between layers", len(set(activations)) != 1),
             ("gating modes that differ between layers", len(set(gating)) != 1),
             ("a gating mode other than none/gated", gating[0] not in ("none", "gated")),
@@ -259,7 +264,7 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         "condition_size": a["condition_size"],
         "head_size": head["out_channels"],
         "channels": a["channels"],
-        "kernel_size": kernel_sizes[0],
+        "kernel_size": kernels[0] if len(set(kernels)) == 1 else [int(k) for k in kernels],
         "dilations": list(a["dilations"]),
         "activation": activations[0],
         "gated": gating[0] == "gated",

@@ -12,18 +12,24 @@ from typing import Any
 ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign")
 
 
+def kernel_sizes(array: dict[str, Any]) -> list[int]:
+    """A layer array's kernel size per layer: `kernel_size` is one for all, or one per dilation."""
+    k = array["kernel_size"]
+    return [int(v) for v in k] if isinstance(k, (list, tuple)) else [int(k)] * len(array["dilations"])
+
+
 def wavenet_macs(layers: list[dict[str, Any]]) -> int:
     """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs)."""
     total = 0
     for c in layers:
         mid = c["channels"] * (2 if c.get("gated") else 1)
-        per_layer = c["kernel_size"] * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2
-        total += c["input_size"] * c["channels"] + len(c["dilations"]) * per_layer + c["channels"] * c["head_size"]
+        total += c["input_size"] * c["channels"] + c["channels"] * c["head_size"]
+        total += sum(k * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2 for k in kernel_sizes(c))
     return total
 
 
 def wavenet_receptive_field(layers: list[dict[str, Any]]) -> int:
-    return 1 + sum((c["kernel_size"] - 1) * d for c in layers for d in c["dilations"])
+    return 1 + sum((k - 1) * d for c in layers for k, d in zip(kernel_sizes(c), c["dilations"]))
 
 
 def lstm_macs(hidden_size: int, num_layers: int) -> int:
@@ -63,6 +69,6 @@ def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
     total = 1
     for c in layers:
         ch, mid = c["channels"], c["channels"] * (2 if c.get("gated") else 1)
-        per_layer = mid * ch * c["kernel_size"] + mid + mid * c["condition_size"] + ch * ch + ch
-        total += ch * c["input_size"] + len(c["dilations"]) * per_layer + c["head_size"] * ch + (c["head_size"] if c.get("head_bias", True) else 0)
+        total += sum(mid * ch * k + mid + mid * c["condition_size"] + ch * ch + ch for k in kernel_sizes(c))
+        total += ch * c["input_size"] + c["head_size"] * ch + (c["head_size"] if c.get("head_bias", True) else 0)
     return total

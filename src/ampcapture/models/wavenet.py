@@ -25,7 +25,7 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel
-from ampcapture.models.layout import ACTIVATIONS, wavenet_macs
+from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, wavenet_macs
 
 
 class _Layer(nn.Module):
@@ -121,7 +121,7 @@ class _LayerArray(nn.Module):
         condition_size: int,
         head_size: int,
         channels: int,
-        kernel_size: int,
+        kernel_size: int | list[int],
         dilations: list[int],
         activation: str = "Tanh",
         gated: bool = False,
@@ -129,9 +129,10 @@ class _LayerArray(nn.Module):
     ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
-        self.layers = nn.ModuleList(_Layer(channels, condition_size, kernel_size, d, activation, gated) for d in dilations)
+        kernels = kernel_sizes({"kernel_size": kernel_size, "dilations": dilations})
+        self.layers = nn.ModuleList(_Layer(channels, condition_size, k, d, activation, gated) for k, d in zip(kernels, dilations))
         self.head_rechannel = nn.Conv1d(channels, head_size, 1, bias=head_bias)
-        self.receptive_field = 1 + sum((kernel_size - 1) * d for d in dilations)
+        self.receptive_field = 1 + sum((k - 1) * d for k, d in zip(kernels, dilations))
 
     def forward(self, x, condition, head=None):
         """Columns in, columns out: (head rechannelled, residual stream)."""
@@ -227,7 +228,13 @@ def _validate(layers: list[dict[str, Any]]) -> None:
         where = f"model.config.layers[{i}]"
         if c.get("activation", "Tanh") not in ACTIVATIONS:
             raise ConfigError(f"{where}.activation", f"unknown activation {c.get('activation')!r}", f"use one of {sorted(ACTIVATIONS)}")
-        if not c.get("dilations") or min(c["dilations"]) < 1 or c.get("kernel_size", 0) < 1 or c.get("channels", 0) < 1:
+        k = c.get("kernel_size", 0)
+        if isinstance(k, (list, tuple)) and len(k) != len(c.get("dilations") or []):
+            raise ConfigError(
+                f"{where}.kernel_size", f"has {len(k)} kernel sizes for {len(c.get('dilations') or [])} dilations", "give one kernel size, or one per dilation"
+            )
+        smallest = min(k) if isinstance(k, (list, tuple)) and k else k
+        if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1:
             raise ConfigError(where, "needs channels >= 1, kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
         if i > 0:
             prev = layers[i - 1]

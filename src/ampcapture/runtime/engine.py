@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ampcapture.models.layout import ACTIVATIONS, lstm_layout, lstm_macs, wavenet_macs
+from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, lstm_layout, lstm_macs, wavenet_macs
 
 # The compiled kernels know an activation by its index in ampcapture.models.layout.ACTIVATIONS.
 
@@ -254,8 +254,8 @@ class WaveNetEngine(Engine):
             rechannel = i
             i += ch * cin
             first = len(layer_rows)
-            for d in c["dilations"]:
-                k, mid = c["kernel_size"], ch * (2 if c["gated"] else 1)
+            for k, d in zip(kernel_sizes(c), c["dilations"]):
+                mid = ch * (2 if c["gated"] else 1)
                 conv_w, conv_b, mix_w = i, i + mid * ch * k, i + mid * ch * k + mid
                 one_w = mix_w + mid * c["condition_size"]
                 one_b = one_w + ch * ch
