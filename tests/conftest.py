@@ -74,6 +74,23 @@ TINY_WAVENET = {
         ],
     },
 }
+# A2's shape in small: one kernel size per layer (1 and 15 included), LeakyReLU, one array.
+KERNEL_PER_LAYER_WAVENET = {
+    "head_scale": 0.5,
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=1,
+            channels=3,
+            head_size=1,
+            kernel_size=[6, 2, 15, 1],
+            dilations=[1, 3, 1, 13],
+            activation="LeakyReLU",
+            gated=False,
+            head_bias=True,
+        )
+    ],
+}
 TINY_LSTM = {
     "name": "lstm_tiny",
     "architecture": "LSTM",

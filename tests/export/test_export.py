@@ -30,7 +30,7 @@ from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
-from conftest import as_plain_user, read_only_folder, torch_render
+from conftest import KERNEL_PER_LAYER_WAVENET, as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
@@ -40,25 +40,7 @@ SR = 48000
 # Beyond the presets: what the engine must also get right (stacked LSTM, gated and other activations).
 EXTRA = {
     "lstm_2_layers": ("LSTM", {"hidden_size": 8, "num_layers": 2}),
-    "wavenet_kernel_per_layer": (  # A2's shape in small: one kernel size per layer, LeakyReLU
-        "WaveNet",
-        {
-            "head_scale": 0.1,
-            "layers": [
-                dict(
-                    input_size=1,
-                    condition_size=1,
-                    channels=3,
-                    head_size=1,
-                    kernel_size=[6, 6, 15, 6],
-                    dilations=[1, 7, 1, 41],
-                    activation="LeakyReLU",
-                    gated=False,
-                    head_bias=True,
-                )
-            ],
-        },
-    ),
+    "wavenet_kernel_per_layer": ("WaveNet", KERNEL_PER_LAYER_WAVENET),
     "wavenet_gated_silu": (
         "WaveNet",
         {

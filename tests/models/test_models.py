@@ -11,7 +11,7 @@ from ampcapture.models import AmpModel, build_model
 from ampcapture.models.wavenet import forward_with_conv1d
 from devtools import presets
 
-from conftest import TINY_LSTM, TINY_WAVENET
+from conftest import KERNEL_PER_LAYER_WAVENET, TINY_LSTM, TINY_WAVENET
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
 PRESETS = {name: presets.preset(name) for name in presets.NAMES}
@@ -105,25 +105,7 @@ def test_streaming_equals_whole_file(make):
         lambda: _model("wavenet_nano"),
         lambda: _tiny_wavenet(gated=True),
         lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2),
-        lambda: build_model(
-            "WaveNet",
-            {
-                "head_scale": 0.5,
-                "layers": [
-                    dict(
-                        input_size=1,
-                        condition_size=1,
-                        channels=3,
-                        head_size=1,
-                        kernel_size=[6, 2, 15, 1],
-                        dilations=[1, 3, 1, 13],
-                        activation="LeakyReLU",
-                        gated=False,
-                        head_bias=True,
-                    )
-                ],
-            },
-        ).eval(),
+        lambda: build_model("WaveNet", KERNEL_PER_LAYER_WAVENET).eval(),
     ],
     ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2", "wavenet_kernel_per_layer"],
 )
