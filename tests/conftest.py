@@ -74,7 +74,8 @@ TINY_WAVENET = {
         ],
     },
 }
-# A2's shape in small: one kernel size per layer (1 and 15 included), LeakyReLU, one array.
+# A2's shape in small: one kernel size per layer (1 and 15 included), LeakyReLU, one array,
+# a head of several taps.
 KERNEL_PER_LAYER_WAVENET = {
     "head_scale": 0.5,
     "layers": [
@@ -88,6 +89,7 @@ KERNEL_PER_LAYER_WAVENET = {
             activation="LeakyReLU",
             gated=False,
             head_bias=True,
+            head_kernel_size=5,
         )
     ],
 }

@@ -22,6 +22,8 @@ from ampcapture.runtime.bench import BenchSettings, benchmark, plot, print_bench
 from ampcapture.runtime.render import render_file
 from ampcapture.tracking import LoggerSettings
 
+SIZE_HELP = "of a model with several sizes (NAM's A2, a SlimmableContainer): the plugin's size control, 0..1 (default: the largest)"
+
 VERDICT_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "skipped": "dim"}
 
 
@@ -55,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a training checkpoint, e.g. models/<capture>/final/best.ckpt")
     p.add_argument("-o", "--out", required=True, help="the .nam file to write")
     p.add_argument(
-        "--nam-version", choices=["0.7", "0.5"], help="0.7: current NAM plugins; 0.5: the layout older plugins read (default: export.nam_version in conf/)"
+        "--nam-version",
+        choices=["0.7", "0.5", "oldest"],
+        help="0.7: NAM plugins from 0.4.1; 0.5: every plugin; oldest: 0.5 if it holds the model, else 0.7 (default: export.nam_version in conf/)",
     )
     p.add_argument("--aidax", help="AIDA-X JSON to write for an LSTM (default: OUT with .aidax.json)")
     p.add_argument("--no-aidax", action="store_true", help="do not write the AIDA-X JSON")
@@ -68,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .nam file (ours or NAM's) or a .ckpt checkpoint")
     p.add_argument("input", help="input audio (any rate, mono or stereo)")
     p.add_argument("output", help="output file (written in the input's format)")
+    p.add_argument("--size", type=float, help=SIZE_HELP)
     p.add_argument("--no-progress", action="store_true")
 
     p = commands.add_parser("bench", help="real-time factor of a model, offline and streaming, one thread")
@@ -78,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-seconds", type=float, help="(default: bench.stream_seconds in conf/)")
     p.add_argument("--buffers", type=int, nargs="+", help="(default: bench.buffer_sizes in conf/)")
     p.add_argument("--runs", type=int, help="(default: bench.runs in conf/)")
+    p.add_argument("--size", type=float, help=SIZE_HELP)
     return parser
 
 
@@ -104,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.output,
                 progress=not args.no_progress,
                 warn=lambda m: Console(stderr=True).print(f"[yellow]warning:[/] {m}", highlight=False),
+                size=args.size,
             )
-            console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz)")
+            played = "" if "submodel" not in info else f", submodel {info['submodel'] + 1} of {len(info['sizes'])}"
+            console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz{played})")
         elif args.command == "bench":
             _bench(args, console)
     except (AmpCaptureError, OSError) as exc:
@@ -146,12 +154,15 @@ def _bench(args, console: Console) -> None:
     settings = defaults(
         BenchSettings, **given(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds, buffer_sizes=args.buffers, runs=args.runs)
     )
-    report = benchmark(args.model, settings)
+    report = benchmark(args.model, settings, size=args.size)
+    title = Path(args.model).name
+    if "submodel" in report:
+        title += f" (submodel {report['submodel'] + 1} of {len(report['sizes'])})"
     if args.json:
         write_json(args.json, report)
     if args.plot:
-        plot(report, args.plot, Path(args.model).name)
-    print_benchmark(report, console, Path(args.model).name)
+        plot(report, args.plot, title)
+    print_benchmark(report, console, title)
 
 
 def _check(args, console: Console) -> int:

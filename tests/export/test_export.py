@@ -85,10 +85,19 @@ def test_engine_renders_what_torch_renders_whole_and_streamed(preset, signals):
         assert np.max(np.abs(expected)) > 1e-3  # a silent model would prove nothing
 
 
-def test_a_version_that_cannot_hold_the_model_is_refused(tmp_path):
-    with pytest.raises(ModelFileError, match="one kernel size per layer array") as error:
-        nam_file.to_nam(preset_model("wavenet_kernel_per_layer"), {"name": "t"}, "0.5")
-    assert "0.7" in error.value.fix
+def test_oldest_is_the_oldest_version_that_holds_the_model_and_one_that_cannot_is_refused():
+    assert nam_file.nam_body(preset_model("wavenet_standard"))["version"] == "0.7.0"  # the default
+    assert nam_file.nam_body(preset_model("wavenet_standard"), "oldest")["version"] == "0.5.4"
+    assert nam_file.nam_body(preset_model("lstm_small"), "oldest")["version"] == "0.5.4"
+    layers = copy.deepcopy(KERNEL_PER_LAYER_WAVENET["layers"])
+    assert nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "oldest")["version"] == "0.7.0"
+    with pytest.raises(ModelFileError, match="cannot hold one kernel size per layer and a head kernel wider than 1") as error:
+        nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "0.5")
+    assert "0.7" in error.value.fix and "0.4.1" in error.value.fix
+    layers[0]["kernel_size"] = 3
+    assert nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "oldest")["version"] == "0.7.0"
+    with pytest.raises(ModelFileError, match="cannot hold a head kernel wider than 1"):
+        nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "0.5")
 
 
 @pytest.mark.parametrize("version", ["0.7", "0.5"])
@@ -149,6 +158,7 @@ from pathlib import Path
 from nam.models._from_nam import init_from_nam
 from nam.models.recurrent import LSTM
 from nam.models.wavenet import WaveNet
+from nam.models.wavenet._packed_wavenet import PackedWaveNet
 torch.manual_seed(0)
 out = Path(sys.argv[1])
 dilations = [2 ** i for i in range(10)]
@@ -156,19 +166,27 @@ arrays = [dict(input_size=1, condition_size=1, channels=16, head=dict(out_channe
                kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False),
           dict(input_size=16, condition_size=1, channels=8, head=dict(out_channels=1, kernel_size=1, bias=True),
                kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False)]
-a2_like = [dict(input_size=1, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=1, bias=True),
+a2_like = [dict(input_size=1, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=16, bias=True),
                 kernel_sizes=[6, 6, 15, 15, 6], dilations=[1, 7, 1, 13, 239], activation="LeakyReLU", gated=False)]
+# A2 as NAM trains it (PackedWaveNet, exported as a SlimmableContainer), in small
+a2 = {"submodels": [{"name": f"channels_{c}", "config": {"layers_configs": [{**a2_like[0], "channels": c}], "head_scale": 0.01}} for c in (2, 3)],
+      "export": {"container_max_values": "uniform"}}
 models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "head_scale": 0.02}),
           "nam_kernel_per_layer": WaveNet.init_from_config({"layers_configs": a2_like, "head_scale": 0.01}),
-          "nam_lstm": LSTM(hidden_size=16, sample_rate=48000)}
+          "nam_lstm": LSTM(hidden_size=16, sample_rate=48000),
+          "nam_a2": PackedWaveNet.init_from_config(a2)}
+x = torch.from_numpy(np.load(out / "guitar.npy"))
 for name, model in models.items():
     for p in model.parameters():
         p.data.add_(0.1 * torch.randn_like(p))
+    model.sample_rate = 48000
     model.export(out, basename=name)   # the trainer's own exporter
-    loaded = init_from_nam(json.load(open(out / f"{name}.nam"))).eval()
-    with torch.no_grad():
-        x = torch.from_numpy(np.load(out / "guitar.npy"))
-        np.save(out / f"{name}.npy", loaded(x[None], pad_start=True)[0].numpy())
+    data = json.load(open(out / f"{name}.nam"))
+    # NAM's loader reads a container's submodels one at a time
+    parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
+    for i, part in enumerate(parts):
+        with torch.no_grad():
+            np.save(out / f"{name}.{i}.npy", init_from_nam(part).eval()(x[None], pad_start=True)[0].numpy())
 """
 
 
@@ -177,12 +195,63 @@ for name, model in models.items():
 def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     np.save(tmp_path / "guitar.npy", signals["guitar"])
     run_nam(NAM_EXPORT, tmp_path)
-    for name in ("nam_standard", "nam_kernel_per_layer", "nam_lstm"):
+    # (file, the plugin's size control, the submodel it plays); None: the default, the largest
+    plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0)]
+    plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
+    for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
-        theirs = np.load(tmp_path / f"{name}.npy")
-        assert np.max(np.abs(load_model(path).engine.render(signals["guitar"]) - theirs)) <= 1e-5, name
-        model = nam_file.to_model(nam_file.read_nam(path))
-        assert np.max(np.abs(torch_render(model, signals["guitar"]) - theirs)) <= 1e-5, name
+        theirs = np.load(tmp_path / f"{name}.{index}.npy")
+        loaded = load_model(path, size)
+        assert loaded.submodel == (index if name == "nam_a2" else None)
+        assert np.max(np.abs(loaded.engine.render(signals["guitar"]) - theirs)) <= 1e-5, (name, size)
+        model = nam_file.to_model(nam_file.read_nam(path), size)
+        assert np.max(np.abs(torch_render(model, signals["guitar"]) - theirs)) <= 1e-5, (name, size)
+    a2 = json.loads((tmp_path / "nam_a2.nam").read_text())
+    assert a2["architecture"] == "SlimmableContainer" and a2["config"]["submodels"][0]["model"]["config"]["layers"][0]["head"]["kernel_size"] == 16
+    assert load_model(tmp_path / "nam_a2.nam").describe()["sizes"] == [0.5, 1.0]
+    with pytest.raises(ModelFileError, match="one size"):
+        load_model(tmp_path / "nam_standard.nam", 0.5)
+
+
+def _container(tmp_path, **changes) -> Path:
+    submodels = [{"max_value": v, "model": nam_file.to_nam(preset_model("wavenet_nano", seed))} for seed, v in enumerate((0.5, 1.0))]
+    data = {"version": "0.7.0", "architecture": "SlimmableContainer", "config": {"submodels": submodels}, "weights": [], "sample_rate": 48000}
+    for key, value in changes.items():
+        key, _, index = key.partition("_")
+        if key == "model":
+            submodels[int(index)]["model"] = value
+        else:
+            for entry, v in zip(submodels, value):
+                entry["max_value"] = v
+    path = tmp_path / "container.nam"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_containers_play_the_submodel_the_plugin_plays_and_broken_ones_are_named(tmp_path, signals, capsys):
+    x = signals["guitar"][:6000]
+    for size, seed in ((0.1, 0), (0.5, 1), (None, 1)):
+        expected = torch_render(preset_model("wavenet_nano", seed), x)
+        assert np.max(np.abs(load_model(_container(tmp_path), size).engine.render(x) - expected)) <= 1e-5
+    out = tmp_path / "out.wav"
+    sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
+    assert cli(["render", str(_container(tmp_path)), str(tmp_path / "in.wav"), str(out), "--size", "0.2", "--no-progress"]) == 0
+    assert "submodel 1 of 2" in capsys.readouterr().out
+    assert np.max(np.abs(sf.read(out, dtype="float32")[0] - torch_render(preset_model("wavenet_nano", 0), x))) <= 1e-5
+    broken = {
+        "must rise": dict(max=(1.0, 0.5)),
+        "the last reach 1.0": dict(max=(0.25, 0.75)),
+        "nests a SlimmableContainer": dict(model_1=json.loads(_container(tmp_path).read_text())),
+        r"submodels\[0\]\): weights do not fit": dict(model_0={**nam_file.to_nam(preset_model("wavenet_nano")), "weights": [0.0]}),
+    }
+    for message, changes in broken.items():
+        path = _container(tmp_path, **changes)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+        assert cli(["bench", str(path), "--runs", "1"]) == 1
+        assert str(path) in capsys.readouterr().err
+    with pytest.raises(ModelFileError, match="outside 0..1"):
+        load_model(_container(tmp_path), 1.5)
 
 
 def keras_lstm_forward(data: dict, x: np.ndarray) -> np.ndarray:

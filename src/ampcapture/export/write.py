@@ -34,7 +34,7 @@ class ExportSettings:
 
     SECTION: ClassVar[str] = "export"
 
-    nam_version: str  # 0.7: current NAM plugins; 0.5: the layout older plugins read
+    nam_version: str  # 0.7, 0.5, or oldest (the oldest of the two that holds the model)
     aidax: bool  # also the AIDA-X JSON, when the model is an LSTM AIDA-X loads
     register: bool  # a version of the capture's model in the MLflow registry
     check_seconds: float  # guitar audio rendered by the checkpoint and the written file, compared

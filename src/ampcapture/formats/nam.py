@@ -1,12 +1,17 @@
 """The `.nam` file format (NAM's JSON model files): write ours, read anyone's.
 
 A `.nam` holds `version`, `architecture`, `config`, `weights` (one flat list), `sample_rate`
-and `metadata`. We write version 0.7.0 (what neural-amp-modeler 0.13 writes and
-NeuralAmpModelerCore 0.4.1 reads) or, on request, the 0.5 layout older plugins read; we read
-both. Weights are in NAM's order: per WaveNet array the input rechannel, per layer the dilated
+and `metadata`. We write 0.7.0 by default (what neural-amp-modeler 0.13 writes, and the only
+WaveNet layout its own loader still reads; NeuralAmpModelerCore reads it from 0.4.1), the 0.5
+layout every NAM plugin reads on request, or with "oldest" the oldest of the two that holds
+the model (0.5 unless it has what only 0.7 holds). We read both. Weights are in NAM's order: per WaveNet array the input rechannel, per layer the dilated
 conv (weight, bias), the input mixer and the 1x1 layer conv, then the head rechannel, and
 `head_scale` last; per LSTM layer [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state,
 then the linear head.
+
+A `SlimmableContainer` (what neural-amp-modeler 0.13 exports for A2) holds several whole models
+of one capture, cheapest first, each with the `max_value` of the plugin's size control up to
+which it plays; `submodel()` picks one as NAM's plugin does.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ import torch
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, WaveNet
-from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, lstm_layout, wavenet_weight_count
+from ampcapture.models.layout import ACTIVATIONS, head_kernel_size, kernel_sizes, lstm_layout, wavenet_weight_count
 
+CONTAINER = "SlimmableContainer"
 CURRENT_VERSION = "0.7.0"
 LEGACY_VERSION = "0.5.4"
-VERSIONS = {"0.7": CURRENT_VERSION, "0.7.0": CURRENT_VERSION, "0.5": LEGACY_VERSION, "0.5.4": LEGACY_VERSION}
+OLDEST = "oldest"
+VERSIONS = {"0.7": CURRENT_VERSION, "0.7.0": CURRENT_VERSION, "0.5": LEGACY_VERSION, "0.5.4": LEGACY_VERSION, OLDEST: OLDEST}
 
 
 # --- export: our model -> .nam dict ---------------------------------------------------------
@@ -45,8 +52,15 @@ def to_nam(model: AmpModel, metadata: dict[str, Any] | None = None, version: str
 def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
     """Everything of a `.nam` but the metadata."""
     if version not in VERSIONS:
-        raise ModelFileError("--nam-version", f"unknown .nam version {version!r}", "use 0.7 (current plugins) or 0.5 (older plugins)")
+        fix = "use 0.7 (current plugins), 0.5 (older plugins) or oldest (the oldest that holds the model)"
+        raise ModelFileError("--nam-version", f"unknown .nam version {version!r}", fix)
+    beyond = beyond_legacy(model)
     version = VERSIONS[version]
+    if version == OLDEST:
+        version = CURRENT_VERSION if beyond else LEGACY_VERSION
+    elif version == LEGACY_VERSION and beyond:
+        fix = "export it as 0.7 (NAM plugins from 0.4.1 read it), or with --nam-version oldest"
+        raise ModelFileError("--nam-version", f"a .nam 0.5 cannot hold {' and '.join(beyond)}, which this model has", fix)
     if isinstance(model, WaveNet):
         architecture = "WaveNet"
         config = _wavenet_config(model, version)
@@ -70,17 +84,22 @@ def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
     }
 
 
+def beyond_legacy(model: AmpModel) -> list[str]:
+    """What of the model only a .nam 0.7 holds (nothing: a 0.5 file holds it)."""
+    if not isinstance(model, WaveNet):
+        return []
+    beyond = {
+        "one kernel size per layer": any(isinstance(c["kernel_size"], (list, tuple)) for c in model.layers_config),
+        "a head kernel wider than 1": any(head_kernel_size(c) > 1 for c in model.layers_config),
+    }
+    return [what for what, has in beyond.items() if has]
+
+
 def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     arrays = []
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
         if version == LEGACY_VERSION:
-            if isinstance(c["kernel_size"], (list, tuple)):
-                raise ModelFileError(
-                    "--nam-version",
-                    "a .nam 0.5 holds one kernel size per layer array; this model has one per layer",
-                    "export it as 0.7 (NAM plugins from 0.4.1 read it)",
-                )
             arrays.append(
                 {k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
             )
@@ -91,7 +110,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
             {
                 "input_size": c["input_size"],
                 "condition_size": c["condition_size"],
-                "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
+                "head": {"out_channels": c["head_size"], "kernel_size": head_kernel_size(c), "bias": c["head_bias"]},
                 "channels": c["channels"],
                 "kernel_sizes": kernel_sizes(c),
                 "dilations": list(c["dilations"]),
@@ -172,6 +191,8 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or not {"architecture", "config", "weights"} <= set(data):
         raise ModelFileError(where, "is not a .nam model (needs architecture, config and weights)", "export the model again")
     architecture = data["architecture"]
+    if architecture == CONTAINER:
+        return _read_container(data, where)
     try:
         if architecture == "WaveNet":
             config = _read_wavenet_config(data["config"], where)
@@ -180,7 +201,7 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
             if int(data["config"].get("input_size", 1)) != 1:
                 raise ModelFileError(where, "has a conditioned LSTM (input_size > 1, knobs)", "use a model without knob inputs")
         else:
-            raise ModelFileError(where, f"architecture {architecture!r} is not supported", "use a WaveNet or LSTM .nam")
+            raise ModelFileError(where, f"architecture {architecture!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
         weights = np.asarray(data["weights"], dtype=np.float32)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
@@ -206,6 +227,57 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     if weights.size != expected:
         raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}", "the file is damaged; export it again")
     return result
+
+
+def _read_container(data: dict[str, Any], where) -> dict[str, Any]:
+    """A SlimmableContainer: its submodels read one by one, checked as NAM's core checks them."""
+    entries = (data.get("config") or {}).get("submodels") if isinstance(data.get("config"), dict) else None
+    if (
+        not isinstance(entries, list)
+        or not entries
+        or not all(isinstance(e, dict) and isinstance(e.get("max_value"), (int, float)) and "model" in e for e in entries)
+    ):
+        raise ModelFileError(where, f"is a {CONTAINER} without a list of submodels ({{max_value, model}} each)", "export the model again")
+    submodels = []
+    for i, entry in enumerate(entries):
+        model = entry["model"]
+        if isinstance(model, dict) and model.get("architecture") == CONTAINER:
+            raise ModelFileError(f"{where} (submodels[{i}])", f"nests a {CONTAINER} in a {CONTAINER}", "give each size one WaveNet or LSTM")
+        if isinstance(model, dict) and "sample_rate" not in model and data.get("sample_rate"):
+            model = {**model, "sample_rate": data["sample_rate"]}
+        submodels.append({"max_value": float(entry["max_value"]), "model": read_nam_dict(model, f"{where} (submodels[{i}])")})
+    limits = [s["max_value"] for s in submodels]
+    if any(b <= a for a, b in zip(limits, limits[1:])) or limits[-1] < 1.0:
+        raise ModelFileError(where, f"has submodel max_values {limits}: they must rise and the last reach 1.0", "export the model again")
+    rates = {s["model"]["sample_rate"] for s in submodels}
+    if len(rates) > 1:
+        raise ModelFileError(where, f"has submodels at different sample rates {sorted(rates)}", "export the sizes of one capture together")
+    return {
+        "version": str(data.get("version", "")),
+        "architecture": CONTAINER,
+        "config": {"submodels": submodels},
+        "weights": np.zeros(0, np.float32),
+        "sample_rate": rates.pop(),
+        "metadata": data.get("metadata") or {},
+    }
+
+
+def submodel(nam: dict[str, Any], size: float | None = None) -> tuple[dict[str, Any], int | None]:
+    """The model a read `.nam` plays at the plugin's size control `size` (0..1; None: the
+    largest, the plugin's default): for a container the first submodel whose max_value exceeds
+    `size`, as NeuralAmpModelerCore picks; returns (model, its index, None if not a container)."""
+    if nam["architecture"] != CONTAINER:
+        if size is not None:
+            raise ModelFileError("--size", f"this {nam['architecture']} model has one size", f"--size picks a submodel of a {CONTAINER} (e.g. an A2 model)")
+        return nam, None
+    submodels = nam["config"]["submodels"]
+    if size is None:
+        return submodels[-1]["model"], len(submodels) - 1
+    if not 0.0 <= size <= 1.0:
+        steps = [s["max_value"] for s in submodels]
+        raise ModelFileError("--size", f"{size} is outside 0..1", f"give the size control's value; this model's steps end at {steps}")
+    index = next((i for i, s in enumerate(submodels) if size < s["max_value"]), len(submodels) - 1)
+    return submodels[index]["model"], index
 
 
 def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
@@ -247,7 +319,6 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
             ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
             ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
             ("grouped convolutions", a.get("groups_input", 1) != 1 or a.get("groups_input_mixin", 1) != 1),
-            ("a head kernel wider than 1", head.get("kernel_size", 1) != 1),
             ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
             ("a slimmable layer", bool(a.get("slimmable"))),
         )
@@ -269,11 +340,14 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         "activation": activations[0],
         "gated": gating[0] == "gated",
         "head_bias": bool(head.get("bias", True)),
+        "head_kernel_size": int(head.get("kernel_size", 1)),
     }
 
 
-def to_model(nam: dict[str, Any]) -> AmpModel:
-    """Our torch model holding a read `.nam`'s weights (to render, fine-tune or compare)."""
+def to_model(nam: dict[str, Any], size: float | None = None) -> AmpModel:
+    """Our torch model holding a read `.nam`'s weights (to render, fine-tune or compare); of a
+    container, the submodel played at `size` (see `submodel`)."""
+    nam, _ = submodel(nam, size)
     sample_rate = int(round(nam["sample_rate"]))
     if nam["architecture"] == "WaveNet":
         model: AmpModel = WaveNet(nam["config"]["layers"], sample_rate=sample_rate)

@@ -18,18 +18,28 @@ def kernel_sizes(array: dict[str, Any]) -> list[int]:
     return [int(v) for v in k] if isinstance(k, (list, tuple)) else [int(k)] * len(array["dilations"])
 
 
+def head_kernel_size(array: dict[str, Any]) -> int:
+    """The taps of a layer array's head rechannel over its summed layer outputs (A2's is 16)."""
+    return int(array.get("head_kernel_size", 1))
+
+
 def wavenet_macs(layers: list[dict[str, Any]]) -> int:
     """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs)."""
     total = 0
     for c in layers:
         mid = c["channels"] * (2 if c.get("gated") else 1)
-        total += c["input_size"] * c["channels"] + c["channels"] * c["head_size"]
+        total += c["input_size"] * c["channels"] + head_kernel_size(c) * c["channels"] * c["head_size"]
         total += sum(k * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2 for k in kernel_sizes(c))
     return total
 
 
+def array_receptive_field(array: dict[str, Any]) -> int:
+    """Input samples one output of a layer array sees: its dilated layers, then its head's taps."""
+    return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes(array), array["dilations"])) + head_kernel_size(array) - 1
+
+
 def wavenet_receptive_field(layers: list[dict[str, Any]]) -> int:
-    return 1 + sum((k - 1) * d for c in layers for k, d in zip(kernel_sizes(c), c["dilations"]))
+    return 1 + sum(array_receptive_field(c) - 1 for c in layers)
 
 
 def lstm_macs(hidden_size: int, num_layers: int) -> int:
@@ -70,5 +80,5 @@ def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
     for c in layers:
         ch, mid = c["channels"], c["channels"] * (2 if c.get("gated") else 1)
         total += sum(mid * ch * k + mid + mid * c["condition_size"] + ch * ch + ch for k in kernel_sizes(c))
-        total += ch * c["input_size"] + c["head_size"] * ch + (c["head_size"] if c.get("head_bias", True) else 0)
+        total += ch * c["input_size"] + c["head_size"] * ch * head_kernel_size(c) + (c["head_size"] if c.get("head_bias", True) else 0)
     return total

@@ -3,8 +3,9 @@
 The structure follows neural-amp-modeler's, module for module, so every weight maps onto a
 `.nam` file: per array an input rechannel (1x1, no bias), layers of (dilated conv, 1x1 input
 mixer from the condition (the raw input), activation, 1x1 layer conv added to the residual),
-a head rechannel summing the layers' post-activations; arrays chain their residual streams
-and their head sums; the last head sum times `head_scale` is the output.
+a head rechannel over the sum of the layers' post-activations (1x1, or a causal convolution of
+`head_kernel_size` taps as in NAM's A2); arrays chain their residual streams and their head
+sums; the last head sum times `head_scale` is the output.
 
 The modules hold the weights (so the state dict is NAM's layout); the arithmetic runs on
 channel-major columns, the batch's windows laid end to end as one (channels, batch * time)
@@ -25,7 +26,7 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel
-from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, wavenet_macs
+from ampcapture.models.layout import ACTIVATIONS, array_receptive_field, kernel_sizes, wavenet_macs
 
 
 class _Layer(nn.Module):
@@ -126,21 +127,28 @@ class _LayerArray(nn.Module):
         activation: str = "Tanh",
         gated: bool = False,
         head_bias: bool = True,
+        head_kernel_size: int = 1,
     ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
-        kernels = kernel_sizes({"kernel_size": kernel_size, "dilations": dilations})
-        self.layers = nn.ModuleList(_Layer(channels, condition_size, k, d, activation, gated) for k, d in zip(kernels, dilations))
-        self.head_rechannel = nn.Conv1d(channels, head_size, 1, bias=head_bias)
-        self.receptive_field = 1 + sum((k - 1) * d for k, d in zip(kernels, dilations))
+        shape = {"kernel_size": kernel_size, "dilations": dilations, "head_kernel_size": head_kernel_size}
+        self.layers = nn.ModuleList(_Layer(channels, condition_size, k, d, activation, gated) for k, d in zip(kernel_sizes(shape), dilations))
+        self.head_rechannel = nn.Conv1d(channels, head_size, head_kernel_size, bias=head_bias)
+        self.receptive_field = array_receptive_field(shape)
 
     def forward(self, x, condition, head=None):
-        """Columns in, columns out: (head rechannelled, residual stream)."""
+        """Columns in, columns out: (head rechannelled, residual stream), both as long as the
+        head's output (its taps shorten it by head_kernel_size - 1)."""
         x = self.rechannel.weight[:, :, 0] @ x
         for layer in self.layers:
             x, head = layer(x, condition, head)
-        w, b = self.head_rechannel.weight[:, :, 0], self.head_rechannel.bias
-        return (w @ head if b is None else torch.addmm(b[:, None], w, head)), x
+        w, b = self.head_rechannel.weight, self.head_rechannel.bias
+        taps = w.shape[2]
+        n = head.shape[1] - (taps - 1)
+        out = w[:, :, 0] @ head[:, :n] if b is None else torch.addmm(b[:, None], w[:, :, 0], head[:, :n])
+        for k in range(1, taps):
+            out = torch.addmm(out, w[:, :, k], head[:, k : k + n])
+        return out, x[:, -n:]
 
 
 class WaveNet(AmpModel):
@@ -218,6 +226,7 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
             y = y[..., -n:] + F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias)
             head = a if head is None else head[..., -n:] + a
         head = F.conv1d(head, array.head_rechannel.weight, array.head_rechannel.bias)
+        y = y[..., -head.shape[-1] :]
     return model.head_scale * head.squeeze(1)
 
 
@@ -234,8 +243,8 @@ def _validate(layers: list[dict[str, Any]]) -> None:
                 f"{where}.kernel_size", f"has {len(k)} kernel sizes for {len(c.get('dilations') or [])} dilations", "give one kernel size, or one per dilation"
             )
         smallest = min(k) if isinstance(k, (list, tuple)) and k else k
-        if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1:
-            raise ConfigError(where, "needs channels >= 1, kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
+        if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1 or c.get("head_kernel_size", 1) < 1:
+            raise ConfigError(where, "needs channels >= 1, kernel_size >= 1, head_kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
         if i > 0:
             prev = layers[i - 1]
             if c["input_size"] != prev["channels"] or c["channels"] != prev["head_size"]:

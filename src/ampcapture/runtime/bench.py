@@ -48,8 +48,9 @@ class BenchSettings:
             raise ConfigError("bench.buffer_sizes", f"{self.buffer_sizes} is not a list of positive sizes", "e.g. [32, 64, 512]")
 
 
-def benchmark(model_path: str | Path, settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
-    model = load_model(model_path)
+def benchmark(model_path: str | Path, settings: BenchSettings, progress: bool = True, size: float | None = None) -> dict[str, Any]:
+    """`size` picks a SlimmableContainer's submodel (the plugin's size control; default the largest)."""
+    model = load_model(model_path, size)
     engine, rate = model.engine, model.sample_rate
     x = playing(max(settings.offline_seconds, settings.stream_seconds + settings.warmup_seconds), rate, settings.seed)
     offline_x = x[: int(settings.offline_seconds * rate)]

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from ampcapture.models.layout import ACTIVATIONS, kernel_sizes, lstm_layout, lstm_macs, wavenet_macs
+from ampcapture.models.layout import ACTIVATIONS, head_kernel_size, kernel_sizes, lstm_layout, lstm_macs, wavenet_macs, wavenet_receptive_field
 
 # The compiled kernels know an activation by its index in ampcapture.models.layout.ACTIVATIONS.
 
@@ -29,8 +29,8 @@ BLOCK = 4096
 
 # Columns of the per-layer table handed to the kernel.
 (L_CH, L_KERNEL, L_DILATION, L_GATED, L_ACT, L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_STATE, L_HISTORY, L_COLS) = range(13)
-# Columns of the per-array table.
-A_IN, A_CH, A_HEAD, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_COLS = range(9)
+# Columns of the per-array table (a head of more than one tap keeps a history of its input too).
+A_IN, A_CH, A_HEAD, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(12)
 
 
 # Every kernel: fastmath (reassociation, no NaN checks) and numpy's error model (no
@@ -97,8 +97,35 @@ def _matrix(w, offset, rows, cols):
 
 
 @jit
-def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
-    """Process len(x) <= BLOCK samples; layer histories live in `state` (see WaveNetEngine).
+def _append(state, at, rows, length, positions, i, past, values):
+    """Write `values` (rows x n) after a history of `past` samples kept in state[at:] as a
+    (rows, length) buffer; returns the buffer and where the new samples start in it."""
+    n = values.shape[1]
+    hist = state[at : at + rows * length].reshape((rows, length))
+    p = positions[i]
+    if p + n > length:  # move the last `past` samples to the front
+        for r in range(rows):
+            hist[r, :past] = hist[r, p - past : p].copy()
+        p = past
+    hist[:, p : p + n] = values
+    positions[i] = p + n
+    return hist, p
+
+
+@jit
+def _gather(hist, p, k, d, n, taps):
+    """The taps of a causal convolution as one matrix: rows j*rows + i hold x[i, t - (k - 1 - j) * d]."""
+    rows = hist.shape[0]
+    cols = taps[: k * rows * n].reshape((k * rows, n))
+    for j in range(k):
+        start = p - (k - 1 - j) * d
+        cols[j * rows : (j + 1) * rows, :] = hist[:, start : start + n]
+    return cols
+
+
+@jit
+def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, head_scale):
+    """Process len(x) <= BLOCK samples; layer and head histories live in `state` (see WaveNetEngine).
 
     Matrix products go to BLAS (np.dot on contiguous blocks): per layer the dilated conv is
     one (mid x k*ch) @ (k*ch x n) product over the taps gathered from the history."""
@@ -106,6 +133,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
     max_ch, max_cols = 1, 1
     for a in range(arrays.shape[0]):
         max_ch = max(max_ch, arrays[a, A_CH], arrays[a, A_IN], arrays[a, A_HEAD])
+        max_cols = max(max_cols, arrays[a, A_CH] * arrays[a, A_HEAD_K])
     for li in range(layers.shape[0]):
         max_cols = max(max_cols, layers[li, L_CH] * layers[li, L_KERNEL])
     array_in = np.zeros((max_ch, n), np.float32)
@@ -129,21 +157,8 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
         for li in range(arrays[a, A_FIRST], arrays[a, A_FIRST] + arrays[a, A_COUNT]):
             k, d, gated, act = layers[li, L_KERNEL], layers[li, L_DILATION], layers[li, L_GATED], layers[li, L_ACT]
             mid = 2 * ch if gated else ch
-            past = (k - 1) * d
-            length = layers[li, L_HISTORY]
-            hist = state[layers[li, L_STATE] : layers[li, L_STATE] + ch * length].reshape((ch, length))
-            p = positions[li]
-            if p + n > length:  # move the last `past` samples to the front
-                for i in range(ch):
-                    hist[i, :past] = hist[i, p - past : p].copy()
-                p = past
-            hist[:, p : p + n] = cur
-            positions[li] = p + n
-            # gather the taps: rows j*ch + i hold x[i, t - (k - 1 - j) * d]
-            cols = taps[: k * ch * n].reshape((k * ch, n))
-            for j in range(k):
-                start = p - (k - 1 - j) * d
-                cols[j * ch : (j + 1) * ch, :] = hist[:, start : start + n]
+            hist, p = _append(state, layers[li, L_STATE], ch, layers[li, L_HISTORY], positions, li, (k - 1) * d, cur)
+            cols = _gather(hist, p, k, d, n, taps)
             z = z_all[: mid * n].reshape((mid, n))
             np.dot(_matrix(w, layers[li, L_CONV_W], mid, k * ch), cols, z)
             bias, mix = w[layers[li, L_CONV_B] :], w[layers[li, L_MIX_W] :]
@@ -164,7 +179,12 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_scale):
                 for t in range(n):
                     cur[o, t] += mixed[o, t] + b1[o]
         ho = head_out[:nhead]
-        np.dot(_matrix(w, arrays[a, A_HEAD_W], nhead, ch), np.ascontiguousarray(hs), ho)
+        kh = arrays[a, A_HEAD_K]
+        if kh == 1:
+            np.dot(_matrix(w, arrays[a, A_HEAD_W], nhead, ch), np.ascontiguousarray(hs), ho)
+        else:
+            hist, p = _append(state, arrays[a, A_STATE], ch, arrays[a, A_HISTORY], head_positions, a, kh - 1, hs)
+            np.dot(_matrix(w, arrays[a, A_HEAD_W], nhead, kh * ch), _gather(hist, p, kh, 1, n, taps), ho)
         if arrays[a, A_HEAD_B] >= 0:
             hb = w[arrays[a, A_HEAD_B] :]
             for o in range(nhead):
@@ -263,22 +283,26 @@ class WaveNetEngine(Engine):
                 history = (k - 1) * d + BLOCK
                 layer_rows.append([ch, k, d, int(c["gated"]), ACTIVATIONS.index(c["activation"]), conv_w, conv_b, mix_w, one_w, one_b, state_size, history])
                 state_size += ch * history
-            head_w = i
-            i += nhead * ch
+            head_w, kh = i, head_kernel_size(c)
+            i += nhead * ch * kh
             head_b = i if c["head_bias"] else -1
             i += nhead if c["head_bias"] else 0
-            array_rows.append([cin, ch, nhead, rechannel, head_w, head_b, first, len(c["dilations"])])
+            history = (kh - 1) + BLOCK if kh > 1 else 0
+            array_rows.append([cin, ch, nhead, rechannel, head_w, head_b, first, len(c["dilations"]), kh, state_size, history])
+            state_size += ch * history
         if i + 1 != self.weights.size:
             raise ValueError(f"the config needs {i + 1} weights, the file has {self.weights.size}")
-        for row in layer_rows:  # conv weights (mid, ch, k) -> (mid, k * ch), the order of the gathered taps
-            ch, k, mid, at = row[L_CH], row[L_KERNEL], row[L_CH] * (2 if row[L_GATED] else 1), row[L_CONV_W]
-            block = self.weights[at : at + mid * ch * k]
-            block[:] = block.reshape(mid, ch, k).transpose(0, 2, 1).ravel()
+        # conv weights (out, ch, k) -> (out, k * ch), the order of the gathered taps
+        for row in layer_rows:
+            self._taps_last(row[L_CONV_W], row[L_CH] * (2 if row[L_GATED] else 1), row[L_CH], row[L_KERNEL])
+        for row in array_rows:
+            self._taps_last(row[A_HEAD_W], row[A_HEAD], row[A_CH], row[A_HEAD_K])
         self.arrays = np.array(array_rows, dtype=np.int64)
         self.layers = np.array(layer_rows, dtype=np.int64)
         self.state = np.zeros(state_size, np.float32)
         self.positions = np.zeros(len(layer_rows), np.int64)
-        self.receptive_field = 1 + int(sum((r[L_KERNEL] - 1) * r[L_DILATION] for r in layer_rows))
+        self.head_positions = np.zeros(len(array_rows), np.int64)
+        self.receptive_field = wavenet_receptive_field(config["layers"])
         self.cost = Cost(parameters=self.weights.size - 1, macs_per_sample=wavenet_macs(config["layers"]))  # head_scale is no parameter
         self.reset()
 
@@ -287,10 +311,15 @@ class WaveNetEngine(Engine):
         through so every layer holds what it computes for silence (as NAM's core prewarms)."""
         self.state[:] = 0.0
         self.positions[:] = (self.layers[:, L_KERNEL] - 1) * self.layers[:, L_DILATION]
+        self.head_positions[:] = self.arrays[:, A_HEAD_K] - 1
         self.process(np.zeros(self.receptive_field - 1, np.float32))
 
+    def _taps_last(self, at: int, rows: int, channels: int, taps: int) -> None:
+        block = self.weights[at : at + rows * channels * taps]
+        block[:] = block.reshape(rows, channels, taps).transpose(0, 2, 1).ravel()
+
     def _block(self, x: np.ndarray, out: np.ndarray) -> None:
-        _wavenet_block(x, out, self.weights, self.arrays, self.layers, self.state, self.positions, np.float32(self.head_scale))
+        _wavenet_block(x, out, self.weights, self.arrays, self.layers, self.state, self.positions, self.head_positions, np.float32(self.head_scale))
 
 
 class LSTMEngine(Engine):

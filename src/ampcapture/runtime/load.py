@@ -9,7 +9,7 @@ from typing import Any
 
 from ampcapture.core.errors import ModelFileError
 from ampcapture.formats.checkpoint import load_checkpoint_model
-from ampcapture.formats.nam import nam_body, read_nam, read_nam_dict
+from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, read_nam_dict, submodel
 from ampcapture.models import LSTM, AmpModel
 from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
 
@@ -25,8 +25,11 @@ class LoadedModel:
     architecture: str
     sample_rate: int
     metadata: dict[str, Any]
+    sizes: list[float] | None = None  # a container's submodel max_values
+    submodel: int | None = None  # the one playing
 
     def describe(self) -> dict[str, Any]:
+        size = {} if self.sizes is None else {"container": CONTAINER, "sizes": self.sizes, "submodel": self.submodel}
         return {
             "model": str(self.path),
             "kind": self.kind,
@@ -34,6 +37,7 @@ class LoadedModel:
             "sample_rate": self.sample_rate,
             "parameters": self.engine.cost.parameters,
             "macs_per_sample": self.engine.cost.macs_per_sample,
+            **size,
         }
 
 
@@ -52,12 +56,18 @@ def engine_for_model(model: AmpModel) -> Engine:
     return engine_for(read_nam_dict(nam_body(model), "model"))
 
 
-def load_model(path: str | Path) -> LoadedModel:
-    """Any `.nam` (ours or NAM's trainer's) or ampcapture checkpoint."""
+def load_model(path: str | Path, size: float | None = None) -> LoadedModel:
+    """Any `.nam` (ours or NAM's trainer's) or ampcapture checkpoint; of a SlimmableContainer
+    (A2) the submodel the plugin plays at `size` (default: the largest)."""
     path = Path(path)
     if path.suffix == ".nam":
-        nam = read_nam(path)
-        return LoadedModel(path, "nam", engine_for(nam), None, nam["architecture"], int(round(nam["sample_rate"])), nam["metadata"])
+        container = read_nam(path)
+        nam, index = submodel(container, size)
+        sizes = [s["max_value"] for s in container["config"]["submodels"]] if index is not None else None
+        metadata = {**container["metadata"], **nam["metadata"]}
+        return LoadedModel(path, "nam", engine_for(nam), None, nam["architecture"], int(round(nam["sample_rate"])), metadata, sizes, index)
+    if size is not None:
+        raise ModelFileError("--size", "a checkpoint has one size", f"--size picks a submodel of a {CONTAINER} .nam (e.g. an A2 model)")
     if path.suffix == ".ckpt":
         model = load_checkpoint_model(path)
         return LoadedModel(path, "checkpoint", engine_for_model(model), model, type(model).__name__, model.sample_rate, {})

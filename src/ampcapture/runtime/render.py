@@ -27,16 +27,23 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resample_poly(x, int(to_rate) // g, int(from_rate) // g, axis=0)
 
 
-def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Path, progress: bool = True, warn: Callable[[str], None] = print) -> dict:
+def render_file(
+    model_path: str | Path,
+    in_path: str | Path,
+    out_path: str | Path,
+    progress: bool = True,
+    warn: Callable[[str], None] = print,
+    size: float | None = None,
+) -> dict:
     """Each channel goes through the model from silence; the output keeps the input's rate,
-    length, channels, file format and sample format."""
+    length, channels, file format and sample format. `size` picks a container's submodel."""
     out_path = Path(out_path)
     for source, what in ((in_path, "input take"), (model_path, "model")):
         if out_path.exists() and Path(source).exists() and out_path.samefile(source):
             raise AmpCaptureError(out_path, f"is the {what} itself: rendering would overwrite it", "name a new output file, e.g. take_amp.wav")
     if out_path.is_dir():
         raise AmpCaptureError(out_path, "is a folder", f"name a file inside it, e.g. {out_path / 'take_amp.wav'}")
-    model = load_model(model_path)
+    model = load_model(model_path, size)
     audio = read_audio(in_path)
     info = sf.info(str(audio.path))
     if audio.sample_rate != model.sample_rate:
@@ -70,6 +77,7 @@ def render_file(model_path: str | Path, in_path: str | Path, out_path: str | Pat
     except (sf.LibsndfileError, ValueError, TypeError) as exc:
         raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})", "convert the input to WAV first") from exc
     return {
+        **({} if model.submodel is None else {"submodel": model.submodel, "sizes": model.sizes}),
         "model": str(model.path),
         "input": str(audio.path),
         "output": str(out_path),
