@@ -93,6 +93,18 @@ KERNEL_PER_LAYER_WAVENET = {
         )
     ],
 }
+# NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
+TINY_CONTAINER = {
+    "name": "container_tiny",
+    "architecture": "SlimmableContainer",
+    "config": {
+        "submodels": [
+            {"architecture": "WaveNet", "config": {"head_scale": 0.02, "layers": [{**tiny_layer, "channels": channels, "head_kernel_size": 3}]}}
+            for tiny_layer in TINY_WAVENET["config"]["layers"]
+            for channels in (2, 4)
+        ]
+    },
+}
 TINY_LSTM = {
     "name": "lstm_tiny",
     "architecture": "LSTM",

@@ -95,7 +95,11 @@ def log_config(logger: "MLFlowLogger", cfg: dict[str, Any], config_file: Path, m
         client.set_tag(run_id, "architecture", cfg["model"]["architecture"])
         client.set_tag(run_id, "model", cfg["model"]["name"])
     client.log_artifact(run_id, str(config_file), "config")
-    for key, value in model.describe().items():
+    described = model.describe()
+    for i, size in enumerate(described.pop("sizes", [])):  # a SlimmableContainer's sizes
+        for key, value in size.items():
+            client.log_metric(run_id, f"size{i}_{key}", value)
+    for key, value in described.items():
         client.log_metric(run_id, key, value)
 
 

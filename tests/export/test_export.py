@@ -22,6 +22,7 @@ from ampcapture.core.errors import AmpCaptureError, ModelFileError
 from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.formats import nam as nam_file
 from ampcapture.formats.aidax import to_aidax
+from ampcapture.formats.checkpoint import load_checkpoint_model
 from ampcapture.models import LSTM, build_model
 from ampcapture.runtime.bench import BenchSettings, benchmark, plot
 from ampcapture.runtime.load import engine_for_model, load_model
@@ -30,7 +31,7 @@ from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
-from conftest import KERNEL_PER_LAYER_WAVENET, as_plain_user, read_only_folder, torch_render
+from conftest import KERNEL_PER_LAYER_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
@@ -120,11 +121,15 @@ from nam.models._from_nam import init_from_nam
 torch.set_num_threads(1)
 out = {}
 for path in sys.argv[2:]:
-    model = init_from_nam(json.load(open(path))).eval()
-    with torch.no_grad():
-        for name in ("random", "guitar"):
-            x = torch.from_numpy(np.load(sys.argv[1] + f"/{name}.npy"))
-            np.save(path + f".{name}.npy", model(x[None], pad_start=True)[0].numpy())
+    data = json.load(open(path))
+    # NAM's loader reads a container's sizes one at a time; the file's figures are the largest's
+    parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
+    for i, part in enumerate(parts):
+        model = init_from_nam(part).eval()
+        with torch.no_grad():
+            for name in ("random", "guitar"):
+                x = torch.from_numpy(np.load(sys.argv[1] + f"/{name}.npy"))
+                np.save(path + f".{name}.{i}.npy", model(x[None], pad_start=True)[0].numpy())
     out[path] = {"loudness": model._metadata_loudness(), "gain": float(model._metadata_gain())}
 print(json.dumps(out))
 """
@@ -145,8 +150,9 @@ def test_neural_amp_modeler_loads_our_exports_and_renders_the_same(tmp_path, sig
     figures = json.loads(run_nam(NAM_RENDER, tmp_path, *(str(p) for p, _ in files.values())))
     for preset, (path, model) in files.items():
         for name, x in signals.items():
-            theirs = np.load(f"{path}.{name}.npy")
-            assert np.max(np.abs(theirs - torch_render(model, x))) <= 1e-5, (preset, name)
+            for i, size in enumerate(getattr(model, "sizes", [model])):
+                theirs = np.load(f"{path}.{name}.{i}.npy")
+                assert np.max(np.abs(theirs - torch_render(size, x))) <= 1e-5, (preset, name, i)
         ours = json.loads(path.read_text())["metadata"]
         assert ours["loudness"] == pytest.approx(figures[str(path)]["loudness"], abs=1e-3), preset
         assert ours["gain"] == pytest.approx(figures[str(path)]["gain"], abs=1e-3), preset
@@ -292,17 +298,17 @@ def test_aidax_refuses_what_aidax_cannot_load():
 
 @pytest.fixture(scope="module")
 def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
-    """One-epoch tiny trainings (WaveNet nano, GuitarML LSTM) whose runs are in a scratch MLflow store."""
+    """One-epoch tiny trainings (WaveNet nano, GuitarML LSTM, a two-size container) whose runs are in a scratch MLflow store."""
     from ampcapture.training.fit import train
 
     root = tmp_path_factory.mktemp("export")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
         result = {}
-        for preset in ("wavenet_nano", "lstm_guitarml"):
+        for preset in ("wavenet_nano", "lstm_guitarml", "container_tiny"):
             cfg = copy.deepcopy(tiny_params)
             cfg["paths"]["models"] = str(root / "models")
-            cfg["model"] = presets.preset(preset)
+            cfg["model"] = copy.deepcopy(TINY_CONTAINER) if preset == "container_tiny" else presets.preset(preset)
             cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
             cfg["trainer"].update(max_epochs=1, progress_bar=False)
             cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
@@ -330,6 +336,22 @@ def test_export_writes_checked_files_and_registers_a_version_per_export(checkpoi
     report = export_checkpoint(checkpoints["lstm_guitarml"], tmp_path / "g.nam", defaults(ExportSettings, register=False))
     assert report["nam"] is None and not (tmp_path / "g.nam").exists()
     assert json.loads(Path(report["aidax"]).read_text())["in_skip"] == 1
+
+
+def test_a_container_exports_as_one_nam_whose_every_size_plays_as_trained(checkpoints, tmp_path, signals):
+    out = tmp_path / "a2.nam"
+    report = export_checkpoint(checkpoints["container_tiny"], out, defaults(ExportSettings, register=False))
+    assert report["nam_version"] == "0.7.0" and report["nam_max_abs_difference"] <= 1e-5 and report["aidax"] is None
+    data = json.loads(out.read_text())
+    assert data["architecture"] == "SlimmableContainer" and [s["max_value"] for s in data["config"]["submodels"]] == [0.5, 1.0]
+    assert data["metadata"]["loudness"] == data["config"]["submodels"][1]["model"]["metadata"]["loudness"]  # the largest's, as NAM writes
+    model = load_checkpoint_model(checkpoints["container_tiny"])
+    x = signals["guitar"][:6000]
+    for size, part in ((0.25, 0), (0.75, 1)):
+        assert np.max(np.abs(load_model(out, size).engine.render(x) - torch_render(model.sizes[part], x))) <= 1e-5
+    with pytest.raises(ModelFileError, match="cannot hold several sizes"):
+        export_checkpoint(checkpoints["container_tiny"], tmp_path / "old.nam", defaults(ExportSettings, register=False, nam_version="0.5"))
+    assert not (tmp_path / "old.nam").exists()
 
 
 def test_render_keeps_rate_channels_and_format_of_a_stereo_44k_file(checkpoints, tmp_path):

@@ -22,7 +22,7 @@ from ampcapture.models import WaveNet
 from ampcapture.training.fit import train
 from ampcapture.training.module import AmpModule, TrainingDiverged
 
-from conftest import TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
+from conftest import TINY_CONTAINER, TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def _client() -> mlflow.MlflowClient:
     return mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
 
 
-@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM], ids=["wavenet", "lstm"])
+@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM, TINY_CONTAINER], ids=["wavenet", "lstm", "container"])
 def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     cfg["model"] = copy.deepcopy(model)
     cfg["trainer"]["max_epochs"] = 4
@@ -55,6 +55,13 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     x, y = capture.segment("validation", module.pre_roll)
     with torch.no_grad():
         assert float(esr(module(x.unsqueeze(0)).squeeze(0), y)) == pytest.approx(result["validation_esr"], rel=1e-4)
+        if "sizes" in result:  # every size learned in the one run; the headline figures are the largest's
+            assert [s["parameters"] for s in result["sizes"]] == [m.num_parameters() for m in module.model.sizes]
+            assert result["sizes"][-1]["test_esr"] == pytest.approx(result["test_esr"], rel=1e-5)
+            for size, model in zip(result["sizes"], module.model.sizes):
+                assert size["validation_esr"] < 1.0
+                own_pre_roll = x[module.pre_roll - model.pre_roll :].unsqueeze(0)
+                assert float(esr(model.evaluate(own_pre_roll).squeeze(0), y)) == pytest.approx(size["validation_esr"], rel=1e-4)
 
 
 def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):

@@ -20,7 +20,7 @@ from ampcapture.core.files import atomic_path, write_json
 from ampcapture.formats.aidax import drops_initial_state, to_aidax
 from ampcapture.formats.checkpoint import load_checkpoint_model
 from ampcapture.formats.nam import to_nam, write_nam
-from ampcapture.models import LSTM
+from ampcapture.models import LSTM, SlimmableContainer
 from ampcapture.runtime.load import load_model
 from ampcapture.tracking import register_export
 
@@ -82,8 +82,11 @@ def export_checkpoint(
         **({"selection": selection} if selection else {}),
     }
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
+    # every size a player can pick (one but for a SlimmableContainer), by a size-control value in its range
+    sizes = list(model.sizes) if isinstance(model, SlimmableContainer) else [model]
+    controls = [0.0, *model.max_values[:-1]] if isinstance(model, SlimmableContainer) else [None]
     with torch.no_grad():
-        reference = model.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy()
+        references = [size.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy() for size in sizes]
     with tempfile.TemporaryDirectory() as tmp:
         if isinstance(model, LSTM) and model.skip:
             report.update(nam=None, nam_note="GuitarML's skip LSTM has no .nam layout; see the AIDA-X file")
@@ -91,7 +94,7 @@ def export_checkpoint(
             nam = to_nam(model, metadata, settings.nam_version)
             staged = Path(tmp) / out.name
             write_nam(staged, nam)
-            difference = float(np.max(np.abs(load_model(staged).engine.render(check) - reference)))
+            difference = max(float(np.max(np.abs(load_model(staged, c).engine.render(check) - r))) for c, r in zip(controls, references))
             _check_difference(difference, out)
             report.update(
                 nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"], gain=nam["metadata"]["gain"], nam_max_abs_difference=difference

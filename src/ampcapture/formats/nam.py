@@ -4,9 +4,9 @@ A `.nam` holds `version`, `architecture`, `config`, `weights` (one flat list), `
 and `metadata`. We write 0.7.0 by default (what neural-amp-modeler 0.13 writes, and the only
 WaveNet layout its own loader still reads; NeuralAmpModelerCore reads it from 0.4.1), the 0.5
 layout every NAM plugin reads on request, or with "oldest" the oldest of the two that holds
-the model (0.5 unless it has what only 0.7 holds). We read both. Weights are in NAM's order: per WaveNet array the input rechannel, per layer the dilated
-conv (weight, bias), the input mixer and the 1x1 layer conv, then the head rechannel, and
-`head_scale` last; per LSTM layer [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state,
+the model (0.5 unless it has what only 0.7 holds). We read both. Weights are in NAM's order:
+per WaveNet array the input rechannel, per layer the dilated conv (weight, bias), the input
+mixer and the 1x1 layer conv, then the head rechannel, and `head_scale` last; per LSTM layer [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state,
 then the linear head.
 
 A `SlimmableContainer` (what neural-amp-modeler 0.13 exports for A2) holds several whole models
@@ -29,7 +29,7 @@ import torch
 
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
-from ampcapture.models import LSTM, AmpModel, WaveNet
+from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
 from ampcapture.models.layout import ACTIVATIONS, head_kernel_size, kernel_sizes, lstm_layout, wavenet_weight_count
 
 CONTAINER = "SlimmableContainer"
@@ -43,9 +43,13 @@ VERSIONS = {"0.7": CURRENT_VERSION, "0.7.0": CURRENT_VERSION, "0.5": LEGACY_VERS
 
 
 def to_nam(model: AmpModel, metadata: dict[str, Any] | None = None, version: str = CURRENT_VERSION) -> dict[str, Any]:
-    """The `.nam` dict of a model; metadata gets the date, loudness and gain added."""
+    """The `.nam` dict of a model; metadata gets the date, loudness and gain added (a
+    container's are its largest size's, and each size carries its own, as NAM writes them)."""
     nam = nam_body(model, version)
     nam["metadata"] = {"date": _date(), "loudness": loudness(model), "gain": gain(model), **(metadata or {})}
+    if isinstance(model, SlimmableContainer):
+        for entry, size in zip(nam["config"]["submodels"], model.sizes):
+            entry["model"]["metadata"] = {"date": nam["metadata"]["date"], "loudness": loudness(size), "gain": gain(size)}
     return nam
 
 
@@ -61,6 +65,10 @@ def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
     elif version == LEGACY_VERSION and beyond:
         fix = "export it as 0.7 (NAM plugins from 0.4.1 read it), or with --nam-version oldest"
         raise ModelFileError("--nam-version", f"a .nam 0.5 cannot hold {' and '.join(beyond)}, which this model has", fix)
+    if isinstance(model, SlimmableContainer):
+        submodels = [{"max_value": v, "model": nam_body(size, version)} for v, size in zip(model.max_values, model.sizes)]
+        config = {"submodels": submodels}
+        return {"version": version, "metadata": {}, "architecture": CONTAINER, "config": config, "weights": [], "sample_rate": float(model.sample_rate)}
     if isinstance(model, WaveNet):
         architecture = "WaveNet"
         config = _wavenet_config(model, version)
@@ -86,6 +94,8 @@ def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
 
 def beyond_legacy(model: AmpModel) -> list[str]:
     """What of the model only a .nam 0.7 holds (nothing: a 0.5 file holds it)."""
+    if isinstance(model, SlimmableContainer):
+        return list(dict.fromkeys(["several sizes (a SlimmableContainer)"] + [what for size in model.sizes for what in beyond_legacy(size)]))
     if not isinstance(model, WaveNet):
         return []
     beyond = {
@@ -346,15 +356,27 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
 
 def to_model(nam: dict[str, Any], size: float | None = None) -> AmpModel:
     """Our torch model holding a read `.nam`'s weights (to render, fine-tune or compare); of a
-    container, the submodel played at `size` (see `submodel`)."""
-    nam, _ = submodel(nam, size)
-    sample_rate = int(round(nam["sample_rate"]))
-    if nam["architecture"] == "WaveNet":
-        model: AmpModel = WaveNet(nam["config"]["layers"], sample_rate=sample_rate)
-    else:
-        model = LSTM(hidden_size=nam["config"]["hidden_size"], num_layers=nam["config"]["num_layers"], sample_rate=sample_rate)
-    model.load_nam_weights(torch.from_numpy(nam["weights"].copy()))
+    container, the submodel played at `size` (see `submodel`), or all of them (a
+    SlimmableContainer, which renders as its largest) when no size is given."""
+    if nam["architecture"] != CONTAINER or size is not None:
+        nam, _ = submodel(nam, size)
+    model = build_model(*_model_spec(nam), sample_rate=int(round(nam["sample_rate"])))
+    model.load_nam_weights(torch.cat([torch.from_numpy(part["weights"]) for part in _parts(nam)]))
     return model.eval()
+
+
+def _parts(nam: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s["model"] for s in nam["config"]["submodels"]] if nam["architecture"] == CONTAINER else [nam]
+
+
+def _model_spec(nam: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(architecture, config) that build_model() turns into the model a read `.nam` holds."""
+    if nam["architecture"] == CONTAINER:
+        sizes = [dict(zip(("architecture", "config"), _model_spec(part))) for part in _parts(nam)]
+        return CONTAINER, {"submodels": sizes, "max_values": [s["max_value"] for s in nam["config"]["submodels"]]}
+    if nam["architecture"] == "WaveNet":
+        return "WaveNet", {"layers": nam["config"]["layers"], "head_scale": nam["config"]["head_scale"]}
+    return "LSTM", {"hidden_size": nam["config"]["hidden_size"], "num_layers": nam["config"]["num_layers"]}
 
 
 def write_nam(path: str | os.PathLike, nam: dict[str, Any]) -> None:

@@ -6,10 +6,11 @@ from typing import Any
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel
+from ampcapture.models.container import SlimmableContainer
 from ampcapture.models.lstm import LSTM
 from ampcapture.models.wavenet import WaveNet
 
-ARCHITECTURES: dict[str, type[AmpModel]] = {"WaveNet": WaveNet, "LSTM": LSTM}
+ARCHITECTURES: dict[str, type[AmpModel]] = {"WaveNet": WaveNet, "LSTM": LSTM, "SlimmableContainer": SlimmableContainer}
 
 
 def build_model(architecture: str, config: dict[str, Any], sample_rate: int = 48000) -> AmpModel:
@@ -22,4 +23,4 @@ def build_model(architecture: str, config: dict[str, Any], sample_rate: int = 48
         raise ConfigError("model.config", f"does not fit {architecture} ({exc})", "compare with the presets in conf/model/") from exc
 
 
-__all__ = ["AmpModel", "LSTM", "WaveNet", "build_model", "ARCHITECTURES"]
+__all__ = ["AmpModel", "LSTM", "WaveNet", "SlimmableContainer", "build_model", "ARCHITECTURES"]

@@ -40,6 +40,15 @@ class AmpModel(nn.Module, abc.ABC):
         n, chunk = x.shape[1] - self.pre_roll, self.eval_chunk
         return torch.cat([self.predict(x[:, start : start + self.pre_roll + chunk]) for start in range(0, n, chunk)], dim=1)
 
+    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """predict() of every size the model holds, smallest first: what training scores (one
+        size but for a SlimmableContainer)."""
+        return [self.predict(x)]
+
+    def evaluate_sizes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """evaluate() of every size, smallest first; the last is evaluate()'s."""
+        return [self.evaluate(x)]
+
     def render(self, x: torch.Tensor) -> torch.Tensor:
         """A 1-D signal as a stream that starts from silence: what an exported file renders."""
         return self(torch.cat([x.new_zeros(self.receptive_field - 1), x]).unsqueeze(0)).squeeze(0)

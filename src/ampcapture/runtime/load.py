@@ -42,7 +42,8 @@ class LoadedModel:
 
 
 def engine_for(nam: dict[str, Any]) -> Engine:
-    """The real-time engine of a read `.nam` dict."""
+    """The real-time engine of a read `.nam` dict (of a container, its largest size)."""
+    nam, _ = submodel(nam)
     if nam["architecture"] == "WaveNet":
         return WaveNetEngine(nam["config"], nam["weights"], nam["sample_rate"])
     return LSTMEngine(nam["config"], nam["weights"], nam["sample_rate"])

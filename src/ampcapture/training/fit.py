@@ -152,6 +152,12 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     best.load_state_dict(saved["state_dict"])
     test = trainer.test(best, datamodule=data, verbose=False)[0]
     history.write_csv(paths.curve)
+    described = best.model.describe()
+    if "sizes" in described:  # a SlimmableContainer: each size's figures (the headline ones are the largest's)
+        with torch.no_grad():
+            validation = best.eval()._esrs(*next(iter(data.val_dataloader())))
+        for i, size in enumerate(described["sizes"]):
+            size.update(validation_esr=float(validation[i]), test_esr=float(test[f"test_esr_size{i}"]))
     result = {
         "capture": capture,
         "run_name": name,
@@ -163,7 +169,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
         "epochs": trainer.current_epoch,
         "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
         "sample_rate": data_capture.sample_rate,
-        **best.model.describe(),
+        **described,
         "checkpoint": str(paths.best),
         "mlflow_run_id": logger.run_id if logger is not None else None,
     }

@@ -57,8 +57,11 @@ class AmpModule(pl.LightningModule):
             )
 
     def training_step(self, batch, batch_idx):
+        """The loss of every size the model holds, summed (one but for a SlimmableContainer, whose
+        sizes train together as neural-amp-modeler trains A2's)."""
         x, y = batch
-        loss, terms = self.loss(self(x).float(), y.float())
+        scored = [self.loss(out.float(), y.float()) for out in self.model.outputs(x)]
+        loss, terms = sum(s[0] for s in scored), scored[-1][1]
         self._check_finite(loss, "training loss")
         self._loss_sum, self._loss_count = self._loss_sum + loss.item() * x.shape[0], self._loss_count + x.shape[0]
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
@@ -67,15 +70,23 @@ class AmpModule(pl.LightningModule):
                 self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
+    def _esrs(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """The ESR of every size the model holds, smallest first (the last plays by default)."""
+        return [esr(out.float(), y.float()) for out in self.model.evaluate_sizes(x)]
+
+    def _log_esrs(self, name: str, values: list[torch.Tensor]) -> None:
+        """`name`: the largest size's ESR; `name`_size<i> per size when there are several."""
+        self.log(name, values[-1], prog_bar=name == "val_esr", batch_size=1)
+        for i, value in enumerate(values if len(values) > 1 else []):
+            self.log(f"{name}_size{i}", value, batch_size=1)
+
     def validation_step(self, batch, batch_idx):
-        x, y = batch
-        value = esr(self.evaluate(x).float(), y.float())
-        self._check_finite(value, "validation ESR")
-        self.log("val_esr", value, prog_bar=True, batch_size=1)
+        values = self._esrs(*batch)
+        self._check_finite(values[-1], "validation ESR")
+        self._log_esrs("val_esr", values)
 
     def test_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("test_esr", esr(self.evaluate(x).float(), y.float()), batch_size=1)
+        self._log_esrs("test_esr", self._esrs(*batch))
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
