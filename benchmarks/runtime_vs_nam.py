@@ -6,8 +6,11 @@ run: offline RTF (a 30 s guitar-like file rendered whole) for every preset, and 
     python benchmarks/runtime_vs_nam.py [--seconds 30] [--runs 3] [--core PATH/TO/benchmodel [--core-exact-tanh]]
 
 Each preset gets random weights (speed does not depend on training) and is exported with our
-exporter; NAM (0.13.0, in .benchmarks/nam-venv, installed the first time) loads each file with
-its own `init_from_nam` and renders the same input. `--core` runs the core's `benchmodel` tool
+exporter; NAM's A2 as one SlimmableContainer file, of which ours plays each size (`--size`, as
+`ampcapture bench --size` does) while NAM's Python and the core get each size as a file of its
+own (neural-amp-modeler's loader reads no container; benchmodel plays a container's largest).
+NAM (0.13.0, in .benchmarks/nam-venv, installed the first time) loads each file with its own
+`init_from_nam` and renders the same input. `--core` runs the core's `benchmodel` tool
 (built from its source by you, see the README) on each file `--runs` times, right after ours:
 it streams 2 s of audio in 64-sample buffers, with the core's fast tanh unless
 `--core-exact-tanh`. Prints a table and writes .benchmarks/runtime_vs_nam.json.
@@ -88,16 +91,22 @@ def main() -> None:
     settings = defaults(BenchSettings, offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        files = {}
+        files = {}  # row -> (the file ours plays, at which size, the same model as a plain file)
         for preset in PRESETS:
-            files[preset] = Path(tmp) / f"{preset}.nam"
-            write_nam(files[preset], to_nam(preset_model(preset), {"name": preset}))
+            path = Path(tmp) / f"{preset}.nam"
+            write_nam(path, to_nam(preset_model(preset), {"name": preset}))
+            files[preset] = (path, None, path)
+        a2 = preset_model("a2")
+        write_nam(Path(tmp) / "a2.nam", to_nam(a2, {"name": "a2"}))
+        for i, (size, control) in enumerate(zip(a2.sizes, [0.0, *a2.max_values[:-1]])):
+            write_nam(Path(tmp) / f"a2_size{i}.nam", to_nam(size, {"name": f"a2 size {i}"}))
+            files[f"a2 size {i}"] = (Path(tmp) / "a2.nam", control, Path(tmp) / f"a2_size{i}.nam")
         np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))
-        nam_seconds = json.loads(run_nam(NAM_TIMING, Path(tmp) / "x.npy", args.runs, *map(str, files.values())))
-        for preset, path in files.items():
-            ours = benchmark(path, settings, progress=False)
+        nam_seconds = json.loads(run_nam(NAM_TIMING, Path(tmp) / "x.npy", args.runs, *(str(plain) for _, _, plain in files.values())))
+        for preset, (path, size, plain) in files.items():
+            ours = benchmark(path, settings, progress=False, size=size)
             stream = {s["buffer"]: s["rtf"] for s in ours["streaming"]}
-            nam_rtf = nam_seconds[str(path)] / args.seconds
+            nam_rtf = nam_seconds[str(plain)] / args.seconds
             rows.append(
                 {
                     "preset": preset,
@@ -111,7 +120,7 @@ def main() -> None:
                 }
             )
             if args.core is not None:
-                rows[-1]["core_stream_rtf_64"] = core_rtf(args.core, path, args.runs, args.core_exact_tanh)
+                rows[-1]["core_stream_rtf_64"] = core_rtf(args.core, plain, args.runs, args.core_exact_tanh)
                 rows[-1]["ours_over_core_64"] = stream[64] / rows[-1]["core_stream_rtf_64"]
     core = " core @64 ours/core" if args.core is not None else ""
     print(

@@ -4,12 +4,14 @@ by NAM's own loader over the whole capture; their ESRs on the train, validation 
 regions (the test region: playing neither trainer saw) are printed with our/NAM ratios and
 written to result.json.
 
-    python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard]
+    python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard | a2 | ...]
                                 [--reuse-nam] [--nam-seed N] [key=value ...]
 
 `key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
 the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
-the same capture, preset and budget instead of training it again. `nam-full` always seeds torch
+the same capture, preset and budget instead of training it again. `--preset a2` trains NAM's A2
+on both sides (NAM: its PackedWaveNet, both sizes in one run, each exported from its own best
+checkpoint; ours: the SlimmableContainer) and reports every size's ESRs besides the largest's. `nam-full` always seeds torch
 with 0; `--nam-seed N` trains NAM under another seed (kept in nam_seed<N>/), and with
 `train.seed=N` on our side, repeated runs show each trainer's run-to-run spread: on a short,
 hard test region one pair of runs says little.
@@ -41,6 +43,7 @@ from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.export.write import ExportSettings, export_checkpoint
+from ampcapture.models.layout import head_kernel_size, kernel_sizes
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -64,30 +67,47 @@ import json, sys, numpy as np, torch
 from nam.models._from_nam import init_from_nam
 x = torch.from_numpy(np.load(sys.argv[1])).float()
 for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
-    model = init_from_nam(json.load(open(model_path)))
-    model.eval()
-    with torch.no_grad():
-        np.save(out, model(x).numpy().astype(np.float32))
+    data = json.load(open(model_path))
+    # a SlimmableContainer (A2): NAM's loader reads its sizes one at a time; OUT gets the largest
+    parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
+    for i, part in enumerate(parts):
+        model = init_from_nam(part)
+        model.eval()
+        with torch.no_grad():
+            y = model(x).numpy().astype(np.float32)
+        if i == len(parts) - 1:
+            np.save(out, y)
+        if len(parts) > 1:
+            np.save(out.replace(".npy", f".size{i}.npy"), y)
 """
 
 
+def nam_wavenet_config(config: dict) -> dict:
+    """Our WaveNet config as NAM's (0.13)."""
+    arrays = [
+        {
+            "input_size": c["input_size"],
+            "condition_size": c["condition_size"],
+            "channels": c["channels"],
+            "head": {"out_channels": c["head_size"], "kernel_size": head_kernel_size(c), "bias": c["head_bias"]},
+            "kernel_sizes": kernel_sizes(c),
+            "dilations": c["dilations"],
+            "activation": c["activation"],
+            "gated": c["gated"],
+        }
+        for c in config["layers"]
+    ]
+    return {"layers_configs": arrays, "head_scale": config["head_scale"]}
+
+
 def nam_model_config(preset: dict) -> dict:
-    """Our preset as NAM's model config (0.13), with the recipe NAM 0.13's trainer ships."""
+    """Our preset as NAM's model config (0.13), with the recipe NAM 0.13's trainer ships (the same
+    for its WaveNets and its packed A2: nam/train/_resources/config_model_packed.json)."""
     if preset["architecture"] == "WaveNet":
-        arrays = [
-            {
-                "input_size": c["input_size"],
-                "condition_size": c["condition_size"],
-                "channels": c["channels"],
-                "head": {"out_channels": c["head_size"], "kernel_size": 1, "bias": c["head_bias"]},
-                "kernel_sizes": [c["kernel_size"]] * len(c["dilations"]),
-                "dilations": c["dilations"],
-                "activation": c["activation"],
-                "gated": c["gated"],
-            }
-            for c in preset["config"]["layers"]
-        ]
-        net = {"name": "WaveNet", "config": {"layers_configs": arrays, "head_scale": preset["config"]["head_scale"]}}
+        net = {"name": "WaveNet", "config": nam_wavenet_config(preset["config"])}
+    elif preset["architecture"] == "SlimmableContainer" and all(s["architecture"] == "WaveNet" for s in preset["config"]["submodels"]):
+        sizes = [{"name": f"size_{i}", "config": nam_wavenet_config(s["config"])} for i, s in enumerate(preset["config"]["submodels"])]
+        net = {"name": "PackedWaveNet", "config": {"submodels": sizes, "export": {"container_max_values": "uniform"}}}
     elif preset["architecture"] == "LSTM" and not preset["config"].get("skip"):
         c = preset["config"]
         net = {"name": "LSTM", "config": {"hidden_size": c["hidden_size"], "num_layers": c["num_layers"], "train_burn_in": c["warmup"]}}
@@ -178,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture", default="demo")
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget for each trainer")
-    parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet or NAM LSTM preset from conf/model/")
+    parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet, A2 or NAM LSTM preset from conf/model/")
     parser.add_argument("--reuse-nam", action="store_true", help="take NAM's model from an earlier run of this budget")
     parser.add_argument("--nam-seed", type=int, default=0, help="torch seed of NAM's run (nam-full's own: 0)")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
@@ -211,6 +231,9 @@ def main() -> None:
     for who, record in (("ours", ours), ("nam", nam)):
         rendered = np.load(predictions[who])
         record.update({f"{region}_esr": region_esr(rendered, y, split[region]) for region in REGIONS})
+        sizes = sorted(out.glob(f"{predictions[who].stem}.size*.npy"))  # an A2's sizes, smallest first
+        if sizes:
+            record["sizes"] = [{f"{region}_esr": region_esr(np.load(path), y, split[region]) for region in REGIONS} for path in sizes]
     result = {
         "capture": args.capture,
         "preset": args.preset,
@@ -222,6 +245,8 @@ def main() -> None:
         "nam": nam,
         "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS},
     }
+    if "sizes" in ours and "sizes" in nam:
+        result["ratio_ours_over_nam_per_size"] = [{r: a[f"{r}_esr"] / b[f"{r}_esr"] for r in REGIONS} for a, b in zip(ours["sizes"], nam["sizes"])]
     write_json(out / ("result.json" if tag == "defaults" else f"result_{tag}.json"), result)
     print(json.dumps(result, indent=2))
 

@@ -74,8 +74,8 @@ TINY_WAVENET = {
         ],
     },
 }
-# A2's shape in small: one kernel size per layer (1 and 15 included), LeakyReLU, one array,
-# a head of several taps.
+# A2's shape in small (one kernel size per layer, 1 and 15 included, LeakyReLU, one array, a
+# head of several taps), and what else NAM 0.13's files set per layer: activation and gating.
 KERNEL_PER_LAYER_WAVENET = {
     "head_scale": 0.5,
     "layers": [
@@ -86,8 +86,8 @@ KERNEL_PER_LAYER_WAVENET = {
             head_size=1,
             kernel_size=[6, 2, 15, 1],
             dilations=[1, 3, 1, 13],
-            activation="LeakyReLU",
-            gated=False,
+            activation=["LeakyReLU", "Tanh", "LeakyReLU", "SiLU"],
+            gated=[False, True, False, False],
             head_bias=True,
             head_kernel_size=5,
         )

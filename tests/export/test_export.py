@@ -174,12 +174,24 @@ arrays = [dict(input_size=1, condition_size=1, channels=16, head=dict(out_channe
                kernel_sizes=[3] * 10, dilations=dilations, activation="Tanh", gated=False)]
 a2_like = [dict(input_size=1, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=16, bias=True),
                 kernel_sizes=[6, 6, 15, 15, 6], dilations=[1, 7, 1, 13, 239], activation="LeakyReLU", gated=False)]
+# activation and gating per layer
+mixed = [dict(input_size=1, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=2, bias=True), kernel_sizes=[3] * 6,
+              dilations=[1, 2, 4, 8, 16, 32], gated=False,
+              activation=["Tanh", dict(name="PairMultiply", primary="ReLU", secondary="Sigmoid"), "LeakyReLU", "Softsign", "LeakyHardtanh", "Softsigmoid"])]
+# grouped dilated convolutions and 1x1s (gated: the groups split the doubled outputs too)
+grouped = [dict(input_size=1, condition_size=1, channels=4, head=dict(out_channels=4, kernel_size=1, bias=False), kernel_sizes=[3] * 3,
+                dilations=[1, 2, 4], activation="Tanh", gated=False, groups_input=2, layer_1x1_config=dict(active=True, groups=4)),
+           dict(input_size=4, condition_size=1, channels=4, head=dict(out_channels=1, kernel_size=1, bias=True), kernel_sizes=[2] * 2,
+                dilations=[8, 16], activation=dict(name="PairMultiply", primary="Tanh", secondary="Sigmoid"), gated=False, groups_input=2)]
 # A2 as NAM trains it (PackedWaveNet, exported as a SlimmableContainer), in small
 a2 = {"submodels": [{"name": f"channels_{c}", "config": {"layers_configs": [{**a2_like[0], "channels": c}], "head_scale": 0.01}} for c in (2, 3)],
       "export": {"container_max_values": "uniform"}}
 models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "head_scale": 0.02}),
           "nam_kernel_per_layer": WaveNet.init_from_config({"layers_configs": a2_like, "head_scale": 0.01}),
           "nam_lstm": LSTM(hidden_size=16, sample_rate=48000),
+          "nam_per_layer": WaveNet.init_from_config({"layers_configs": mixed, "head_scale": 0.1}),
+          "nam_grouped": WaveNet.init_from_config({"layers_configs": grouped, "head_scale": 0.1}),
+          "nam_leaky_slope": WaveNet.init_from_config({"layers_configs": [{**a2_like[0], "activation": dict(name="LeakyReLU", negative_slope=0.2)}]}),
           "nam_a2": PackedWaveNet.init_from_config(a2)}
 x = torch.from_numpy(np.load(out / "guitar.npy"))
 for name, model in models.items():
@@ -202,7 +214,8 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     np.save(tmp_path / "guitar.npy", signals["guitar"])
     run_nam(NAM_EXPORT, tmp_path)
     # (file, the plugin's size control, the submodel it plays); None: the default, the largest
-    plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0)]
+    plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0), ("nam_per_layer", None, 0)]
+    plays += [("nam_grouped", None, 0)]
     plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
     for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
@@ -217,6 +230,9 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     assert load_model(tmp_path / "nam_a2.nam").describe()["sizes"] == [0.5, 1.0]
     with pytest.raises(ModelFileError, match="one size"):
         load_model(tmp_path / "nam_standard.nam", 0.5)
+    # an activation parameter ours does not have is refused, not rendered wrong
+    with pytest.raises(ModelFileError, match=r"LeakyReLU with \{'negative_slope': 0.2\}; ampcapture's LeakyReLU has negative_slope 0.01"):
+        load_model(tmp_path / "nam_leaky_slope.nam")
 
 
 def _container(tmp_path, **changes) -> Path:

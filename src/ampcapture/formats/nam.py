@@ -30,9 +30,16 @@ import torch
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
-from ampcapture.models.layout import ACTIVATIONS, head_kernel_size, kernel_sizes, lstm_layout, wavenet_weight_count
+from ampcapture.models.layout import ACTIVATIONS, activations, gatings, head_kernel_size, kernel_sizes, lstm_layout, wavenet_weight_count
 
 CONTAINER = "SlimmableContainer"
+# The parameters of the activations we read, at the values our models and engine use; a file
+# with other values is refused rather than rendered wrong.
+ACTIVATION_PARAMETERS = {
+    "LeakyReLU": {"negative_slope": 0.01},
+    "Hardtanh": {"min_val": -1.0, "max_val": 1.0},
+    "LeakyHardtanh": {"min_val": -1.0, "max_val": 1.0, "min_slope": 0.01, "max_slope": 0.01},
+}
 CURRENT_VERSION = "0.7.0"
 LEGACY_VERSION = "0.5.4"
 OLDEST = "oldest"
@@ -99,8 +106,10 @@ def beyond_legacy(model: AmpModel) -> list[str]:
     if not isinstance(model, WaveNet):
         return []
     beyond = {
-        "one kernel size per layer": any(isinstance(c["kernel_size"], (list, tuple)) for c in model.layers_config),
+        "one kernel size per layer": any(len(set(kernel_sizes(c))) > 1 for c in model.layers_config),
         "a head kernel wider than 1": any(head_kernel_size(c) > 1 for c in model.layers_config),
+        "activations that differ between layers": any(len(set(activations(c))) > 1 for c in model.layers_config),
+        "gating that differs between layers": any(len(set(gatings(c))) > 1 for c in model.layers_config),
     }
     return [what for what, has in beyond.items() if has]
 
@@ -109,12 +118,15 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     arrays = []
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
+        acts, gates = activations(c), gatings(c)
         if version == LEGACY_VERSION:
             arrays.append(
-                {k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
+                {
+                    **{k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "dilations", "head_bias")},
+                    **{"kernel_size": kernel_sizes(c)[0], "activation": acts[0], "gated": gates[0]},
+                }
             )
             continue
-        n = len(c["dilations"])
         inactive = {"active": False, "shift": True, "groups": 1}
         arrays.append(
             {
@@ -124,7 +136,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "channels": c["channels"],
                 "kernel_sizes": kernel_sizes(c),
                 "dilations": list(c["dilations"]),
-                "activation": [{"type": c["activation"]}] * n,
+                "activation": [{"type": a} for a in acts],
                 "bottleneck": c["channels"],
                 "head1x1": {"active": False, "out_channels": 1, "groups": 1},
                 "layer1x1": {"active": True, "groups": 1},
@@ -143,8 +155,8 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                         "head1x1_post",
                     )
                 },
-                "gating_mode": ["gated" if c["gated"] else "none"] * n,
-                "secondary_activation": [{"type": "Sigmoid"} if c["gated"] else None] * n,
+                "gating_mode": ["gated" if g else "none" for g in gates],
+                "secondary_activation": [{"type": "Sigmoid"} if g else None for g in gates],
                 "slimmable": None,
             }
         )
@@ -204,8 +216,9 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     if architecture == CONTAINER:
         return _read_container(data, where)
     try:
+        groups: list[tuple[int, int]] = []
         if architecture == "WaveNet":
-            config = _read_wavenet_config(data["config"], where)
+            config, groups = _read_wavenet_config(data["config"], where)
         elif architecture == "LSTM":
             config = {k: int(data["config"][k]) for k in ("hidden_size", "num_layers")}
             if int(data["config"].get("input_size", 1)) != 1:
@@ -213,6 +226,8 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
         else:
             raise ModelFileError(where, f"architecture {architecture!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
         weights = np.asarray(data["weights"], dtype=np.float32)
+        if any(g != (1, 1) for g in groups):
+            weights = _ungrouped(config["layers"], groups, weights, where)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
@@ -290,12 +305,15 @@ def submodel(nam: dict[str, Any], size: float | None = None) -> tuple[dict[str, 
     return submodels[index]["model"], index
 
 
-def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
+def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """Our WaveNet config of a .nam's, and per array the groups of its dilated convs and of its
+    1x1s (NAM 0.13's grouped convolutions, which the weights are expanded from)."""
     if config.get("head") is not None or config.get("condition_dsp") is not None:
         raise ModelFileError(where, "uses a post-head or a condition DSP (not supported)", "use a standard NAM WaveNet")
-    arrays = []
+    arrays, groups = [], []
     for i, a in enumerate(config["layers"]):
         here = f"{where} (layers[{i}])"
+        groups.append((int(a.get("groups_input", 1)), int((a.get("layer1x1") or {}).get("groups", 1))))
         if "kernel_sizes" in a or isinstance(a.get("activation"), list) or "head" in a:  # 0.6+ layout
             arrays.append(_read_v07_array(a, here))
         else:
@@ -303,32 +321,82 @@ def _read_wavenet_config(config: dict[str, Any], where) -> dict[str, Any]:
                 {k: a[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
             )
         a = arrays[-1]
-        if a["activation"] not in ACTIVATIONS:
-            raise ModelFileError(here, f"activation {a['activation']!r} is not supported", f"use one of {sorted(ACTIVATIONS)}")
+        for name in activations(a):
+            if name not in ACTIVATIONS:
+                raise ModelFileError(here, f"activation {name!r} is not supported", f"use one of {sorted(ACTIVATIONS)}")
         if a["condition_size"] != 1:
             raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
-    return {"layers": arrays, "head_scale": float(config["head_scale"])}
+        if any(a["channels"] % g for g in groups[-1]):
+            raise ModelFileError(here, f"has groups {groups[-1]} that do not divide its {a['channels']} channels", "the file is damaged; export it again")
+    return {"layers": arrays, "head_scale": float(config["head_scale"])}, groups
+
+
+def _ungrouped(layers: list[dict[str, Any]], groups: list[tuple[int, int]], weights: np.ndarray, where) -> np.ndarray:
+    """The weights of grouped convolutions as the dense ones our model and engine hold (zero
+    between groups): the same outputs, in NAM's weight order."""
+    parts, i = [], 0
+
+    def take(count: int) -> np.ndarray:
+        nonlocal i
+        i += count
+        return weights[i - count : i]
+
+    def dense(count_out: int, count_in: int, taps: int, g: int) -> np.ndarray:
+        w = take(count_out * (count_in // g) * taps).reshape(count_out, count_in // g, taps)
+        full = np.zeros((count_out, count_in, taps), np.float32)
+        for j in range(g):
+            rows, cols = slice(j * count_out // g, (j + 1) * count_out // g), slice(j * count_in // g, (j + 1) * count_in // g)
+            full[rows, cols] = w[rows]
+        return full.ravel()
+
+    for c, (g_conv, g_1x1) in zip(layers, groups):
+        ch = c["channels"]
+        parts.append(take(ch * c["input_size"]))
+        for k, gated in zip(kernel_sizes(c), gatings(c)):
+            mid = ch * (2 if gated else 1)
+            parts += [dense(mid, ch, k, g_conv), take(mid), take(mid * c["condition_size"]), dense(ch, ch, 1, g_1x1), take(ch)]
+        parts.append(take(c["head_size"] * ch * head_kernel_size(c) + (c["head_size"] if c.get("head_bias", True) else 0)))
+    parts.append(take(1))  # head_scale
+    if i != weights.size:
+        raise ModelFileError(where, f"weights do not fit the config: it needs {i}, the file has {weights.size}", "the file is damaged; export it again")
+    return np.concatenate(parts)
+
+
+def _activation_name(activation: Any, where: str) -> str:
+    """An activation of a .nam 0.7 layer ({"type": name, parameters...} or a name), checked to
+    have the parameters ours computes with."""
+    if not isinstance(activation, dict):
+        return activation
+    name = activation.get("type")
+    expected = ACTIVATION_PARAMETERS.get(name, {})
+    given = {k: v for k, v in activation.items() if k != "type"}
+    if any(k not in expected or not np.isclose(float(v), expected[k], rtol=1e-6, atol=0) for k, v in given.items()):
+        has = ", ".join(f"{k} {v}" for k, v in expected.items()) or "no parameters"
+        raise ModelFileError(where, f"uses {name} with {given}; ampcapture's {name} has {has}", "render it in the NAM plugin")
+    return name
+
+
+def _one_or_per_layer(values: list) -> Any:
+    """One value when all layers share it (the form the presets use), else one per layer."""
+    return values[0] if len(set(values)) == 1 else values
 
 
 def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
-    kernels = a.get("kernel_sizes") or [a["kernel_size"]] * len(a["dilations"])
-    activations = [
-        x["type"] if isinstance(x, dict) else x for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * len(a["dilations"]))
-    ]
-    gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * len(a["dilations"])
-    secondary = a.get("secondary_activation") or [None] * len(a["dilations"])
+    layers = len(a["dilations"])
+    kernels = a.get("kernel_sizes") or [a["kernel_size"]] * layers
+    named = [_activation_name(x, where) for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * layers)]
+    gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * layers
+    secondary = [None if s is None else _activation_name(s, where) for s in (a.get("secondary_activation") or [None] * layers)]
     head = a["head"]
     unsupported = [
         name
         for name, active in (
-            ("activations that differ between layers", len(set(activations)) != 1),
-            ("gating modes that differ between layers", len(set(gating)) != 1),
-            ("a gating mode other than none/gated", gating[0] not in ("none", "gated")),
-            ("a gate other than Sigmoid", gating[0] == "gated" and any((s or {}).get("type", s) != "Sigmoid" for s in secondary)),
+            ("a gating mode other than none/gated (PairBlend)", any(g not in ("none", "gated") for g in gating)),
+            ("a gate other than Sigmoid", any(g == "gated" and s != "Sigmoid" for g, s in zip(gating, secondary))),
             ("a bottleneck", a.get("bottleneck", a["channels"]) != a["channels"]),
             ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
             ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
-            ("grouped convolutions", a.get("groups_input", 1) != 1 or a.get("groups_input_mixin", 1) != 1),
+            ("a grouped input mixer", a.get("groups_input_mixin", 1) != 1),
             ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
             ("a slimmable layer", bool(a.get("slimmable"))),
         )
@@ -345,10 +413,10 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         "condition_size": a["condition_size"],
         "head_size": head["out_channels"],
         "channels": a["channels"],
-        "kernel_size": kernels[0] if len(set(kernels)) == 1 else [int(k) for k in kernels],
+        "kernel_size": _one_or_per_layer([int(k) for k in kernels]),
         "dilations": list(a["dilations"]),
-        "activation": activations[0],
-        "gated": gating[0] == "gated",
+        "activation": _one_or_per_layer(named),
+        "gated": _one_or_per_layer([g == "gated" for g in gating]),
         "head_bias": bool(head.get("bias", True)),
         "head_kernel_size": int(head.get("kernel_size", 1)),
     }

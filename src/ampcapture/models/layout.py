@@ -7,15 +7,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Activations NAM's core implements that torch has too, by their torch.nn names; the engine's
-# compiled kernels know them by their index here.
-ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign")
+# Activations NAM's core implements, by NAM's names (torch.nn's, and NAM's own Softsigmoid and
+# LeakyHardtanh); the engine's compiled kernels know them by their index here.
+ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign", "Softsigmoid", "LeakyHardtanh")
+
+
+def per_layer(array: dict[str, Any], key: str, default: Any = None) -> list:
+    """A layer array setting per layer: one value for all layers, or a list of one per dilation."""
+    v = array.get(key, default)
+    return list(v) if isinstance(v, (list, tuple)) else [v] * len(array["dilations"])
 
 
 def kernel_sizes(array: dict[str, Any]) -> list[int]:
     """A layer array's kernel size per layer: `kernel_size` is one for all, or one per dilation."""
-    k = array["kernel_size"]
-    return [int(v) for v in k] if isinstance(k, (list, tuple)) else [int(k)] * len(array["dilations"])
+    return [int(k) for k in per_layer(array, "kernel_size")]
+
+
+def activations(array: dict[str, Any]) -> list[str]:
+    return per_layer(array, "activation", "Tanh")
+
+
+def gatings(array: dict[str, Any]) -> list[bool]:
+    """Per layer whether it is gated (its activation times a sigmoid of as many extra channels)."""
+    return [bool(g) for g in per_layer(array, "gated", False)]
 
 
 def head_kernel_size(array: dict[str, Any]) -> int:
@@ -27,9 +41,10 @@ def wavenet_macs(layers: list[dict[str, Any]]) -> int:
     """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs)."""
     total = 0
     for c in layers:
-        mid = c["channels"] * (2 if c.get("gated") else 1)
         total += c["input_size"] * c["channels"] + head_kernel_size(c) * c["channels"] * c["head_size"]
-        total += sum(k * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2 for k in kernel_sizes(c))
+        for k, gated in zip(kernel_sizes(c), gatings(c)):
+            mid = c["channels"] * (2 if gated else 1)
+            total += k * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2
     return total
 
 
@@ -78,7 +93,9 @@ def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
     """The length of a WaveNet's flat NAM weights (head_scale included)."""
     total = 1
     for c in layers:
-        ch, mid = c["channels"], c["channels"] * (2 if c.get("gated") else 1)
-        total += sum(mid * ch * k + mid + mid * c["condition_size"] + ch * ch + ch for k in kernel_sizes(c))
+        ch = c["channels"]
+        for k, gated in zip(kernel_sizes(c), gatings(c)):
+            mid = ch * (2 if gated else 1)
+            total += mid * ch * k + mid + mid * c["condition_size"] + ch * ch + ch
         total += ch * c["input_size"] + c["head_size"] * ch * head_kernel_size(c) + (c["head_size"] if c.get("head_bias", True) else 0)
     return total

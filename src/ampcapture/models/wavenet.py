@@ -26,7 +26,24 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel
-from ampcapture.models.layout import ACTIVATIONS, array_receptive_field, kernel_sizes, wavenet_macs
+from ampcapture.models.layout import ACTIVATIONS, activations, array_receptive_field, gatings, kernel_sizes, wavenet_macs
+
+
+class _Softsigmoid(nn.Module):
+    """NAM's: 0.5 (1 + x / (1 + |x|))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (1.0 + x / (1.0 + x.abs()))
+
+
+class _LeakyHardtanh(nn.Module):
+    """NAM's, at its defaults: x inside [-1, 1], slope 0.01 outside."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x.abs() > 1.0, x.sign() + 0.01 * (x - x.sign()), x)
+
+
+_ACTIVATION_MODULES = {"Softsigmoid": _Softsigmoid, "LeakyHardtanh": _LeakyHardtanh}
 
 
 class _Layer(nn.Module):
@@ -38,7 +55,7 @@ class _Layer(nn.Module):
         self.channels, self.gated, self.dilation = channels, gated, dilation
         self.conv = nn.Conv1d(channels, mid, kernel_size, dilation=dilation)
         self.input_mixer = nn.Conv1d(condition_size, mid, 1, bias=False)
-        self.activation = getattr(nn, activation)()
+        self.activation = _ACTIVATION_MODULES[activation]() if activation in _ACTIVATION_MODULES else getattr(nn, activation)()
         self.layer1x1 = nn.Conv1d(channels, channels, 1)
         # tanh's derivative comes from its output, so no pre-activation is kept for the backward
         self.plain_tanh = activation == "Tanh" and not gated
@@ -124,15 +141,17 @@ class _LayerArray(nn.Module):
         channels: int,
         kernel_size: int | list[int],
         dilations: list[int],
-        activation: str = "Tanh",
-        gated: bool = False,
+        activation: str | list[str] = "Tanh",
+        gated: bool | list[bool] = False,
         head_bias: bool = True,
         head_kernel_size: int = 1,
     ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
-        shape = {"kernel_size": kernel_size, "dilations": dilations, "head_kernel_size": head_kernel_size}
-        self.layers = nn.ModuleList(_Layer(channels, condition_size, k, d, activation, gated) for k, d in zip(kernel_sizes(shape), dilations))
+        shape = {"kernel_size": kernel_size, "dilations": dilations, "head_kernel_size": head_kernel_size, "activation": activation, "gated": gated}
+        self.layers = nn.ModuleList(
+            _Layer(channels, condition_size, k, d, a, g) for k, d, a, g in zip(kernel_sizes(shape), dilations, activations(shape), gatings(shape))
+        )
         self.head_rechannel = nn.Conv1d(channels, head_size, head_kernel_size, bias=head_bias)
         self.receptive_field = array_receptive_field(shape)
 
@@ -235,13 +254,15 @@ def _validate(layers: list[dict[str, Any]]) -> None:
         raise ConfigError("model.config.layers", "needs at least one layer array", "see conf/model/wavenet_standard.yaml")
     for i, c in enumerate(layers):
         where = f"model.config.layers[{i}]"
-        if c.get("activation", "Tanh") not in ACTIVATIONS:
-            raise ConfigError(f"{where}.activation", f"unknown activation {c.get('activation')!r}", f"use one of {sorted(ACTIVATIONS)}")
+        for key in ("kernel_size", "activation", "gated"):
+            v = c.get(key)
+            if isinstance(v, (list, tuple)) and len(v) != len(c.get("dilations") or []):
+                raise ConfigError(f"{where}.{key}", f"has {len(v)} values for {len(c.get('dilations') or [])} dilations", "give one value, or one per dilation")
+        named = c.get("activation", "Tanh")
+        unknown = [a for a in (named if isinstance(named, (list, tuple)) else [named]) if a not in ACTIVATIONS]
+        if unknown:
+            raise ConfigError(f"{where}.activation", f"unknown activation {unknown[0]!r}", f"use one of {sorted(ACTIVATIONS)}")
         k = c.get("kernel_size", 0)
-        if isinstance(k, (list, tuple)) and len(k) != len(c.get("dilations") or []):
-            raise ConfigError(
-                f"{where}.kernel_size", f"has {len(k)} kernel sizes for {len(c.get('dilations') or [])} dilations", "give one kernel size, or one per dilation"
-            )
         smallest = min(k) if isinstance(k, (list, tuple)) and k else k
         if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1 or c.get("head_kernel_size", 1) < 1:
             raise ConfigError(where, "needs channels >= 1, kernel_size >= 1, head_kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")

@@ -19,7 +19,17 @@ from typing import Any
 import numba
 import numpy as np
 
-from ampcapture.models.layout import ACTIVATIONS, head_kernel_size, kernel_sizes, lstm_layout, lstm_macs, wavenet_macs, wavenet_receptive_field
+from ampcapture.models.layout import (
+    ACTIVATIONS,
+    activations,
+    gatings,
+    head_kernel_size,
+    kernel_sizes,
+    lstm_layout,
+    lstm_macs,
+    wavenet_macs,
+    wavenet_receptive_field,
+)
 
 # The compiled kernels know an activation by its index in ampcapture.models.layout.ACTIVATIONS.
 
@@ -86,9 +96,16 @@ def _activate_rows(code, z):
         elif code == 6:
             for t in range(n):
                 r[t] = r[t] * min(max(r[t] + 3.0, 0.0), 6.0) / 6.0
-        else:
+        elif code == 7:
             for t in range(n):
                 r[t] = r[t] / (1.0 + abs(r[t]))
+        elif code == 8:
+            for t in range(n):
+                r[t] = 0.5 * (1.0 + r[t] / (1.0 + abs(r[t])))
+        else:  # LeakyHardtanh: slope 0.01 outside [-1, 1]
+            for t in range(n):
+                v = r[t]
+                r[t] = min(max(v, -1.0), 1.0) + 0.01 * (v - min(max(v, -1.0), 1.0))
 
 
 @jit
@@ -274,14 +291,14 @@ class WaveNetEngine(Engine):
             rechannel = i
             i += ch * cin
             first = len(layer_rows)
-            for k, d in zip(kernel_sizes(c), c["dilations"]):
-                mid = ch * (2 if c["gated"] else 1)
+            for k, d, activation, gated in zip(kernel_sizes(c), c["dilations"], activations(c), gatings(c)):
+                mid = ch * (2 if gated else 1)
                 conv_w, conv_b, mix_w = i, i + mid * ch * k, i + mid * ch * k + mid
                 one_w = mix_w + mid * c["condition_size"]
                 one_b = one_w + ch * ch
                 i = one_b + ch
                 history = (k - 1) * d + BLOCK
-                layer_rows.append([ch, k, d, int(c["gated"]), ACTIVATIONS.index(c["activation"]), conv_w, conv_b, mix_w, one_w, one_b, state_size, history])
+                layer_rows.append([ch, k, d, int(gated), ACTIVATIONS.index(activation), conv_w, conv_b, mix_w, one_w, one_b, state_size, history])
                 state_size += ch * history
             head_w, kh = i, head_kernel_size(c)
             i += nhead * ch * kh

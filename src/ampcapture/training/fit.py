@@ -155,7 +155,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     described = best.model.describe()
     if "sizes" in described:  # a SlimmableContainer: each size's figures (the headline ones are the largest's)
         with torch.no_grad():
-            validation = best.eval()._esrs(*next(iter(data.val_dataloader())))
+            validation = best.eval().size_esrs(*next(iter(data.val_dataloader())))
         for i, size in enumerate(described["sizes"]):
             size.update(validation_esr=float(validation[i]), test_esr=float(test[f"test_esr_size{i}"]))
     result = {

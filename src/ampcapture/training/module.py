@@ -70,7 +70,7 @@ class AmpModule(pl.LightningModule):
                 self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
-    def _esrs(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    def size_esrs(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         """The ESR of every size the model holds, smallest first (the last plays by default)."""
         return [esr(out.float(), y.float()) for out in self.model.evaluate_sizes(x)]
 
@@ -81,12 +81,12 @@ class AmpModule(pl.LightningModule):
             self.log(f"{name}_size{i}", value, batch_size=1)
 
     def validation_step(self, batch, batch_idx):
-        values = self._esrs(*batch)
+        values = self.size_esrs(*batch)
         self._check_finite(values[-1], "validation ESR")
         self._log_esrs("val_esr", values)
 
     def test_step(self, batch, batch_idx):
-        self._log_esrs("test_esr", self._esrs(*batch))
+        self._log_esrs("test_esr", self.size_esrs(*batch))
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
