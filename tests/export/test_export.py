@@ -42,6 +42,14 @@ SR = 48000
 EXTRA = {
     "lstm_2_layers": ("LSTM", {"hidden_size": 8, "num_layers": 2}),
     "wavenet_kernel_per_layer": ("WaveNet", KERNEL_PER_LAYER_WAVENET),
+    # wider than the engine's direct loops (16 channels): its convolutions go to BLAS
+    "wavenet_wide": (
+        "WaveNet",
+        {
+            "head_scale": 0.1,
+            "layers": [dict(input_size=1, condition_size=1, channels=20, head_size=1, kernel_size=3, dilations=[1, 2], gated=True, head_kernel_size=3)],
+        },
+    ),
     "wavenet_gated_silu": (
         "WaveNet",
         {
