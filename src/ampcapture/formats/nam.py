@@ -6,8 +6,9 @@ WaveNet layout its own loader still reads; NeuralAmpModelerCore reads it from 0.
 layout every NAM plugin reads on request, or with "oldest" the oldest of the two that holds
 the model (0.5 unless it has what only 0.7 holds). We read both. Weights are in NAM's order:
 per WaveNet array the input rechannel, per layer the dilated conv (weight, bias), the input
-mixer and the 1x1 layer conv, then the head rechannel, and `head_scale` last; per LSTM layer [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state,
-then the linear head.
+mixer and the 1x1 layer conv, then the head rechannel, and `head_scale` last; per LSTM layer
+[W_ih | W_hh], b_ih + b_hh, initial hidden and cell state, then the linear head. Grouped
+convolutions (NAM 0.13) are read as the equivalent dense weights.
 
 A `SlimmableContainer` (what neural-amp-modeler 0.13 exports for A2) holds several whole models
 of one capture, cheapest first, each with the `max_value` of the plugin's size control up to
