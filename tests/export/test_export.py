@@ -373,6 +373,9 @@ def test_a_container_exports_as_one_nam_whose_every_size_plays_as_trained(checkp
     x = signals["guitar"][:6000]
     for size, part in ((0.25, 0), (0.75, 1)):
         assert np.max(np.abs(load_model(out, size).engine.render(x) - torch_render(model.sizes[part], x))) <= 1e-5
+        from_checkpoint = load_model(checkpoints["container_tiny"], size)  # the checkpoint plays the same size
+        assert from_checkpoint.submodel == part and from_checkpoint.model.num_parameters() == model.sizes[part].num_parameters()
+        assert np.max(np.abs(from_checkpoint.engine.render(x) - torch_render(model.sizes[part], x))) <= 1e-5
     with pytest.raises(ModelFileError, match="cannot hold several sizes"):
         export_checkpoint(checkpoints["container_tiny"], tmp_path / "old.nam", defaults(ExportSettings, register=False, nam_version="0.5"))
     assert not (tmp_path / "old.nam").exists()

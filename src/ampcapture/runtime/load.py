@@ -62,14 +62,23 @@ def load_model(path: str | Path, size: float | None = None) -> LoadedModel:
     (A2) the submodel the plugin plays at `size` (default: the largest)."""
     path = Path(path)
     if path.suffix == ".nam":
-        container = read_nam(path)
-        nam, index = submodel(container, size)
-        sizes = [s["max_value"] for s in container["config"]["submodels"]] if index is not None else None
-        metadata = {**container["metadata"], **nam["metadata"]}
-        return LoadedModel(path, "nam", engine_for(nam), None, nam["architecture"], int(round(nam["sample_rate"])), metadata, sizes, index)
-    if size is not None:
-        raise ModelFileError("--size", "a checkpoint has one size", f"--size picks a submodel of a {CONTAINER} .nam (e.g. an A2 model)")
+        return _loaded(path, "nam", read_nam(path), None, size)
     if path.suffix == ".ckpt":
         model = load_checkpoint_model(path)
-        return LoadedModel(path, "checkpoint", engine_for_model(model), model, type(model).__name__, model.sample_rate, {})
+        if isinstance(model, LSTM) and model.skip:  # no .nam layout; one size
+            return _loaded(path, "checkpoint", None, model, size)
+        return _loaded(path, "checkpoint", read_nam_dict(nam_body(model), path), model, size)
     raise ModelFileError(path, f"unsupported model file type {path.suffix!r}", "give a .nam file or a .ckpt checkpoint")
+
+
+def _loaded(path: Path, kind: str, nam: dict[str, Any] | None, model: AmpModel | None, size: float | None) -> LoadedModel:
+    """The size `size` plays of a read `.nam` dict (and of its torch model, for a checkpoint)."""
+    if nam is None:
+        submodel({"architecture": type(model).__name__}, size)  # refuses a size
+        return LoadedModel(path, kind, engine_for_model(model), model, type(model).__name__, model.sample_rate, {})
+    played, index = submodel(nam, size)
+    sizes = None if index is None else [s["max_value"] for s in nam["config"]["submodels"]]
+    if index is not None and model is not None:
+        model = model.sizes[index]
+    metadata = {**nam["metadata"], **played["metadata"]}
+    return LoadedModel(path, kind, engine_for(played), model, played["architecture"], int(round(played["sample_rate"])), metadata, sizes, index)
