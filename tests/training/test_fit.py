@@ -187,7 +187,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_closed_by_the_next(cfg):
 
 
 def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
-    monkeypatch.setattr(AmpModule, "forward", lambda self, x: x[:, self.pre_roll :] * float("nan"))
+    monkeypatch.setattr(WaveNet, "predict", lambda self, x: x[:, self.pre_roll :] * float("nan"))
     with pytest.raises(TrainingDiverged, match="training loss became nan") as error:
         train(cfg)
     assert "train.lr" in error.value.fix
