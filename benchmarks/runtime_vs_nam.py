@@ -98,7 +98,7 @@ def main() -> None:
             files[preset] = (path, None, path)
         a2 = preset_model("a2")
         write_nam(Path(tmp) / "a2.nam", to_nam(a2, {"name": "a2"}))
-        for i, (size, control) in enumerate(zip(a2.sizes, [0.0, *a2.max_values[:-1]])):
+        for i, (size, control) in enumerate(zip(a2.sizes, a2.size_controls)):
             write_nam(Path(tmp) / f"a2_size{i}.nam", to_nam(size, {"name": f"a2 size {i}"}))
             files[f"a2 size {i}"] = (Path(tmp) / "a2.nam", control, Path(tmp) / f"a2_size{i}.nam")
         np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))

@@ -84,7 +84,7 @@ def export_checkpoint(
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     # every size a player can pick (one but for a SlimmableContainer), by a size-control value in its range
     sizes = list(model.sizes) if isinstance(model, SlimmableContainer) else [model]
-    controls = [0.0, *model.max_values[:-1]] if isinstance(model, SlimmableContainer) else [None]
+    controls = model.size_controls if isinstance(model, SlimmableContainer) else [None]
     with torch.no_grad():
         references = [size.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy() for size in sizes]
     with tempfile.TemporaryDirectory() as tmp:

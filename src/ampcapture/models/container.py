@@ -39,9 +39,13 @@ class SlimmableContainer(AmpModel):
         max_values = [float(v) for v in max_values] if max_values is not None else [(i + 1) / n for i in range(n)]
         if len(max_values) != n or any(b <= a for a, b in zip(max_values, max_values[1:])) or max_values[-1] != 1.0:
             raise ConfigError("model.config.max_values", f"{max_values} must rise, one per size, up to 1.0", "leave it out for NAM's uniform steps")
-        self.submodels_config = [{"architecture": s["architecture"], "config": dict(s["config"])} for s in submodels]
         self.max_values = max_values
         self.sizes = nn.ModuleList(SIZE_ARCHITECTURES[s["architecture"]](**s["config"], sample_rate=sample_rate) for s in submodels)
+
+    @property
+    def size_controls(self) -> list[float]:
+        """Per size, the lowest value of the player's size control that plays it."""
+        return [0.0, *self.max_values[:-1]]
 
     @property
     def largest(self) -> AmpModel:
