@@ -93,6 +93,38 @@ KERNEL_PER_LAYER_WAVENET = {
         )
     ],
 }
+# NAM 0.13's layer options: a bottleneck, a head 1x1, blended and Tanh-gated layers, then layers
+# without a 1x1 (the head sum enters the second array through the first's 3-channel head).
+LAYER_OPTIONS_WAVENET = {
+    "head_scale": 0.1,
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=1,
+            channels=4,
+            head_size=3,
+            kernel_size=3,
+            dilations=[1, 2, 4],
+            bottleneck=2,
+            head1x1=5,
+            activation=["Tanh", "Softsign", "ReLU"],
+            gated=["blended", "gated", "none"],
+            secondary_activation=["Sigmoid", "Tanh", "Sigmoid"],
+        ),
+        dict(
+            input_size=4,
+            condition_size=1,
+            channels=3,
+            head_size=1,
+            kernel_size=2,
+            dilations=[8, 16, 1],
+            layer1x1=False,
+            head_kernel_size=2,
+            gated="blended",
+            secondary_activation="Hardtanh",
+        ),
+    ],
+}
 # NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
 TINY_CONTAINER = {
     "name": "container_tiny",

@@ -31,7 +31,7 @@ from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
-from conftest import KERNEL_PER_LAYER_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
+from conftest import KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
@@ -50,6 +50,7 @@ EXTRA = {
             "layers": [dict(input_size=1, condition_size=1, channels=20, head_size=1, kernel_size=3, dilations=[1, 2], gated=True, head_kernel_size=3)],
         },
     ),
+    "wavenet_layer_options": ("WaveNet", LAYER_OPTIONS_WAVENET),
     "wavenet_gated_silu": (
         "WaveNet",
         {
@@ -191,6 +192,14 @@ grouped = [dict(input_size=1, condition_size=1, channels=4, head=dict(out_channe
                 dilations=[1, 2, 4], activation="Tanh", gated=False, groups_input=2, layer_1x1_config=dict(active=True, groups=4)),
            dict(input_size=4, condition_size=1, channels=4, head=dict(out_channels=1, kernel_size=1, bias=True), kernel_sizes=[2] * 2,
                 dilations=[8, 16], activation=dict(name="PairMultiply", primary="Tanh", secondary="Sigmoid"), gated=False, groups_input=2)]
+# a bottleneck, a grouped head 1x1, PairBlend, a Tanh gate; then layers without a 1x1
+options = [dict(input_size=1, condition_size=1, channels=4, bottleneck=2, head=dict(out_channels=3, kernel_size=1, bias=True), kernel_sizes=[3] * 3,
+                dilations=[1, 2, 4], head_1x1_config=dict(active=True, out_channels=4, groups=2), gated=False,
+                activation=[dict(name="PairBlend", primary="Tanh", secondary="Sigmoid"),
+                            dict(name="PairMultiply", primary="ReLU", secondary="Tanh"), "ReLU"]),
+           dict(input_size=4, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=2, bias=True), kernel_sizes=[2] * 2,
+                dilations=[8, 16], layer_1x1_config=dict(active=False), activation="Tanh", gated=False)]
+film = [{**a2_like[0], "film_params": {"conv_pre_film": {"active": True}}}]
 # A2 as NAM trains it (PackedWaveNet, exported as a SlimmableContainer), in small
 a2 = {"submodels": [{"name": f"channels_{c}", "config": {"layers_configs": [{**a2_like[0], "channels": c}], "head_scale": 0.01}} for c in (2, 3)],
       "export": {"container_max_values": "uniform"}}
@@ -199,6 +208,9 @@ models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "h
           "nam_lstm": LSTM(hidden_size=16, sample_rate=48000),
           "nam_per_layer": WaveNet.init_from_config({"layers_configs": mixed, "head_scale": 0.1}),
           "nam_grouped": WaveNet.init_from_config({"layers_configs": grouped, "head_scale": 0.1}),
+          "nam_layer_options": WaveNet.init_from_config({"layers_configs": options, "head_scale": 0.1}),
+          "nam_film": WaveNet.init_from_config({"layers_configs": film, "head_scale": 0.1}),
+          "nam_prelu": WaveNet.init_from_config({"layers_configs": [{**a2_like[0], "activation": "PReLU"}]}),
           "nam_leaky_slope": WaveNet.init_from_config({"layers_configs": [{**a2_like[0], "activation": dict(name="LeakyReLU", negative_slope=0.2)}]}),
           "nam_a2": PackedWaveNet.init_from_config(a2)}
 x = torch.from_numpy(np.load(out / "guitar.npy"))
@@ -208,6 +220,8 @@ for name, model in models.items():
     model.sample_rate = 48000
     model.export(out, basename=name)   # the trainer's own exporter
     data = json.load(open(out / f"{name}.nam"))
+    if name in ("nam_leaky_slope", "nam_film", "nam_prelu"):
+        continue  # files ours refuses (NAM's own loader cannot even read its PReLU export back)
     # NAM's loader reads a container's submodels one at a time
     parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
     for i, part in enumerate(parts):
@@ -223,7 +237,7 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     run_nam(NAM_EXPORT, tmp_path)
     # (file, the plugin's size control, the submodel it plays); None: the default, the largest
     plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0), ("nam_per_layer", None, 0)]
-    plays += [("nam_grouped", None, 0)]
+    plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0)]
     plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
     for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
@@ -241,6 +255,19 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     # an activation parameter ours does not have is refused, not rendered wrong
     with pytest.raises(ModelFileError, match=r"LeakyReLU with \{'negative_slope': 0.2\}; ampcapture's LeakyReLU has negative_slope 0.01"):
         load_model(tmp_path / "nam_leaky_slope.nam")
+    first, second = nam_file.read_nam(tmp_path / "nam_layer_options.nam")["config"]["layers"]
+    assert (first["bottleneck"], first["head1x1"], first["gated"], first["secondary_activation"]) == (
+        2,
+        4,
+        ["blended", "gated", "none"],
+        ["Sigmoid", "Tanh", "Sigmoid"],
+    )
+    assert second["layer1x1"] is False
+    # what ampcapture's WaveNet does not have is refused by name
+    with pytest.raises(ModelFileError, match="uses FiLM conditioning"):
+        load_model(tmp_path / "nam_film.nam")
+    with pytest.raises(ModelFileError, match="activation 'PReLU' is not supported"):
+        load_model(tmp_path / "nam_prelu.nam")
 
 
 def _container(tmp_path, **changes) -> Path:

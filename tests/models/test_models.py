@@ -11,7 +11,7 @@ from ampcapture.models import AmpModel, build_model
 from ampcapture.models.wavenet import forward_with_conv1d
 from devtools import presets
 
-from conftest import KERNEL_PER_LAYER_WAVENET, TINY_LSTM, TINY_WAVENET
+from conftest import KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, TINY_LSTM, TINY_WAVENET
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
 PRESETS = {name: presets.preset(name) for name in presets.NAMES}
@@ -106,8 +106,10 @@ def test_streaming_equals_whole_file(make):
         lambda: _tiny_wavenet(gated=True),
         lambda: _tiny_wavenet(activation="LeakyReLU", kernel_size=2),
         lambda: build_model("WaveNet", KERNEL_PER_LAYER_WAVENET).eval(),
+        lambda: _tiny_wavenet(gated="blended", secondary_activation="Tanh", bottleneck=2),
+        lambda: build_model("WaveNet", LAYER_OPTIONS_WAVENET).eval(),
     ],
-    ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2", "wavenet_kernel_per_layer"],
+    ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2", "wavenet_kernel_per_layer", "wavenet_blended_bottleneck", "wavenet_layer_options"],
 )
 def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
     model = make().double().train()
@@ -177,6 +179,16 @@ def test_model_is_selected_by_hydra_override(tmp_path):
 def test_bad_wavenet_layers_name_the_array():
     with pytest.raises(ConfigError, match="activation"):
         _tiny_wavenet(activation="Swishy")
+    bad_options = {
+        "secondary_activation": dict(gated=True, secondary_activation="Swishy"),
+        "gated": dict(gated="mixed"),
+        "layer1x1": dict(layer1x1=False, bottleneck=1),
+        "bottleneck": dict(bottleneck=0),
+    }
+    for key, changes in bad_options.items():
+        with pytest.raises(ConfigError) as err:
+            _tiny_wavenet(**changes)
+        assert err.value.where.startswith("model.config.layers[0]") and key in f"{err.value.where} {err.value}", key
     layers = PRESETS["wavenet_standard"]["config"]["layers"]
     broken = [layers[0], {**layers[1], "channels": 5}]
     with pytest.raises(ConfigError) as err:

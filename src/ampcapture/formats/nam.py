@@ -31,7 +31,18 @@ import torch
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
-from ampcapture.models.layout import ACTIVATIONS, activations, gatings, head_kernel_size, kernel_sizes, lstm_layout, wavenet_weight_count
+from ampcapture.models.layout import (
+    ACTIVATIONS,
+    activations,
+    bottleneck,
+    gating_modes,
+    head_kernel_size,
+    kernel_sizes,
+    lstm_layout,
+    secondary_activations,
+    wavenet_blocks,
+    wavenet_weight_count,
+)
 
 CONTAINER = "SlimmableContainer"
 # The parameters of the activations we read, at the values our models and engine use; a file
@@ -110,7 +121,12 @@ def beyond_legacy(model: AmpModel) -> list[str]:
         "one kernel size per layer": any(len(set(kernel_sizes(c))) > 1 for c in model.layers_config),
         "a head kernel wider than 1": any(head_kernel_size(c) > 1 for c in model.layers_config),
         "activations that differ between layers": any(len(set(activations(c))) > 1 for c in model.layers_config),
-        "gating that differs between layers": any(len(set(gatings(c))) > 1 for c in model.layers_config),
+        "gating that differs between layers": any(len(set(gating_modes(c))) > 1 for c in model.layers_config),
+        "blended layers (PairBlend)": any("blended" in gating_modes(c) for c in model.layers_config),
+        "a gate other than Sigmoid": any(s != "Sigmoid" for c in model.layers_config for g, s in zip(gating_modes(c), secondary_activations(c)) if g != "none"),
+        "a bottleneck": any(bottleneck(c) != c["channels"] for c in model.layers_config),
+        "a head 1x1": any(c.get("head1x1") for c in model.layers_config),
+        "layers without a 1x1": any(not c.get("layer1x1", True) for c in model.layers_config),
     }
     return [what for what, has in beyond.items() if has]
 
@@ -119,15 +135,16 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     arrays = []
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
-        acts, gates = activations(c), gatings(c)
+        acts, gates, secondaries = activations(c), gating_modes(c), secondary_activations(c)
         if version == LEGACY_VERSION:
             arrays.append(
                 {
                     **{k: c[k] for k in ("input_size", "condition_size", "head_size", "channels", "dilations", "head_bias")},
-                    **{"kernel_size": kernel_sizes(c)[0], "activation": acts[0], "gated": gates[0]},
+                    **{"kernel_size": kernel_sizes(c)[0], "activation": acts[0], "gated": gates[0] == "gated"},
                 }
             )
             continue
+        head1x1 = int(c.get("head1x1") or 0)
         inactive = {"active": False, "shift": True, "groups": 1}
         arrays.append(
             {
@@ -138,9 +155,9 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "kernel_sizes": kernel_sizes(c),
                 "dilations": list(c["dilations"]),
                 "activation": [{"type": a} for a in acts],
-                "bottleneck": c["channels"],
-                "head1x1": {"active": False, "out_channels": 1, "groups": 1},
-                "layer1x1": {"active": True, "groups": 1},
+                "bottleneck": bottleneck(c),
+                "head1x1": {"active": bool(head1x1), "out_channels": head1x1 or 1, "groups": 1},
+                "layer1x1": {"active": bool(c.get("layer1x1", True)), "groups": 1},
                 "groups_input": 1,
                 "groups_input_mixin": 1,
                 **{
@@ -156,8 +173,8 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                         "head1x1_post",
                     )
                 },
-                "gating_mode": ["gated" if g else "none" for g in gates],
-                "secondary_activation": [{"type": "Sigmoid"} if g else None for g in gates],
+                "gating_mode": gates,
+                "secondary_activation": [None if g == "none" else {"type": sa} for g, sa in zip(gates, secondaries)],
                 "slimmable": None,
             }
         )
@@ -217,7 +234,7 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     if architecture == CONTAINER:
         return _read_container(data, where)
     try:
-        groups: list[tuple[int, int]] = []
+        groups: list[dict[str, int]] = []
         if architecture == "WaveNet":
             config, groups = _read_wavenet_config(data["config"], where)
         elif architecture == "LSTM":
@@ -227,7 +244,7 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
         else:
             raise ModelFileError(where, f"architecture {architecture!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
         weights = np.asarray(data["weights"], dtype=np.float32)
-        if any(g != (1, 1) for g in groups):
+        if any(g != 1 for array in groups for g in array.values()):
             weights = _ungrouped(config["layers"], groups, weights, where)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
@@ -306,15 +323,15 @@ def submodel(nam: dict[str, Any], size: float | None = None) -> tuple[dict[str, 
     return submodels[index]["model"], index
 
 
-def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-    """Our WaveNet config of a .nam's, and per array the groups of its dilated convs and of its
-    1x1s (NAM 0.13's grouped convolutions, which the weights are expanded from)."""
+def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any], list[dict[str, int]]]:
+    """Our WaveNet config of a .nam's, and per array the groups of its dilated convs, layer 1x1s
+    and head 1x1s (NAM 0.13's grouped convolutions, which the weights are expanded from)."""
     if config.get("head") is not None or config.get("condition_dsp") is not None:
         raise ModelFileError(where, "uses a post-head or a condition DSP (not supported)", "use a standard NAM WaveNet")
     arrays, groups = [], []
     for i, a in enumerate(config["layers"]):
         here = f"{where} (layers[{i}])"
-        groups.append((int(a.get("groups_input", 1)), int((a.get("layer1x1") or {}).get("groups", 1))))
+        groups.append({part: int((a.get(part) or {}).get("groups", 1)) for part in ("layer1x1", "head1x1")} | {"conv": int(a.get("groups_input", 1))})
         if "kernel_sizes" in a or isinstance(a.get("activation"), list) or "head" in a:  # 0.6+ layout
             arrays.append(_read_v07_array(a, here))
         else:
@@ -322,42 +339,33 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
                 {k: a[k] for k in ("input_size", "condition_size", "head_size", "channels", "kernel_size", "dilations", "activation", "gated", "head_bias")}
             )
         a = arrays[-1]
-        for name in activations(a):
+        for name in activations(a) + secondary_activations(a):
             if name not in ACTIVATIONS:
-                raise ModelFileError(here, f"activation {name!r} is not supported", f"use one of {sorted(ACTIVATIONS)}")
+                raise ModelFileError(here, f"activation {name!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
         if a["condition_size"] != 1:
             raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
-        if any(a["channels"] % g for g in groups[-1]):
-            raise ModelFileError(here, f"has groups {groups[-1]} that do not divide its {a['channels']} channels", "the file is damaged; export it again")
     return {"layers": arrays, "head_scale": float(config["head_scale"])}, groups
 
 
-def _ungrouped(layers: list[dict[str, Any]], groups: list[tuple[int, int]], weights: np.ndarray, where) -> np.ndarray:
+def _ungrouped(layers: list[dict[str, Any]], groups: list[dict[str, int]], weights: np.ndarray, where) -> np.ndarray:
     """The weights of grouped convolutions as the dense ones our model and engine hold (zero
-    between groups): the same outputs, in NAM's weight order."""
+    between groups): the same outputs, in NAM's weight order (`wavenet_blocks`)."""
     parts, i = [], 0
-
-    def take(count: int) -> np.ndarray:
-        nonlocal i
+    for block in wavenet_blocks(layers):
+        g = groups[block.array].get(block.part, 1) if block.array < len(groups) else 1
+        if block.rows % g or block.cols % g:
+            raise ModelFileError(where, f"has {g} groups in a {block.part} of {block.cols} -> {block.rows} channels", "the file is damaged; export it again")
+        count = block.size // g
+        w = weights[i : i + count].reshape(block.rows, block.cols // g, block.taps)
         i += count
-        return weights[i - count : i]
-
-    def dense(count_out: int, count_in: int, taps: int, g: int) -> np.ndarray:
-        w = take(count_out * (count_in // g) * taps).reshape(count_out, count_in // g, taps)
-        full = np.zeros((count_out, count_in, taps), np.float32)
+        if g == 1:
+            parts.append(w.ravel())
+            continue
+        dense = np.zeros((block.rows, block.cols, block.taps), np.float32)
+        rows, cols = block.rows // g, block.cols // g
         for j in range(g):
-            rows, cols = slice(j * count_out // g, (j + 1) * count_out // g), slice(j * count_in // g, (j + 1) * count_in // g)
-            full[rows, cols] = w[rows]
-        return full.ravel()
-
-    for c, (g_conv, g_1x1) in zip(layers, groups):
-        ch = c["channels"]
-        parts.append(take(ch * c["input_size"]))
-        for k, gated in zip(kernel_sizes(c), gatings(c)):
-            mid = ch * (2 if gated else 1)
-            parts += [dense(mid, ch, k, g_conv), take(mid), take(mid * c["condition_size"]), dense(ch, ch, 1, g_1x1), take(ch)]
-        parts.append(take(c["head_size"] * ch * head_kernel_size(c) + (c["head_size"] if c.get("head_bias", True) else 0)))
-    parts.append(take(1))  # head_scale
+            dense[j * rows : (j + 1) * rows, j * cols : (j + 1) * cols] = w[j * rows : (j + 1) * rows]
+        parts.append(dense.ravel())
     if i != weights.size:
         raise ModelFileError(where, f"weights do not fit the config: it needs {i}, the file has {weights.size}", "the file is damaged; export it again")
     return np.concatenate(parts)
@@ -369,6 +377,8 @@ def _activation_name(activation: Any, where: str) -> str:
     if not isinstance(activation, dict):
         return activation
     name = activation.get("type")
+    if name not in ACTIVATIONS:
+        return name  # refused by name (e.g. PReLU, whose slopes are learnt)
     expected = ACTIVATION_PARAMETERS.get(name, {})
     given = {k: v for k, v in activation.items() if k != "type"}
     if any(k not in expected or not np.isclose(float(v), expected[k], rtol=1e-6, atol=0) for k, v in given.items()):
@@ -388,15 +398,11 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
     named = [_activation_name(x, where) for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * layers)]
     gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * layers
     secondary = [None if s is None else _activation_name(s, where) for s in (a.get("secondary_activation") or [None] * layers)]
-    head = a["head"]
+    head, head1x1, layer1x1 = a["head"], a.get("head1x1") or {}, a.get("layer1x1") or {"active": True}
     unsupported = [
         name
         for name, active in (
-            ("a gating mode other than none/gated (PairBlend)", any(g not in ("none", "gated") for g in gating)),
-            ("a gate other than Sigmoid", any(g == "gated" and s != "Sigmoid" for g, s in zip(gating, secondary))),
-            ("a bottleneck", a.get("bottleneck", a["channels"]) != a["channels"]),
-            ("a head 1x1", (a.get("head1x1") or {}).get("active", False)),
-            ("no layer 1x1", not (a.get("layer1x1") or {"active": True}).get("active", True)),
+            (f"a gating mode other than none/gated/blended ({sorted(set(gating))})", any(g not in ("none", "gated", "blended") for g in gating)),
             ("a grouped input mixer", a.get("groups_input_mixin", 1) != 1),
             ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
             ("a slimmable layer", bool(a.get("slimmable"))),
@@ -407,9 +413,9 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         raise ModelFileError(
             where,
             f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
-            "render it in the NAM plugin; ampcapture reads NAM's standard/lite/feather/nano layouts",
+            "render it in the NAM plugin; ampcapture reads NAM's WaveNets without FiLM, condition DSP or post-head",
         )
-    return {
+    array = {
         "input_size": a["input_size"],
         "condition_size": a["condition_size"],
         "head_size": head["out_channels"],
@@ -417,10 +423,21 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         "kernel_size": _one_or_per_layer([int(k) for k in kernels]),
         "dilations": list(a["dilations"]),
         "activation": _one_or_per_layer(named),
-        "gated": _one_or_per_layer([g == "gated" for g in gating]),
+        "gated": _one_or_per_layer([g == "gated" for g in gating] if "blended" not in gating else gating),
         "head_bias": bool(head.get("bias", True)),
         "head_kernel_size": int(head.get("kernel_size", 1)),
     }
+    # NAM 0.13's layer options, kept only where they differ from the standard layer
+    gates = [s or "Sigmoid" for g, s in zip(gating, secondary) if g != "none"]
+    if any(s != "Sigmoid" for s in gates):
+        array["secondary_activation"] = _one_or_per_layer([s or "Sigmoid" for s in secondary])
+    if int(a.get("bottleneck", a["channels"])) != a["channels"]:
+        array["bottleneck"] = int(a["bottleneck"])
+    if head1x1.get("active", False):
+        array["head1x1"] = int(head1x1["out_channels"])
+    if not layer1x1.get("active", True):
+        array["layer1x1"] = False
+    return array
 
 
 def to_model(nam: dict[str, Any], size: float | None = None) -> AmpModel:

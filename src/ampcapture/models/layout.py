@@ -1,12 +1,13 @@
 """Facts about the models' NAM layouts that the torch models, the `.nam` reader and writer and
-the real-time engine all use: the activations, the cost per sample and where each LSTM weight
-sits in NAM's flat weight list. Plain Python (no torch), so the engine can use them too."""
+the real-time engine all use: the activations, the cost per sample and where each WaveNet and
+LSTM weight sits in NAM's flat weight list. Plain Python (no torch), so the engine can use them too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+GATING_MODES = ("none", "gated", "blended")
 # Activations NAM's core implements, by NAM's names (torch.nn's, and NAM's own Softsigmoid and
 # LeakyHardtanh); the engine's compiled kernels know them by their index here.
 ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign", "Softsigmoid", "LeakyHardtanh")
@@ -27,9 +28,22 @@ def activations(array: dict[str, Any]) -> list[str]:
     return per_layer(array, "activation", "Tanh")
 
 
-def gatings(array: dict[str, Any]) -> list[bool]:
-    """Per layer whether it is gated (its activation times a sigmoid of as many extra channels)."""
-    return [bool(g) for g in per_layer(array, "gated", False)]
+def gating_modes(array: dict[str, Any]) -> list[str]:
+    """Per layer how its activation is paired (`gated`: false/none, true/gated or blended):
+    none; gated, the activation times a secondary activation (Sigmoid by default) of as many
+    extra channels (NAM's PairMultiply); blended, s * activation(z) + (1 - s) * z with s the
+    secondary of the extra channels (NAM's PairBlend)."""
+    return [("gated" if g else "none") if isinstance(g, bool) else str(g) for g in per_layer(array, "gated", False)]
+
+
+def secondary_activations(array: dict[str, Any]) -> list[str]:
+    """Per layer the activation of a gated or blended layer's extra channels."""
+    return per_layer(array, "secondary_activation", "Sigmoid")
+
+
+def bottleneck(array: dict[str, Any]) -> int:
+    """The channels after a layer's activation (NAM's bottleneck; the layer's channels unless set)."""
+    return int(array.get("bottleneck") or array["channels"])
 
 
 def head_kernel_size(array: dict[str, Any]) -> int:
@@ -37,15 +51,70 @@ def head_kernel_size(array: dict[str, Any]) -> int:
     return int(array.get("head_kernel_size", 1))
 
 
+def head_channels(array: dict[str, Any]) -> int:
+    """The channels of a layer array's head sum: its layers' head 1x1 outputs, else their activations."""
+    return int(array.get("head1x1") or bottleneck(array))
+
+
+@dataclass(frozen=True)
+class WeightBlock:
+    """One tensor of a WaveNet's flat NAM weights: `part` of layer `layer` (None: of the array)
+    of array `array`, a (rows, cols, taps) convolution weight or a bias of `rows` (cols = taps
+    = 1), starting at `offset`."""
+
+    array: int
+    layer: int | None
+    part: str
+    rows: int
+    cols: int
+    taps: int
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return self.rows * self.cols * self.taps
+
+    @property
+    def is_bias(self) -> bool:
+        return self.part.endswith("_bias")
+
+
+def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
+    """NAM's WaveNet weight order, the one walk of it that the torch model's parameters, the
+    reader and the engine all follow: per array the input rechannel; per layer the dilated
+    conv and its bias, the input mixer, the layer 1x1 and its bias (unless it has none), the
+    head 1x1 and its bias (if it has one); the head rechannel and its bias (if any); head_scale last."""
+    blocks: list[WeightBlock] = []
+
+    def add(array: int, layer: int | None, part: str, rows: int, cols: int = 1, taps: int = 1) -> None:
+        offset = blocks[-1].offset + blocks[-1].size if blocks else 0
+        blocks.append(WeightBlock(array, layer, part, rows, cols, taps, offset))
+
+    for a, c in enumerate(layers):
+        ch, b, h1 = c["channels"], bottleneck(c), int(c.get("head1x1") or 0)
+        add(a, None, "rechannel", ch, c["input_size"])
+        for i, (k, mode) in enumerate(zip(kernel_sizes(c), gating_modes(c))):
+            mid = b * (1 if mode == "none" else 2)
+            add(a, i, "conv", mid, ch, k)
+            add(a, i, "conv_bias", mid)
+            add(a, i, "mixer", mid, c["condition_size"])
+            if c.get("layer1x1", True):
+                add(a, i, "layer1x1", ch, b)
+                add(a, i, "layer1x1_bias", ch)
+            if h1:
+                add(a, i, "head1x1", h1, b)
+                add(a, i, "head1x1_bias", h1)
+        add(a, None, "head", c["head_size"], head_channels(c), head_kernel_size(c))
+        if c.get("head_bias", True):
+            add(a, None, "head_bias", c["head_size"])
+    add(len(layers), None, "head_scale", 1)
+    return blocks
+
+
 def wavenet_macs(layers: list[dict[str, Any]]) -> int:
-    """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs)."""
-    total = 0
-    for c in layers:
-        total += c["input_size"] * c["channels"] + head_kernel_size(c) * c["channels"] * c["head_size"]
-        for k, gated in zip(kernel_sizes(c), gatings(c)):
-            mid = c["channels"] * (2 if gated else 1)
-            total += k * c["channels"] * mid + c["condition_size"] * mid + c["channels"] ** 2
-    return total
+    """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs): one
+    per weight of every convolution (biases and head_scale add, not multiply-accumulate)."""
+    return sum(b.size for b in wavenet_blocks(layers) if not b.is_bias and b.part != "head_scale")
 
 
 def array_receptive_field(array: dict[str, Any]) -> int:
@@ -91,11 +160,5 @@ def lstm_layout(hidden_size: int, num_layers: int) -> tuple[list[LSTMLayerSlices
 
 def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
     """The length of a WaveNet's flat NAM weights (head_scale included)."""
-    total = 1
-    for c in layers:
-        ch = c["channels"]
-        for k, gated in zip(kernel_sizes(c), gatings(c)):
-            mid = ch * (2 if gated else 1)
-            total += mid * ch * k + mid + mid * c["condition_size"] + ch * ch + ch
-        total += ch * c["input_size"] + c["head_size"] * ch * head_kernel_size(c) + (c["head_size"] if c.get("head_bias", True) else 0)
-    return total
+    last = wavenet_blocks(layers)[-1]
+    return last.offset + last.size

@@ -25,8 +25,18 @@ import torch
 from torch import nn
 
 from ampcapture.core.errors import ConfigError
+from ampcapture.models import layout
 from ampcapture.models.base import AmpModel
-from ampcapture.models.layout import ACTIVATIONS, activations, array_receptive_field, gatings, kernel_sizes, wavenet_macs
+from ampcapture.models.layout import (
+    ACTIVATIONS,
+    GATING_MODES,
+    activations,
+    array_receptive_field,
+    gating_modes,
+    kernel_sizes,
+    secondary_activations,
+    wavenet_macs,
+)
 
 
 class _Softsigmoid(nn.Module):
@@ -46,29 +56,67 @@ class _LeakyHardtanh(nn.Module):
 _ACTIVATION_MODULES = {"Softsigmoid": _Softsigmoid, "LeakyHardtanh": _LeakyHardtanh}
 
 
-class _Layer(nn.Module):
-    """The weights of one layer; `_ColumnLayer` does its arithmetic."""
+def _activation(name: str) -> nn.Module:
+    return _ACTIVATION_MODULES[name]() if name in _ACTIVATION_MODULES else getattr(nn, name)()
 
-    def __init__(self, channels: int, condition_size: int, kernel_size: int, dilation: int, activation: str, gated: bool):
+
+class _Layer(nn.Module):
+    """The weights of one layer; `_ColumnLayer` does its arithmetic (`_plain_columns` for a
+    layer with a head 1x1 or without a layer 1x1, which NAM 0.13 files may have)."""
+
+    def __init__(
+        self,
+        channels: int,
+        condition_size: int,
+        kernel_size: int,
+        dilation: int,
+        activation: str,
+        gating: str,
+        secondary: str,
+        bottleneck: int,
+        head1x1: int,
+        layer1x1: bool,
+    ):
         super().__init__()
-        mid = 2 * channels if gated else channels
-        self.channels, self.gated, self.dilation = channels, gated, dilation
+        mid = bottleneck if gating == "none" else 2 * bottleneck
+        self.channels, self.bottleneck, self.gating, self.dilation = channels, bottleneck, gating, dilation
+        # registered in NAM's weight order (models.layout.wavenet_blocks)
         self.conv = nn.Conv1d(channels, mid, kernel_size, dilation=dilation)
         self.input_mixer = nn.Conv1d(condition_size, mid, 1, bias=False)
-        self.activation = _ACTIVATION_MODULES[activation]() if activation in _ACTIVATION_MODULES else getattr(nn, activation)()
-        self.layer1x1 = nn.Conv1d(channels, channels, 1)
+        self.activation = _activation(activation)
+        self.secondary = None if gating == "none" else _activation(secondary)
+        self.layer1x1 = nn.Conv1d(bottleneck, channels, 1) if layer1x1 else None
+        self.head1x1 = nn.Conv1d(bottleneck, head1x1, 1) if head1x1 else None
         # tanh's derivative comes from its output, so no pre-activation is kept for the backward
-        self.plain_tanh = activation == "Tanh" and not gated
+        self.plain_tanh = activation == "Tanh" and gating == "none"
 
     def post_activation(self, z: torch.Tensor) -> torch.Tensor:
-        if self.gated:
-            return self.activation(z[: self.channels]) * torch.sigmoid(z[self.channels :])
-        return self.activation(z)
+        """z: (mid, n) channels first -> (bottleneck, n)."""
+        if self.gating == "none":
+            return self.activation(z)
+        primary, gate = z[: self.bottleneck], self.secondary(z[self.bottleneck :])
+        if self.gating == "gated":
+            return self.activation(primary) * gate
+        return gate * self.activation(primary) + (1.0 - gate) * primary
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, head: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Columns x (channels, n + (kernel - 1) * dilation), condition and head ending at the
         same sample -> the residual stream and the head sum, (channels, n) each."""
+        if self.layer1x1 is None or self.head1x1 is not None:
+            return self._plain_columns(x, condition, head)
         return _ColumnLayer.apply(x, condition, head, self.conv.weight, self.conv.bias, self.input_mixer.weight, self.layer1x1.weight, self.layer1x1.bias, self)
+
+    def _plain_columns(self, x, condition, head):
+        """The same arithmetic in plain torch ops (autograd's backward)."""
+        w, d = self.conv.weight, self.dilation
+        n = x.shape[1] - (w.shape[2] - 1) * d
+        z = torch.addmm(self.conv.bias[:, None], self.input_mixer.weight[:, :, 0], condition[:, -n:])
+        for k in range(w.shape[2]):
+            z = z.addmm(w[:, :, k], x[:, k * d : k * d + n])
+        a = self.post_activation(z)
+        x_next = x[:, -n:] + (a if self.layer1x1 is None else torch.addmm(self.layer1x1.bias[:, None], self.layer1x1.weight[:, :, 0], a))
+        h = a if self.head1x1 is None else torch.addmm(self.head1x1.bias[:, None], self.head1x1.weight[:, :, 0], a)
+        return x_next, h if head is None else head[:, -n:] + h
 
 
 class _ColumnLayer(torch.autograd.Function):
@@ -142,17 +190,24 @@ class _LayerArray(nn.Module):
         kernel_size: int | list[int],
         dilations: list[int],
         activation: str | list[str] = "Tanh",
-        gated: bool | list[bool] = False,
+        gated: bool | str | list[bool | str] = False,
         head_bias: bool = True,
         head_kernel_size: int = 1,
+        secondary_activation: str | list[str] = "Sigmoid",
+        bottleneck: int | None = None,
+        head1x1: int = 0,
+        layer1x1: bool = True,
     ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
-        shape = {"kernel_size": kernel_size, "dilations": dilations, "head_kernel_size": head_kernel_size, "activation": activation, "gated": gated}
+        shape = dict(channels=channels, kernel_size=kernel_size, dilations=dilations, head_kernel_size=head_kernel_size, activation=activation)
+        shape.update(gated=gated, secondary_activation=secondary_activation, bottleneck=bottleneck, head1x1=head1x1)
+        b = layout.bottleneck(shape)
         self.layers = nn.ModuleList(
-            _Layer(channels, condition_size, k, d, a, g) for k, d, a, g in zip(kernel_sizes(shape), dilations, activations(shape), gatings(shape))
+            _Layer(channels, condition_size, k, d, a, g, s, b, head1x1, layer1x1)
+            for k, d, a, g, s in zip(kernel_sizes(shape), dilations, activations(shape), gating_modes(shape), secondary_activations(shape))
         )
-        self.head_rechannel = nn.Conv1d(channels, head_size, head_kernel_size, bias=head_bias)
+        self.head_rechannel = nn.Conv1d(layout.head_channels(shape), head_size, head_kernel_size, bias=head_bias)
         self.receptive_field = array_receptive_field(shape)
 
     def forward(self, x, condition, head=None):
@@ -242,8 +297,9 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
             n = z.shape[-1]
             z = z + F.conv1d(condition[..., -n:], layer.input_mixer.weight)
             a = layer.post_activation(z.transpose(0, 1)).transpose(0, 1)  # channels first, as the layer keeps them
-            y = y[..., -n:] + F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias)
-            head = a if head is None else head[..., -n:] + a
+            y = y[..., -n:] + (a if layer.layer1x1 is None else F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias))
+            h = a if layer.head1x1 is None else F.conv1d(a, layer.head1x1.weight, layer.head1x1.bias)
+            head = h if head is None else head[..., -n:] + h
         head = F.conv1d(head, array.head_rechannel.weight, array.head_rechannel.bias)
         y = y[..., -head.shape[-1] :]
     return model.head_scale * head.squeeze(1)
@@ -254,24 +310,33 @@ def _validate(layers: list[dict[str, Any]]) -> None:
         raise ConfigError("model.config.layers", "needs at least one layer array", "see conf/model/wavenet_standard.yaml")
     for i, c in enumerate(layers):
         where = f"model.config.layers[{i}]"
-        for key in ("kernel_size", "activation", "gated"):
+        for key in ("kernel_size", "activation", "gated", "secondary_activation"):
             v = c.get(key)
             if isinstance(v, (list, tuple)) and len(v) != len(c.get("dilations") or []):
                 raise ConfigError(f"{where}.{key}", f"has {len(v)} values for {len(c.get('dilations') or [])} dilations", "give one value, or one per dilation")
-        named = c.get("activation", "Tanh")
-        unknown = [a for a in (named if isinstance(named, (list, tuple)) else [named]) if a not in ACTIVATIONS]
-        if unknown:
-            raise ConfigError(f"{where}.activation", f"unknown activation {unknown[0]!r}", f"use one of {sorted(ACTIVATIONS)}")
         k = c.get("kernel_size", 0)
         smallest = min(k) if isinstance(k, (list, tuple)) and k else k
         if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1 or c.get("head_kernel_size", 1) < 1:
             raise ConfigError(where, "needs channels >= 1, kernel_size >= 1, head_kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
+        for key, named in (("activation", activations(c)), ("secondary_activation", secondary_activations(c))):
+            unknown = [a for a in named if a not in ACTIVATIONS]
+            if unknown:
+                raise ConfigError(f"{where}.{key}", f"unknown activation {unknown[0]!r}", f"use one of {sorted(ACTIVATIONS)}")
+        unknown = [g for g in gating_modes(c) if g not in GATING_MODES]
+        if unknown:
+            raise ConfigError(f"{where}.gated", f"unknown gating {unknown[0]!r}", "use false (none), true (gated) or blended")
+        if (c.get("bottleneck") is not None and int(c["bottleneck"]) < 1) or int(c.get("head1x1") or 0) < 0:
+            raise ConfigError(where, "needs bottleneck >= 1 and head1x1 >= 0 (0: none)", "leave them out for NAM's standard layer")
+        if not c.get("layer1x1", True) and layout.bottleneck(c) != c["channels"]:
+            why = "a layer without a 1x1 adds its activations to the residual stream, so bottleneck must equal channels"
+            raise ConfigError(f"{where}.layer1x1", why, "set layer1x1: true")
         if i > 0:
             prev = layers[i - 1]
-            if c["input_size"] != prev["channels"] or c["channels"] != prev["head_size"]:
+            if c["input_size"] != prev["channels"] or layout.head_channels(c) != prev["head_size"]:
                 raise ConfigError(
                     where,
-                    f"input_size must equal the previous array's channels ({prev['channels']}) and channels its head_size ({prev['head_size']})",
+                    f"input_size must equal the previous array's channels ({prev['channels']}) and the head sum's channels (head1x1, else"
+                    f" bottleneck, else channels) its head_size ({prev['head_size']})",
                     "chain the arrays as NAM's presets do",
                 )
     if layers[-1]["head_size"] != 1:

@@ -24,14 +24,20 @@ import numpy as np
 
 from ampcapture.models.layout import (
     ACTIVATIONS,
+    GATING_MODES,
     activations,
-    gatings,
+    bottleneck,
+    gating_modes,
+    head_channels,
     head_kernel_size,
     kernel_sizes,
     lstm_layout,
     lstm_macs,
+    secondary_activations,
+    wavenet_blocks,
     wavenet_macs,
     wavenet_receptive_field,
+    wavenet_weight_count,
 )
 
 # The compiled kernels know an activation by its index in ampcapture.models.layout.ACTIVATIONS.
@@ -42,10 +48,13 @@ BLOCK = 4096
 # Convolutions over at most this many channels run as plain loops, wider ones as BLAS products.
 DIRECT_MAX_CHANNELS = 16
 
-# Columns of the per-layer table handed to the kernel.
-(L_CH, L_KERNEL, L_DILATION, L_GATED, L_ACT, L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_STATE, L_HISTORY, L_COLS) = range(13)
+# Columns of the per-layer table handed to the kernel: its shape (gating: the index in
+# GATING_MODES; activations: in ACTIVATIONS), where its weights start (-1: it has none of that
+# kind), where its input history lives in the state.
+(L_CH, L_KERNEL, L_DILATION, L_GATING, L_ACT, L_SECONDARY, L_BOTTLENECK, L_HEAD1X1) = range(8)
+(L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_H1_W, L_H1_B, L_STATE, L_HISTORY, L_COLS) = range(8, 18)
 # Columns of the per-array table (a head of more than one tap keeps a history of its input too).
-A_IN, A_CH, A_HEAD, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(12)
+A_IN, A_CH, A_HEAD, A_HEAD_IN, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(13)
 
 
 # Every kernel: fastmath (reassociation, no NaN checks) and numpy's error model (no
@@ -186,14 +195,16 @@ def _matmul_into(w, at, rows, a, out):
 def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, head_scale):
     """Process len(x) <= BLOCK samples; layer and head histories live in `state` (see WaveNetEngine).
 
-    Per layer: the dilated conv (`_conv_into`), bias and input mix, activation (and gate), the
-    head sum, the 1x1 back into the residual stream (`_matmul_into`)."""
+    Per layer: the dilated conv (`_conv_into`), bias and input mix, activation (gated or
+    blended by a secondary activation), the head sum (through the head 1x1 if any), the layer
+    1x1 back into the residual stream (`_matmul_into`; without one, the activations)."""
     n = x.shape[0]
     max_ch, max_cols = 1, 1
     for a in range(arrays.shape[0]):
-        max_ch = max(max_ch, arrays[a, A_CH], arrays[a, A_IN], arrays[a, A_HEAD])
-        max_cols = max(max_cols, arrays[a, A_CH] * arrays[a, A_HEAD_K])
+        max_ch = max(max_ch, arrays[a, A_CH], arrays[a, A_IN], arrays[a, A_HEAD], arrays[a, A_HEAD_IN])
+        max_cols = max(max_cols, arrays[a, A_HEAD_IN] * arrays[a, A_HEAD_K])
     for li in range(layers.shape[0]):
+        max_ch = max(max_ch, layers[li, L_BOTTLENECK], layers[li, L_HEAD1X1])
         max_cols = max(max_cols, layers[li, L_CH] * layers[li, L_KERNEL])
     array_in = np.zeros((max_ch, n), np.float32)
     array_in[0, :] = x
@@ -202,20 +213,21 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
     head_out = np.zeros((max_ch, n), np.float32)
     taps = np.empty(max_cols * n, np.float32)
     z_all = np.empty(2 * max_ch * n, np.float32)
+    raw_all = np.empty(max_ch * n, np.float32)  # a blended layer's pre-activation
     mixed_all = np.empty(max_ch * n, np.float32)
     n_head_in = 0
     for a in range(arrays.shape[0]):
-        cin, ch, nhead = arrays[a, A_IN], arrays[a, A_CH], arrays[a, A_HEAD]
+        cin, ch, nhead, hin = arrays[a, A_IN], arrays[a, A_CH], arrays[a, A_HEAD], arrays[a, A_HEAD_IN]
         cur = current[:ch]
         _matmul_into(w, arrays[a, A_RECHANNEL_W], ch, array_in[:cin], cur)
-        hs = head_sum[:ch]
+        hs = head_sum[:hin]
         if n_head_in:  # the head sum starts from the previous array's head output
-            hs[:, :] = head_out[:ch]
+            hs[:, :] = head_out[:hin]
         else:
             hs[:, :] = 0.0
         for li in range(arrays[a, A_FIRST], arrays[a, A_FIRST] + arrays[a, A_COUNT]):
-            k, d, gated, act = layers[li, L_KERNEL], layers[li, L_DILATION], layers[li, L_GATED], layers[li, L_ACT]
-            mid = 2 * ch if gated else ch
+            k, d, gating, b = layers[li, L_KERNEL], layers[li, L_DILATION], layers[li, L_GATING], layers[li, L_BOTTLENECK]
+            mid = b if gating == 0 else 2 * b
             hist, p = _append(state, layers[li, L_STATE], ch, layers[li, L_HISTORY], positions, li, (k - 1) * d, cur)
             z = z_all[: mid * n].reshape((mid, n))
             _conv_into(w, layers[li, L_CONV_W], hist, p, k, d, mid, n, z, taps)
@@ -223,13 +235,34 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
             for o in range(mid):
                 for t in range(n):
                     z[o, t] += bias[o] + mix[o] * x[t]
-            _activate_rows(act, z[:ch])
-            if gated:
-                for o in range(ch):
+            if gating != 0:
+                _activate_rows(layers[li, L_SECONDARY], z[b:])
+            if gating == 2:
+                raw = raw_all[: b * n].reshape((b, n))
+                raw[:, :] = z[:b]
+            _activate_rows(layers[li, L_ACT], z[:b])
+            if gating == 1:
+                for o in range(b):
                     for t in range(n):
-                        z[o, t] *= _sigmoid(z[o + ch, t])
-            zc = z[:ch]
-            hs += zc
+                        z[o, t] *= z[o + b, t]
+            elif gating == 2:
+                for o in range(b):
+                    for t in range(n):
+                        z[o, t] = z[o + b, t] * z[o, t] + (1.0 - z[o + b, t]) * raw[o, t]
+            zc = z[:b]
+            h1 = layers[li, L_HEAD1X1]
+            if h1:
+                mixed = mixed_all[: h1 * n].reshape((h1, n))
+                _matmul_into(w, layers[li, L_H1_W], h1, zc, mixed)
+                hb = w[layers[li, L_H1_B] :]
+                for o in range(h1):
+                    for t in range(n):
+                        hs[o, t] += mixed[o, t] + hb[o]
+            else:
+                hs += zc
+            if layers[li, L_1X1_W] < 0:
+                cur += zc
+                continue
             mixed = mixed_all[: ch * n].reshape((ch, n))
             _matmul_into(w, layers[li, L_1X1_W], ch, zc, mixed)
             b1 = w[layers[li, L_1X1_B] :]
@@ -241,7 +274,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
         if kh == 1:
             _matmul_into(w, arrays[a, A_HEAD_W], nhead, hs, ho)
         else:
-            hist, p = _append(state, arrays[a, A_STATE], ch, arrays[a, A_HISTORY], head_positions, a, kh - 1, hs)
+            hist, p = _append(state, arrays[a, A_STATE], hin, arrays[a, A_HISTORY], head_positions, a, kh - 1, hs)
             _conv_into(w, arrays[a, A_HEAD_W], hist, p, kh, 1, nhead, n, ho, taps)
         if arrays[a, A_HEAD_B] >= 0:
             hb = w[arrays[a, A_HEAD_B] :]
@@ -326,35 +359,30 @@ class WaveNetEngine(Engine):
         self.sample_rate = sample_rate
         self.weights = np.array(weights, dtype=np.float32)  # a copy: conv blocks get reordered
         self.head_scale = float(self.weights[-1])  # NAM keeps head_scale as the last weight
-        array_rows, layer_rows, state_size, i = [], [], 0, 0
-        for c in config["layers"]:
-            cin, ch, nhead = c["input_size"], c["channels"], c["head_size"]
-            rechannel = i
-            i += ch * cin
-            first = len(layer_rows)
-            for k, d, activation, gated in zip(kernel_sizes(c), c["dilations"], activations(c), gatings(c)):
-                mid = ch * (2 if gated else 1)
-                conv_w, conv_b, mix_w = i, i + mid * ch * k, i + mid * ch * k + mid
-                one_w = mix_w + mid * c["condition_size"]
-                one_b = one_w + ch * ch
-                i = one_b + ch
+        blocks = {(b.array, b.layer, b.part): b for b in wavenet_blocks(config["layers"])}
+
+        def offset(*key) -> int:
+            return blocks[key].offset if key in blocks else -1
+
+        if wavenet_weight_count(config["layers"]) != self.weights.size:
+            raise ValueError(f"the config needs {wavenet_weight_count(config['layers'])} weights, the file has {self.weights.size}")
+        array_rows, layer_rows, state_size = [], [], 0
+        for a, c in enumerate(config["layers"]):
+            ch, b, h1, first = c["channels"], bottleneck(c), int(c.get("head1x1") or 0), len(layer_rows)
+            shapes = zip(kernel_sizes(c), c["dilations"], gating_modes(c), activations(c), secondary_activations(c))
+            for i, (k, d, gating, activation, secondary) in enumerate(shapes):
+                at = [offset(a, i, part) for part in ("conv", "conv_bias", "mixer", "layer1x1", "layer1x1_bias", "head1x1", "head1x1_bias")]
                 history = (k - 1) * d + BLOCK
-                layer_rows.append([ch, k, d, int(gated), ACTIVATIONS.index(activation), conv_w, conv_b, mix_w, one_w, one_b, state_size, history])
+                codes = [GATING_MODES.index(gating), ACTIVATIONS.index(activation), ACTIVATIONS.index(secondary)]
+                layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history])
                 state_size += ch * history
-            head_w, kh = i, head_kernel_size(c)
-            i += nhead * ch * kh
-            head_b = i if c["head_bias"] else -1
-            i += nhead if c["head_bias"] else 0
+                self._taps_last(blocks[(a, i, "conv")])
+            head, kh, hin = blocks[(a, None, "head")], head_kernel_size(c), head_channels(c)
             history = (kh - 1) + BLOCK if kh > 1 else 0
-            array_rows.append([cin, ch, nhead, rechannel, head_w, head_b, first, len(c["dilations"]), kh, state_size, history])
-            state_size += ch * history
-        if i + 1 != self.weights.size:
-            raise ValueError(f"the config needs {i + 1} weights, the file has {self.weights.size}")
-        # conv weights (out, ch, k) -> (out, k * ch), the order of the gathered taps
-        for row in layer_rows:
-            self._taps_last(row[L_CONV_W], row[L_CH] * (2 if row[L_GATED] else 1), row[L_CH], row[L_KERNEL])
-        for row in array_rows:
-            self._taps_last(row[A_HEAD_W], row[A_HEAD], row[A_CH], row[A_HEAD_K])
+            array_rows.append([c["input_size"], ch, c["head_size"], hin, offset(a, None, "rechannel"), head.offset, offset(a, None, "head_bias"), first])
+            array_rows[-1] += [len(c["dilations"]), kh, state_size, history]
+            state_size += hin * history
+            self._taps_last(head)
         self.arrays = np.array(array_rows, dtype=np.int64)
         self.layers = np.array(layer_rows, dtype=np.int64)
         self.state = np.zeros(state_size, np.float32)
@@ -372,9 +400,10 @@ class WaveNetEngine(Engine):
         self.head_positions[:] = self.arrays[:, A_HEAD_K] - 1
         self.process(np.zeros(self.receptive_field - 1, np.float32))
 
-    def _taps_last(self, at: int, rows: int, channels: int, taps: int) -> None:
-        block = self.weights[at : at + rows * channels * taps]
-        block[:] = block.reshape(rows, channels, taps).transpose(0, 2, 1).ravel()
+    def _taps_last(self, block) -> None:
+        """A conv weight (out, channels, taps) -> (out, taps * channels), the order `_conv_into` reads."""
+        weights = self.weights[block.offset : block.offset + block.size]
+        weights[:] = weights.reshape(block.rows, block.cols, block.taps).transpose(0, 2, 1).ravel()
 
     def _block(self, x: np.ndarray, out: np.ndarray) -> None:
         _wavenet_block(x, out, self.weights, self.arrays, self.layers, self.state, self.positions, self.head_positions, np.float32(self.head_scale))
