@@ -43,7 +43,7 @@ from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.models.layout import head_kernel_size, kernel_sizes
+from ampcapture.models.layout import activations, bottleneck, gating_modes, head_kernel_size, kernel_sizes, secondary_activations
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -82,21 +82,36 @@ for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
 """
 
 
+def _nam_activation(activation: str, gating: str, secondary: str) -> str | dict:
+    """A layer's activation as NAM's config names it (gated and blended layers are pairings)."""
+    if gating == "none":
+        return activation
+    return {"name": "PairMultiply" if gating == "gated" else "PairBlend", "primary": activation, "secondary": secondary}
+
+
 def nam_wavenet_config(config: dict) -> dict:
-    """Our WaveNet config as NAM's (0.13)."""
-    arrays = [
-        {
+    """Our WaveNet config as NAM's (0.13); NAM 0.13's layer options only where set, so that our
+    presets read as NAM's own (our a2 as nam/train/_resources/config_model_packed.json's submodels)."""
+    arrays = []
+    for c in config["layers"]:
+        pairs = [_nam_activation(a, g, s) for a, g, s in zip(activations(c), gating_modes(c), secondary_activations(c))]
+        array = {
             "input_size": c["input_size"],
             "condition_size": c["condition_size"],
             "channels": c["channels"],
-            "head": {"out_channels": c["head_size"], "kernel_size": head_kernel_size(c), "bias": c["head_bias"]},
             "kernel_sizes": kernel_sizes(c),
             "dilations": c["dilations"],
-            "activation": c["activation"],
-            "gated": c["gated"],
+            "activation": pairs[0] if all(a == pairs[0] for a in pairs) else pairs,
+            "gated": False,
+            "head": {"out_channels": c["head_size"], "kernel_size": head_kernel_size(c), "bias": c.get("head_bias", True)},
         }
-        for c in config["layers"]
-    ]
+        if bottleneck(c) != c["channels"]:
+            array["bottleneck"] = bottleneck(c)
+        if c.get("head1x1"):
+            array["head_1x1_config"] = {"active": True, "out_channels": int(c["head1x1"]), "groups": 1}
+        if not c.get("layer1x1", True):
+            array["layer_1x1_config"] = {"active": False, "groups": 1}
+        arrays.append(array)
     return {"layers_configs": arrays, "head_scale": config["head_scale"]}
 
 
