@@ -192,6 +192,49 @@ def _matmul_into(w, at, rows, a, out):
 
 
 @jit
+def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, mixed_all):
+    """A layer with NAM 0.13's options, from its pre-activations z: the activation gated or
+    blended by the secondary of the extra channels, the head sum through the head 1x1 (if
+    any), the residual stream through the layer 1x1 (if any). Apart from the standard layer's
+    path so that path compiles as before."""
+    n, gating, ch = z.shape[1], layer[L_GATING], cur.shape[0]
+    raw = raw_all[: b * n].reshape((b, n))
+    if gating != 0:
+        _activate_rows(layer[L_SECONDARY], z[b:])
+    if gating == 2:
+        raw[:, :] = z[:b]
+    _activate_rows(layer[L_ACT], z[:b])
+    if gating == 1:
+        for o in range(b):
+            for t in range(n):
+                z[o, t] *= z[o + b, t]
+    elif gating == 2:
+        for o in range(b):
+            for t in range(n):
+                z[o, t] = z[o + b, t] * z[o, t] + (1.0 - z[o + b, t]) * raw[o, t]
+    zc = z[:b]
+    h1 = layer[L_HEAD1X1]
+    if h1:
+        projected = mixed_all[: h1 * n].reshape((h1, n))
+        _matmul_into(w, layer[L_H1_W], h1, zc, projected)
+        hb = w[layer[L_H1_B] :]
+        for o in range(h1):
+            for t in range(n):
+                hs[o, t] += projected[o, t] + hb[o]
+    else:
+        hs += zc
+    if layer[L_1X1_W] < 0:
+        cur += zc
+        return
+    mixed = mixed_all[: ch * n].reshape((ch, n))
+    _matmul_into(w, layer[L_1X1_W], ch, zc, mixed)
+    b1 = w[layer[L_1X1_B] :]
+    for o in range(ch):
+        for t in range(n):
+            cur[o, t] += mixed[o, t] + b1[o]
+
+
+@jit
 def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, head_scale):
     """Process len(x) <= BLOCK samples; layer and head histories live in `state` (see WaveNetEngine).
 
@@ -235,34 +278,12 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
             for o in range(mid):
                 for t in range(n):
                     z[o, t] += bias[o] + mix[o] * x[t]
-            if gating != 0:
-                _activate_rows(layers[li, L_SECONDARY], z[b:])
-            if gating == 2:
-                raw = raw_all[: b * n].reshape((b, n))
-                raw[:, :] = z[:b]
-            _activate_rows(layers[li, L_ACT], z[:b])
-            if gating == 1:
-                for o in range(b):
-                    for t in range(n):
-                        z[o, t] *= z[o + b, t]
-            elif gating == 2:
-                for o in range(b):
-                    for t in range(n):
-                        z[o, t] = z[o + b, t] * z[o, t] + (1.0 - z[o + b, t]) * raw[o, t]
-            zc = z[:b]
-            h1 = layers[li, L_HEAD1X1]
-            if h1:
-                mixed = mixed_all[: h1 * n].reshape((h1, n))
-                _matmul_into(w, layers[li, L_H1_W], h1, zc, mixed)
-                hb = w[layers[li, L_H1_B] :]
-                for o in range(h1):
-                    for t in range(n):
-                        hs[o, t] += mixed[o, t] + hb[o]
-            else:
-                hs += zc
-            if layers[li, L_1X1_W] < 0:
-                cur += zc
+            if gating != 0 or layers[li, L_HEAD1X1] or layers[li, L_1X1_W] < 0:
+                _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all)
                 continue
+            _activate_rows(layers[li, L_ACT], z[:b])
+            zc = z[:b]
+            hs += zc
             mixed = mixed_all[: ch * n].reshape((ch, n))
             _matmul_into(w, layers[li, L_1X1_W], ch, zc, mixed)
             b1 = w[layers[li, L_1X1_B] :]
