@@ -43,7 +43,7 @@ from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.models.layout import activations, bottleneck, gating_modes, head_kernel_size, kernel_sizes, secondary_activations
+from ampcapture.models.layout import activations, bottleneck, gating_modes, has_layer1x1, head1x1, head_kernel_size, kernel_sizes, secondary_activations
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -107,9 +107,9 @@ def nam_wavenet_config(config: dict) -> dict:
         }
         if bottleneck(c) != c["channels"]:
             array["bottleneck"] = bottleneck(c)
-        if c.get("head1x1"):
-            array["head_1x1_config"] = {"active": True, "out_channels": int(c["head1x1"]), "groups": 1}
-        if not c.get("layer1x1", True):
+        if head1x1(c):
+            array["head_1x1_config"] = {"active": True, "out_channels": head1x1(c), "groups": 1}
+        if not has_layer1x1(c):
             array["layer_1x1_config"] = {"active": False, "groups": 1}
         arrays.append(array)
     return {"layers_configs": arrays, "head_scale": config["head_scale"]}

@@ -36,6 +36,8 @@ from ampcapture.models.layout import (
     activations,
     bottleneck,
     gating_modes,
+    has_layer1x1,
+    head1x1,
     head_kernel_size,
     kernel_sizes,
     lstm_layout,
@@ -125,8 +127,8 @@ def beyond_legacy(model: AmpModel) -> list[str]:
         "blended layers (PairBlend)": any("blended" in gating_modes(c) for c in model.layers_config),
         "a gate other than Sigmoid": any(s != "Sigmoid" for c in model.layers_config for g, s in zip(gating_modes(c), secondary_activations(c)) if g != "none"),
         "a bottleneck": any(bottleneck(c) != c["channels"] for c in model.layers_config),
-        "a head 1x1": any(c.get("head1x1") for c in model.layers_config),
-        "layers without a 1x1": any(not c.get("layer1x1", True) for c in model.layers_config),
+        "a head 1x1": any(head1x1(c) for c in model.layers_config),
+        "layers without a 1x1": any(not has_layer1x1(c) for c in model.layers_config),
     }
     return [what for what, has in beyond.items() if has]
 
@@ -144,7 +146,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 }
             )
             continue
-        head1x1 = int(c.get("head1x1") or 0)
+        h1 = head1x1(c)
         inactive = {"active": False, "shift": True, "groups": 1}
         arrays.append(
             {
@@ -156,8 +158,8 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "dilations": list(c["dilations"]),
                 "activation": [{"type": a} for a in acts],
                 "bottleneck": bottleneck(c),
-                "head1x1": {"active": bool(head1x1), "out_channels": head1x1 or 1, "groups": 1},
-                "layer1x1": {"active": bool(c.get("layer1x1", True)), "groups": 1},
+                "head1x1": {"active": bool(h1), "out_channels": h1 or 1, "groups": 1},
+                "layer1x1": {"active": has_layer1x1(c), "groups": 1},
                 "groups_input": 1,
                 "groups_input_mixin": 1,
                 **{
@@ -398,7 +400,7 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
     named = [_activation_name(x, where) for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * layers)]
     gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * layers
     secondary = [None if s is None else _activation_name(s, where) for s in (a.get("secondary_activation") or [None] * layers)]
-    head, head1x1, layer1x1 = a["head"], a.get("head1x1") or {}, a.get("layer1x1") or {"active": True}
+    head, head1x1_config, layer1x1_config = a["head"], a.get("head1x1") or {}, a.get("layer1x1") or {"active": True}
     unsupported = [
         name
         for name, active in (
@@ -433,9 +435,9 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         array["secondary_activation"] = _one_or_per_layer([s or "Sigmoid" for s in secondary])
     if int(a.get("bottleneck", a["channels"])) != a["channels"]:
         array["bottleneck"] = int(a["bottleneck"])
-    if head1x1.get("active", False):
-        array["head1x1"] = int(head1x1["out_channels"])
-    if not layer1x1.get("active", True):
+    if head1x1_config.get("active", False):
+        array["head1x1"] = int(head1x1_config["out_channels"])
+    if not layer1x1_config.get("active", True):
         array["layer1x1"] = False
     return array
 

@@ -51,9 +51,20 @@ def head_kernel_size(array: dict[str, Any]) -> int:
     return int(array.get("head_kernel_size", 1))
 
 
+def head1x1(array: dict[str, Any]) -> int:
+    """The outputs of a layer's head 1x1 (NAM's head1x1: each layer's head contribution
+    projected); 0 when it has none, the head then sums the activations."""
+    return int(array.get("head1x1") or 0)
+
+
+def has_layer1x1(array: dict[str, Any]) -> bool:
+    """Whether a layer has its 1x1 into the residual stream (without, it adds its activations)."""
+    return bool(array.get("layer1x1", True))
+
+
 def head_channels(array: dict[str, Any]) -> int:
     """The channels of a layer array's head sum: its layers' head 1x1 outputs, else their activations."""
-    return int(array.get("head1x1") or bottleneck(array))
+    return head1x1(array) or bottleneck(array)
 
 
 @dataclass(frozen=True)
@@ -91,14 +102,14 @@ def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
         blocks.append(WeightBlock(array, layer, part, rows, cols, taps, offset))
 
     for a, c in enumerate(layers):
-        ch, b, h1 = c["channels"], bottleneck(c), int(c.get("head1x1") or 0)
+        ch, b, h1 = c["channels"], bottleneck(c), head1x1(c)
         add(a, None, "rechannel", ch, c["input_size"])
         for i, (k, mode) in enumerate(zip(kernel_sizes(c), gating_modes(c))):
             mid = b * (1 if mode == "none" else 2)
             add(a, i, "conv", mid, ch, k)
             add(a, i, "conv_bias", mid)
             add(a, i, "mixer", mid, c["condition_size"])
-            if c.get("layer1x1", True):
+            if has_layer1x1(c):
                 add(a, i, "layer1x1", ch, b)
                 add(a, i, "layer1x1_bias", ch)
             if h1:

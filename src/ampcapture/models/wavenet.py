@@ -325,9 +325,9 @@ def _validate(layers: list[dict[str, Any]]) -> None:
         unknown = [g for g in gating_modes(c) if g not in GATING_MODES]
         if unknown:
             raise ConfigError(f"{where}.gated", f"unknown gating {unknown[0]!r}", "use false (none), true (gated) or blended")
-        if (c.get("bottleneck") is not None and int(c["bottleneck"]) < 1) or int(c.get("head1x1") or 0) < 0:
+        if (c.get("bottleneck") is not None and int(c["bottleneck"]) < 1) or layout.head1x1(c) < 0:
             raise ConfigError(where, "needs bottleneck >= 1 and head1x1 >= 0 (0: none)", "leave them out for NAM's standard layer")
-        if not c.get("layer1x1", True) and layout.bottleneck(c) != c["channels"]:
+        if not layout.has_layer1x1(c) and layout.bottleneck(c) != c["channels"]:
             why = "a layer without a 1x1 adds its activations to the residual stream, so bottleneck must equal channels"
             raise ConfigError(f"{where}.layer1x1", why, "set layer1x1: true")
         if i > 0:

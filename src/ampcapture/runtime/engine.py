@@ -28,6 +28,7 @@ from ampcapture.models.layout import (
     activations,
     bottleneck,
     gating_modes,
+    head1x1,
     head_channels,
     head_kernel_size,
     kernel_sizes,
@@ -389,7 +390,7 @@ class WaveNetEngine(Engine):
             raise ValueError(f"the config needs {wavenet_weight_count(config['layers'])} weights, the file has {self.weights.size}")
         array_rows, layer_rows, state_size = [], [], 0
         for a, c in enumerate(config["layers"]):
-            ch, b, h1, first = c["channels"], bottleneck(c), int(c.get("head1x1") or 0), len(layer_rows)
+            ch, b, h1, first = c["channels"], bottleneck(c), head1x1(c), len(layer_rows)
             shapes = zip(kernel_sizes(c), c["dilations"], gating_modes(c), activations(c), secondary_activations(c))
             for i, (k, d, gating, activation, secondary) in enumerate(shapes):
                 at = [offset(a, i, part) for part in ("conv", "conv_bias", "mixer", "layer1x1", "layer1x1_bias", "head1x1", "head1x1_bias")]
