@@ -193,12 +193,25 @@ def _matmul_into(w, at, rows, a, out):
 
 
 @jit
-def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, mixed_all):
+def _add_projection(w, at_w, at_b, a, out, scratch):
+    """out (rows x n) += W a + bias: a 1x1 convolution (weights row-major at w[at_w:], bias
+    at w[at_b:]) added into a stream; `scratch` holds the product."""
+    rows, n = out.shape
+    product = scratch[: rows * n].reshape((rows, n))
+    _matmul_into(w, at_w, rows, a, product)
+    bias = w[at_b:]
+    for o in range(rows):
+        for t in range(n):
+            out[o, t] += product[o, t] + bias[o]
+
+
+@jit
+def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch):
     """A layer with NAM 0.13's options, from its pre-activations z: the activation gated or
     blended by the secondary of the extra channels, the head sum through the head 1x1 (if
     any), the residual stream through the layer 1x1 (if any). Apart from the standard layer's
     path so that path compiles as before."""
-    n, gating, ch = z.shape[1], layer[L_GATING], cur.shape[0]
+    n, gating = z.shape[1], layer[L_GATING]
     raw = raw_all[: b * n].reshape((b, n))
     if gating != 0:
         _activate_rows(layer[L_SECONDARY], z[b:])
@@ -214,25 +227,14 @@ def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, mixed_all):
             for t in range(n):
                 z[o, t] = z[o + b, t] * z[o, t] + (1.0 - z[o + b, t]) * raw[o, t]
     zc = z[:b]
-    h1 = layer[L_HEAD1X1]
-    if h1:
-        projected = mixed_all[: h1 * n].reshape((h1, n))
-        _matmul_into(w, layer[L_H1_W], h1, zc, projected)
-        hb = w[layer[L_H1_B] :]
-        for o in range(h1):
-            for t in range(n):
-                hs[o, t] += projected[o, t] + hb[o]
+    if layer[L_HEAD1X1]:
+        _add_projection(w, layer[L_H1_W], layer[L_H1_B], zc, hs, scratch)
     else:
         hs += zc
     if layer[L_1X1_W] < 0:
         cur += zc
-        return
-    mixed = mixed_all[: ch * n].reshape((ch, n))
-    _matmul_into(w, layer[L_1X1_W], ch, zc, mixed)
-    b1 = w[layer[L_1X1_B] :]
-    for o in range(ch):
-        for t in range(n):
-            cur[o, t] += mixed[o, t] + b1[o]
+    else:
+        _add_projection(w, layer[L_1X1_W], layer[L_1X1_B], zc, cur, scratch)
 
 
 @jit
@@ -285,12 +287,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
             _activate_rows(layers[li, L_ACT], z[:b])
             zc = z[:b]
             hs += zc
-            mixed = mixed_all[: ch * n].reshape((ch, n))
-            _matmul_into(w, layers[li, L_1X1_W], ch, zc, mixed)
-            b1 = w[layers[li, L_1X1_B] :]
-            for o in range(ch):
-                for t in range(n):
-                    cur[o, t] += mixed[o, t] + b1[o]
+            _add_projection(w, layers[li, L_1X1_W], layers[li, L_1X1_B], zc, cur, mixed_all)
         ho = head_out[:nhead]
         kh = arrays[a, A_HEAD_K]
         if kh == 1:
