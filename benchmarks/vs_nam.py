@@ -43,7 +43,7 @@ from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.models.layout import activations, bottleneck, gating_modes, has_layer1x1, head1x1, head_kernel_size, kernel_sizes, secondary_activations
+from ampcapture.models.layout import activations, bottleneck, films, gating_modes, has_layer1x1, head1x1, head_kernel_size, kernel_sizes, secondary_activations
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -111,6 +111,8 @@ def nam_wavenet_config(config: dict) -> dict:
             array["head_1x1_config"] = {"active": True, "out_channels": head1x1(c), "groups": 1}
         if not has_layer1x1(c):
             array["layer_1x1_config"] = {"active": False, "groups": 1}
+        if films(c):
+            array["film_params"] = {f"{p}_film": {"active": True, "shift": shift, "groups": 1} for p, shift in films(c).items()}
         arrays.append(array)
     return {"layers_configs": arrays, "head_scale": config["head_scale"]}
 

@@ -125,6 +125,37 @@ LAYER_OPTIONS_WAVENET = {
         ),
     ],
 }
+# NAM 0.13's FiLM at each of its eight positions, with and without a shift, in gated, plain and
+# blended layers (a bottleneck and a head 1x1 in the first array, for the positions after them).
+FILM_WAVENET = {
+    "head_scale": 0.1,
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=1,
+            channels=4,
+            head_size=3,
+            kernel_size=3,
+            dilations=[1, 2],
+            bottleneck=3,
+            head1x1=2,
+            gated=["gated", "none"],
+            film={"conv_pre": {"shift": True}, "input_mixin_pre": {}, "activation_post": {"shift": False}, "layer1x1_post": None}
+            | {"head1x1_post": {"shift": False}},
+        ),
+        dict(
+            input_size=4,
+            condition_size=1,
+            channels=3,
+            head_size=1,
+            kernel_size=2,
+            dilations=[4, 8],
+            activation="Softsign",
+            gated="blended",
+            film={"conv_post": {"shift": False}, "input_mixin_post": {}, "activation_pre": {}},
+        ),
+    ],
+}
 # NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
 TINY_CONTAINER = {
     "name": "container_tiny",

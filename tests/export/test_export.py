@@ -31,7 +31,7 @@ from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
-from conftest import KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
+from conftest import FILM_WAVENET, KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
@@ -51,6 +51,7 @@ EXTRA = {
         },
     ),
     "wavenet_layer_options": ("WaveNet", LAYER_OPTIONS_WAVENET),
+    "wavenet_film": ("WaveNet", FILM_WAVENET),
     "wavenet_gated_silu": (
         "WaveNet",
         {
@@ -108,6 +109,8 @@ def test_oldest_is_the_oldest_version_that_holds_the_model_and_one_that_cannot_i
     assert nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "oldest")["version"] == "0.7.0"
     with pytest.raises(ModelFileError, match="cannot hold a head kernel wider than 1"):
         nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "0.5")
+    with pytest.raises(ModelFileError, match="cannot hold .*FiLM conditioning"):
+        nam_file.nam_body(build_model("WaveNet", FILM_WAVENET), "0.5")
 
 
 @pytest.mark.parametrize("version", ["0.7", "0.5"])
@@ -199,7 +202,15 @@ options = [dict(input_size=1, condition_size=1, channels=4, bottleneck=2, head=d
                             dict(name="PairMultiply", primary="ReLU", secondary="Tanh"), "ReLU"]),
            dict(input_size=4, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=2, bias=True), kernel_sizes=[2] * 2,
                 dilations=[8, 16], layer_1x1_config=dict(active=False), activation="Tanh", gated=False)]
-film = [{**a2_like[0], "film_params": {"conv_pre_film": {"active": True}}}]
+# FiLM at all eight positions, with and without a shift, in paired and plain layers
+on, scale = dict(active=True), dict(active=True, shift=False)
+film = [dict(input_size=1, condition_size=1, channels=4, bottleneck=2, head=dict(out_channels=3, kernel_size=1, bias=True), kernel_sizes=[3] * 2,
+             dilations=[1, 2], head_1x1_config=dict(active=True, out_channels=3, groups=1), gated=False,
+             activation=dict(name="PairMultiply", primary="Tanh", secondary="Sigmoid"),
+             film_params=dict(conv_pre_film=on, input_mixin_pre_film=scale, activation_post_film=on, layer1x1_post_film=scale, head1x1_post_film=on)),
+        dict(input_size=4, condition_size=1, channels=3, head=dict(out_channels=1, kernel_size=2, bias=True), kernel_sizes=[2] * 2, dilations=[4, 8],
+             activation=dict(name="PairBlend", primary="Tanh", secondary="Sigmoid"), gated=False,
+             film_params=dict(conv_post_film=scale, input_mixin_post_film=on, activation_pre_film=on))]
 # A2 as NAM trains it (PackedWaveNet, exported as a SlimmableContainer), in small
 a2 = {"submodels": [{"name": f"channels_{c}", "config": {"layers_configs": [{**a2_like[0], "channels": c}], "head_scale": 0.01}} for c in (2, 3)],
       "export": {"container_max_values": "uniform"}}
@@ -220,7 +231,7 @@ for name, model in models.items():
     model.sample_rate = 48000
     model.export(out, basename=name)   # the trainer's own exporter
     data = json.load(open(out / f"{name}.nam"))
-    if name in ("nam_leaky_slope", "nam_film", "nam_prelu"):
+    if name in ("nam_leaky_slope", "nam_prelu"):
         continue  # files ours refuses (NAM's own loader cannot even read its PReLU export back)
     # NAM's loader reads a container's submodels one at a time
     parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
@@ -237,7 +248,7 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     run_nam(NAM_EXPORT, tmp_path)
     # (file, the plugin's size control, the submodel it plays); None: the default, the largest
     plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0), ("nam_per_layer", None, 0)]
-    plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0)]
+    plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0), ("nam_film", None, 0)]
     plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
     for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
@@ -263,9 +274,13 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
         ["Sigmoid", "Tanh", "Sigmoid"],
     )
     assert second["layer1x1"] is False
+    first, second = nam_file.read_nam(tmp_path / "nam_film.nam")["config"]["layers"]
+    assert first["film"] == {"conv_pre": {"shift": True}, "input_mixin_pre": {"shift": False}, "activation_post": {"shift": True}} | {
+        "layer1x1_post": {"shift": False},
+        "head1x1_post": {"shift": True},
+    }
+    assert second["film"] == {"conv_post": {"shift": False}, "input_mixin_post": {"shift": True}, "activation_pre": {"shift": True}}
     # what ampcapture's WaveNet does not have is refused by name
-    with pytest.raises(ModelFileError, match="uses FiLM conditioning"):
-        load_model(tmp_path / "nam_film.nam")
     with pytest.raises(ModelFileError, match="activation 'PReLU' is not supported"):
         load_model(tmp_path / "nam_prelu.nam")
 

@@ -33,8 +33,10 @@ from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
 from ampcapture.models.layout import (
     ACTIVATIONS,
+    FILM_POSITIONS,
     activations,
     bottleneck,
+    films,
     gating_modes,
     has_layer1x1,
     head1x1,
@@ -129,6 +131,7 @@ def beyond_legacy(model: AmpModel) -> list[str]:
         "a bottleneck": any(bottleneck(c) != c["channels"] for c in model.layers_config),
         "a head 1x1": any(head1x1(c) for c in model.layers_config),
         "layers without a 1x1": any(not has_layer1x1(c) for c in model.layers_config),
+        "FiLM conditioning": any(films(c) for c in model.layers_config),
     }
     return [what for what, has in beyond.items() if has]
 
@@ -146,8 +149,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 }
             )
             continue
-        h1 = head1x1(c)
-        inactive = {"active": False, "shift": True, "groups": 1}
+        h1, film = head1x1(c), films(c)
         arrays.append(
             {
                 "input_size": c["input_size"],
@@ -162,19 +164,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "layer1x1": {"active": has_layer1x1(c), "groups": 1},
                 "groups_input": 1,
                 "groups_input_mixin": 1,
-                **{
-                    f"{k}_film": dict(inactive)
-                    for k in (
-                        "conv_pre",
-                        "conv_post",
-                        "input_mixin_pre",
-                        "input_mixin_post",
-                        "activation_pre",
-                        "activation_post",
-                        "layer1x1_post",
-                        "head1x1_post",
-                    )
-                },
+                **{f"{p}_film": {"active": p in film, "shift": film.get(p, True), "groups": 1} for p in FILM_POSITIONS},
                 "gating_mode": gates,
                 "secondary_activation": [None if g == "none" else {"type": sa} for g, sa in zip(gates, secondaries)],
                 "slimmable": None,
@@ -333,7 +323,8 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
     arrays, groups = [], []
     for i, a in enumerate(config["layers"]):
         here = f"{where} (layers[{i}])"
-        groups.append({part: int((a.get(part) or {}).get("groups", 1)) for part in ("layer1x1", "head1x1")} | {"conv": int(a.get("groups_input", 1))})
+        grouped = {part: a.get(part) for part in ("layer1x1", "head1x1")} | {f"film_{p}": a.get(f"{p}_film") for p in FILM_POSITIONS}
+        groups.append({part: int((g or {}).get("groups", 1)) for part, g in grouped.items()} | {"conv": int(a.get("groups_input", 1))})
         if "kernel_sizes" in a or isinstance(a.get("activation"), list) or "head" in a:  # 0.6+ layout
             arrays.append(_read_v07_array(a, here))
         else:
@@ -406,7 +397,6 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         for name, active in (
             (f"a gating mode other than none/gated/blended ({sorted(set(gating))})", any(g not in ("none", "gated", "blended") for g in gating)),
             ("a grouped input mixer", a.get("groups_input_mixin", 1) != 1),
-            ("FiLM conditioning", any(isinstance(v, dict) and v.get("active") for k, v in a.items() if k.endswith("_film"))),
             ("a slimmable layer", bool(a.get("slimmable"))),
         )
         if active
@@ -415,7 +405,7 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         raise ModelFileError(
             where,
             f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
-            "render it in the NAM plugin; ampcapture reads NAM's WaveNets without FiLM, condition DSP or post-head",
+            "render it in the NAM plugin; ampcapture reads NAM's WaveNets without a condition DSP or post-head",
         )
     array = {
         "input_size": a["input_size"],
@@ -439,6 +429,9 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         array["head1x1"] = int(head1x1_config["out_channels"])
     if not layer1x1_config.get("active", True):
         array["layer1x1"] = False
+    film = {p: {"shift": bool(f.get("shift", True))} for p in FILM_POSITIONS if isinstance(f := a.get(f"{p}_film"), dict) and f.get("active")}
+    if film:
+        array["film"] = film
     return array
 
 

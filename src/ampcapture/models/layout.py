@@ -11,6 +11,8 @@ GATING_MODES = ("none", "gated", "blended")
 # Activations NAM's core implements, by NAM's names (torch.nn's, and NAM's own Softsigmoid and
 # LeakyHardtanh); the engine's compiled kernels know them by their index here.
 ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign", "Softsigmoid", "LeakyHardtanh")
+# Where NAM 0.13's FiLM can modulate a layer's signals by its condition, in NAM's weight order.
+FILM_POSITIONS = ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post", "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")
 
 
 def per_layer(array: dict[str, Any], key: str, default: Any = None) -> list:
@@ -67,6 +69,26 @@ def head_channels(array: dict[str, Any]) -> int:
     return head1x1(array) or bottleneck(array)
 
 
+def films(array: dict[str, Any]) -> dict[str, bool]:
+    """A layer array's FiLMs (NAM 0.13: a signal times a scale, plus a shift unless `shift` is
+    false, both a 1x1 convolution of the condition), as {position: shift} in FILM_POSITIONS order;
+    `film` in the config is {position: {shift: bool}}."""
+    given = array.get("film") or {}
+    return {p: bool((given[p] or {}).get("shift", True)) for p in FILM_POSITIONS if p in given}
+
+
+def film_channels(array: dict[str, Any], position: str, gating: str) -> int:
+    """The channels of the signal a FiLM at `position` modulates in a layer of this gating mode."""
+    b = bottleneck(array)
+    return {
+        "conv_pre": array["channels"],
+        "input_mixin_pre": array["condition_size"],
+        "activation_post": b,
+        "layer1x1_post": array["channels"],
+        "head1x1_post": head1x1(array),
+    }.get(position, b if gating == "none" else 2 * b)
+
+
 @dataclass(frozen=True)
 class WeightBlock:
     """One tensor of a WaveNet's flat NAM weights: `part` of layer `layer` (None: of the array)
@@ -94,7 +116,8 @@ def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
     """NAM's WaveNet weight order, the one walk of it that the torch model's parameters, the
     reader and the engine all follow: per array the input rechannel; per layer the dilated
     conv and its bias, the input mixer, the layer 1x1 and its bias (unless it has none), the
-    head 1x1 and its bias (if it has one); the head rechannel and its bias (if any); head_scale last."""
+    head 1x1 and its bias (if it has one), each FiLM's 1x1 and its bias (`film_<position>`);
+    the head rechannel and its bias (if any); head_scale last."""
     blocks: list[WeightBlock] = []
 
     def add(array: int, layer: int | None, part: str, rows: int, cols: int = 1, taps: int = 1) -> None:
@@ -115,6 +138,10 @@ def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
             if h1:
                 add(a, i, "head1x1", h1, b)
                 add(a, i, "head1x1_bias", h1)
+            for position, shift in films(c).items():
+                rows = (2 if shift else 1) * film_channels(c, position, mode)
+                add(a, i, f"film_{position}", rows, c["condition_size"])
+                add(a, i, f"film_{position}_bias", rows)
         add(a, None, "head", c["head_size"], head_channels(c), head_kernel_size(c))
         if c.get("head_bias", True):
             add(a, None, "head_bias", c["head_size"])

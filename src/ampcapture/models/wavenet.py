@@ -29,9 +29,12 @@ from ampcapture.models import layout
 from ampcapture.models.base import AmpModel
 from ampcapture.models.layout import (
     ACTIVATIONS,
+    FILM_POSITIONS,
     GATING_MODES,
     activations,
     array_receptive_field,
+    film_channels,
+    films,
     gating_modes,
     kernel_sizes,
     secondary_activations,
@@ -76,6 +79,7 @@ class _Layer(nn.Module):
         bottleneck: int,
         head1x1: int,
         layer1x1: bool,
+        films: dict[str, tuple[int, bool]],
     ):
         super().__init__()
         mid = bottleneck if gating == "none" else 2 * bottleneck
@@ -87,6 +91,8 @@ class _Layer(nn.Module):
         self.secondary = None if gating == "none" else _activation(secondary)
         self.layer1x1 = nn.Conv1d(bottleneck, channels, 1) if layer1x1 else None
         self.head1x1 = nn.Conv1d(bottleneck, head1x1, 1) if head1x1 else None
+        # FiLM at a position: scale (and shift) the signal there by a 1x1 of the condition
+        self.films = nn.ModuleDict({p: nn.Conv1d(condition_size, (2 if shift else 1) * c, 1) for p, (c, shift) in films.items()})
         # tanh's derivative comes from its output, so no pre-activation is kept for the backward
         self.plain_tanh = activation == "Tanh" and gating == "none"
 
@@ -102,21 +108,36 @@ class _Layer(nn.Module):
     def forward(self, x: torch.Tensor, condition: torch.Tensor, head: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Columns x (channels, n + (kernel - 1) * dilation), condition and head ending at the
         same sample -> the residual stream and the head sum, (channels, n) each."""
-        if self.layer1x1 is None or self.head1x1 is not None:
+        if self.layer1x1 is None or self.head1x1 is not None or self.films:
             return self._plain_columns(x, condition, head)
         return _ColumnLayer.apply(x, condition, head, self.conv.weight, self.conv.bias, self.input_mixer.weight, self.layer1x1.weight, self.layer1x1.bias, self)
 
     def _plain_columns(self, x, condition, head):
-        """The same arithmetic in plain torch ops (autograd's backward)."""
+        """The same arithmetic in plain torch ops (autograd's backward), with the FiLMs."""
         w, d = self.conv.weight, self.dilation
         n = x.shape[1] - (w.shape[2] - 1) * d
-        z = torch.addmm(self.conv.bias[:, None], self.input_mixer.weight[:, :, 0], condition[:, -n:])
+        x_in = self.film("conv_pre", x, condition)
+        z = self.conv.bias[:, None].expand(-1, n)
         for k in range(w.shape[2]):
-            z = z.addmm(w[:, :, k], x[:, k * d : k * d + n])
-        a = self.post_activation(z)
-        x_next = x[:, -n:] + (a if self.layer1x1 is None else torch.addmm(self.layer1x1.bias[:, None], self.layer1x1.weight[:, :, 0], a))
-        h = a if self.head1x1 is None else torch.addmm(self.head1x1.bias[:, None], self.head1x1.weight[:, :, 0], a)
+            z = z.addmm(w[:, :, k], x_in[:, k * d : k * d + n])
+        mix = self.input_mixer.weight[:, :, 0] @ self.film("input_mixin_pre", condition[:, -n:], condition)
+        z = self.film("conv_post", z, condition) + self.film("input_mixin_post", mix, condition)
+        a = self.film("activation_post", self.post_activation(self.film("activation_pre", z, condition)), condition)
+        if self.layer1x1 is not None:
+            a_out = self.film("layer1x1_post", torch.addmm(self.layer1x1.bias[:, None], self.layer1x1.weight[:, :, 0], a), condition)
+        x_next = x[:, -n:] + (a if self.layer1x1 is None else a_out)
+        h = a if self.head1x1 is None else self.film("head1x1_post", torch.addmm(self.head1x1.bias[:, None], self.head1x1.weight[:, :, 0], a), condition)
         return x_next, h if head is None else head[:, -n:] + h
+
+    def film(self, position: str, signal: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """NAM's FiLM: signal (channels, n) * scale + shift, both 1x1s of the condition's last n
+        columns; the signal itself where the layer has no FiLM at `position`."""
+        if position not in self.films:
+            return signal
+        conv = self.films[position]
+        f = torch.addmm(conv.bias[:, None], conv.weight[:, :, 0], condition[:, -signal.shape[1] :])
+        c = signal.shape[0]
+        return signal * f if f.shape[0] == c else torch.addcmul(f[c:], signal, f[:c])
 
 
 class _ColumnLayer(torch.autograd.Function):
@@ -197,15 +218,21 @@ class _LayerArray(nn.Module):
         bottleneck: int | None = None,
         head1x1: int = 0,
         layer1x1: bool = True,
+        film: dict[str, dict[str, bool]] | None = None,
     ):
         super().__init__()
         self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
         shape = dict(channels=channels, kernel_size=kernel_size, dilations=dilations, head_kernel_size=head_kernel_size, activation=activation)
         shape.update(gated=gated, secondary_activation=secondary_activation, bottleneck=bottleneck, head1x1=head1x1)
         b = layout.bottleneck(shape)
+        shape.update(condition_size=condition_size, film=film)
+
+        def layer(k, d, a, g, s):
+            films_here = {p: (film_channels(shape, p, g), shift) for p, shift in films(shape).items()}
+            return _Layer(channels, condition_size, k, d, a, g, s, b, head1x1, layer1x1, films_here)
+
         self.layers = nn.ModuleList(
-            _Layer(channels, condition_size, k, d, a, g, s, b, head1x1, layer1x1)
-            for k, d, a, g, s in zip(kernel_sizes(shape), dilations, activations(shape), gating_modes(shape), secondary_activations(shape))
+            layer(*spec) for spec in zip(kernel_sizes(shape), dilations, activations(shape), gating_modes(shape), secondary_activations(shape))
         )
         self.head_rechannel = nn.Conv1d(layout.head_channels(shape), head_size, head_kernel_size, bias=head_bias)
         self.receptive_field = array_receptive_field(shape)
@@ -289,16 +316,26 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
     `benchmarks/training_step.py`."""
     F = torch.nn.functional
     condition = x.unsqueeze(1)
+
+    def film(layer, position, signal):
+        if position not in layer.films:
+            return signal
+        conv, c = layer.films[position], signal.shape[1]
+        f = F.conv1d(condition[..., -signal.shape[-1] :], conv.weight, conv.bias)
+        return signal * f if f.shape[1] == c else signal * f[:, :c] + f[:, c:]
+
     y, head = condition, None
     for array in model.arrays:
         y = F.conv1d(y, array.rechannel.weight)
         for layer in array.layers:
-            z = F.conv1d(y, layer.conv.weight, layer.conv.bias, dilation=layer.dilation)
+            z = F.conv1d(film(layer, "conv_pre", y), layer.conv.weight, layer.conv.bias, dilation=layer.dilation)
             n = z.shape[-1]
-            z = z + F.conv1d(condition[..., -n:], layer.input_mixer.weight)
+            mix = F.conv1d(film(layer, "input_mixin_pre", condition[..., -n:]), layer.input_mixer.weight)
+            z = film(layer, "activation_pre", film(layer, "conv_post", z) + film(layer, "input_mixin_post", mix))
             a = layer.post_activation(z.transpose(0, 1)).transpose(0, 1)  # channels first, as the layer keeps them
-            y = y[..., -n:] + (a if layer.layer1x1 is None else F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias))
-            h = a if layer.head1x1 is None else F.conv1d(a, layer.head1x1.weight, layer.head1x1.bias)
+            a = film(layer, "activation_post", a)
+            y = y[..., -n:] + (a if layer.layer1x1 is None else film(layer, "layer1x1_post", F.conv1d(a, layer.layer1x1.weight, layer.layer1x1.bias)))
+            h = a if layer.head1x1 is None else film(layer, "head1x1_post", F.conv1d(a, layer.head1x1.weight, layer.head1x1.bias))
             head = h if head is None else head[..., -n:] + h
         head = F.conv1d(head, array.head_rechannel.weight, array.head_rechannel.bias)
         y = y[..., -head.shape[-1] :]
@@ -327,6 +364,18 @@ def _validate(layers: list[dict[str, Any]]) -> None:
             raise ConfigError(f"{where}.gated", f"unknown gating {unknown[0]!r}", "use false (none), true (gated) or blended")
         if (c.get("bottleneck") is not None and int(c["bottleneck"]) < 1) or layout.head1x1(c) < 0:
             raise ConfigError(where, "needs bottleneck >= 1 and head1x1 >= 0 (0: none)", "leave them out for NAM's standard layer")
+        given = c.get("film") or {}
+        unknown = [p for p in given if p not in FILM_POSITIONS] if isinstance(given, dict) else [given]
+        if unknown or not all(v is None or isinstance(v, dict) for v in given.values()):
+            fix = f"give {{position: {{shift: true|false}}}}, positions from {FILM_POSITIONS}"
+            raise ConfigError(f"{where}.film", f"has {unknown[0] if unknown else given!r}", fix)
+        needs = {"layer1x1_post": layout.has_layer1x1(c), "head1x1_post": layout.head1x1(c) > 0}
+        missing = [p for p in films(c) if not needs.get(p, True)]
+        if missing:
+            part = missing[0].removesuffix("_post")
+            raise ConfigError(
+                f"{where}.film.{missing[0]}", f"modulates the output of a {part} this layer array does not have", f"drop it, or give the array a {part}"
+            )
         if not layout.has_layer1x1(c) and layout.bottleneck(c) != c["channels"]:
             why = "a layer without a 1x1 adds its activations to the residual stream, so bottleneck must equal channels"
             raise ConfigError(f"{where}.layer1x1", why, "set layer1x1: true")

@@ -24,9 +24,11 @@ import numpy as np
 
 from ampcapture.models.layout import (
     ACTIVATIONS,
+    FILM_POSITIONS,
     GATING_MODES,
     activations,
     bottleneck,
+    films,
     gating_modes,
     head1x1,
     head_channels,
@@ -53,7 +55,11 @@ DIRECT_MAX_CHANNELS = 16
 # GATING_MODES; activations: in ACTIVATIONS), where its weights start (-1: it has none of that
 # kind), where its input history lives in the state.
 (L_CH, L_KERNEL, L_DILATION, L_GATING, L_ACT, L_SECONDARY, L_BOTTLENECK, L_HEAD1X1) = range(8)
-(L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_H1_W, L_H1_B, L_STATE, L_HISTORY, L_COLS) = range(8, 18)
+(L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_H1_W, L_H1_B, L_STATE, L_HISTORY) = range(8, 17)
+# then per FiLM position (FILM_POSITIONS' order) where its weights start (-1: none), and whether it shifts
+L_FILM, L_FILM_SHIFT = 17, 17 + len(FILM_POSITIONS)
+L_FILMED = L_FILM_SHIFT + len(FILM_POSITIONS)  # whether the layer has any FiLM
+(F_CONV_PRE, F_CONV_POST, F_MIXIN_PRE, F_MIXIN_POST, F_ACT_PRE, F_ACT_POST, F_1X1_POST, F_H1_POST) = range(len(FILM_POSITIONS))
 # Columns of the per-array table (a head of more than one tap keeps a history of its input too).
 A_IN, A_CH, A_HEAD, A_HEAD_IN, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(13)
 
@@ -193,6 +199,29 @@ def _matmul_into(w, at, rows, a, out):
 
 
 @jit
+def _film(w, layer, position, values, c):
+    """NAM's FiLM at `position` of a layer, in place: values (rows x n) times a scale, plus a
+    shift, each a 1x1 of the one-channel condition c (weights: the scales', the shifts', then
+    their biases). Nothing where the layer has none there."""
+    at = layer[L_FILM + position]
+    if at < 0:
+        return
+    rows, n = values.shape
+    shift = layer[L_FILM_SHIFT + position]
+    bias = at + rows * (2 if shift else 1)
+    for o in range(rows):
+        ws, bs = w[at + o], w[bias + o]
+        r = values[o]
+        if shift:
+            wh, bh = w[at + rows + o], w[bias + rows + o]
+            for t in range(n):
+                r[t] = r[t] * (ws * c[t] + bs) + wh * c[t] + bh
+        else:
+            for t in range(n):
+                r[t] *= ws * c[t] + bs
+
+
+@jit
 def _add_projection(w, at_w, at_b, a, out, scratch):
     """out (rows x n) += W a + bias: a 1x1 convolution (weights row-major at w[at_w:], bias
     at w[at_b:]) added into a stream; `scratch` holds the product."""
@@ -206,11 +235,25 @@ def _add_projection(w, at_w, at_b, a, out, scratch):
 
 
 @jit
-def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch):
-    """A layer with NAM 0.13's options, from its pre-activations z: the activation gated or
-    blended by the secondary of the extra channels, the head sum through the head 1x1 (if
-    any), the residual stream through the layer 1x1 (if any). Apart from the standard layer's
-    path so that path compiles as before."""
+def _add_filmed_projection(w, layer, at_w, at_b, film, a, out, scratch, c):
+    """`_add_projection`, through the layer's FiLM at `film` if it has one there."""
+    if layer[L_FILM + film] < 0:
+        _add_projection(w, at_w, at_b, a, out, scratch)
+        return
+    rows, n = out.shape
+    product = scratch[: rows * n].reshape((rows, n))
+    _matmul_into(w, at_w, rows, a, product)
+    bias = w[at_b:]
+    for o in range(rows):
+        product[o, :] += bias[o]
+    _film(w, layer, film, product, c)
+    out += product
+
+
+@jit
+def _paired_activation(layer, z, b, raw_all):
+    """In place, z (mid x n) -> its first b rows: the activation, gated or blended by the
+    secondary of the extra channels where the layer pairs them."""
     n, gating = z.shape[1], layer[L_GATING]
     raw = raw_all[: b * n].reshape((b, n))
     if gating != 0:
@@ -226,15 +269,60 @@ def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch):
         for o in range(b):
             for t in range(n):
                 z[o, t] = z[o + b, t] * z[o, t] + (1.0 - z[o + b, t]) * raw[o, t]
-    zc = z[:b]
+
+
+@jit
+def _layer_outputs(w, layer, a, cur, hs, scratch, c):
+    """A layer's activations a into the head sum (through the head 1x1 if any) and the residual
+    stream (through the layer 1x1 if any), each through its FiLM if the layer has one."""
     if layer[L_HEAD1X1]:
-        _add_projection(w, layer[L_H1_W], layer[L_H1_B], zc, hs, scratch)
+        _add_filmed_projection(w, layer, layer[L_H1_W], layer[L_H1_B], F_H1_POST, a, hs, scratch, c)
     else:
-        hs += zc
+        hs += a
     if layer[L_1X1_W] < 0:
-        cur += zc
+        cur += a
     else:
-        _add_projection(w, layer[L_1X1_W], layer[L_1X1_B], zc, cur, scratch)
+        _add_filmed_projection(w, layer, layer[L_1X1_W], layer[L_1X1_B], F_1X1_POST, a, cur, scratch, c)
+
+
+@jit
+def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch, x):
+    """A layer with NAM 0.13's options, from its pre-activations z. Apart from the standard
+    layer's path so that path compiles as before."""
+    _paired_activation(layer, z, b, raw_all)
+    _layer_outputs(w, layer, z[:b], cur, hs, scratch, x)
+
+
+@jit
+def _film_layer(w, layer, li, x, cur, hs, state, positions, z_all, raw_all, scratch, taps):
+    """A layer with FiLMs (NAM 0.13), its whole arithmetic: the standard layer's, with each
+    signal that has a FiLM modulated by the condition (the input x) where NAM modulates it."""
+    n, ch, k, d, b = x.shape[0], layer[L_CH], layer[L_KERNEL], layer[L_DILATION], layer[L_BOTTLENECK]
+    mid = b if layer[L_GATING] == 0 else 2 * b
+    conv_in = scratch[: ch * n].reshape((ch, n))  # the history holds the modulated input
+    conv_in[:, :] = cur
+    _film(w, layer, F_CONV_PRE, conv_in, x)
+    hist, p = _append(state, layer[L_STATE], ch, layer[L_HISTORY], positions, li, (k - 1) * d, conv_in)
+    z = z_all[: mid * n].reshape((mid, n))
+    _conv_into(w, layer[L_CONV_W], hist, p, k, d, mid, n, z, taps)
+    bias = w[layer[L_CONV_B] :]
+    for o in range(mid):
+        z[o, :] += bias[o]
+    _film(w, layer, F_CONV_POST, z, x)
+    c = np.empty((1, n), np.float32)
+    c[0, :] = x
+    _film(w, layer, F_MIXIN_PRE, c, x)
+    mix = raw_all[: mid * n].reshape((mid, n))
+    for o in range(mid):
+        for t in range(n):
+            mix[o, t] = w[layer[L_MIX_W] + o] * c[0, t]
+    _film(w, layer, F_MIXIN_POST, mix, x)
+    z += mix
+    _film(w, layer, F_ACT_PRE, z, x)
+    _paired_activation(layer, z, b, raw_all)
+    a = z[:b]
+    _film(w, layer, F_ACT_POST, a, x)
+    _layer_outputs(w, layer, a, cur, hs, scratch, x)
 
 
 @jit
@@ -259,7 +347,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
     head_out = np.zeros((max_ch, n), np.float32)
     taps = np.empty(max_cols * n, np.float32)
     z_all = np.empty(2 * max_ch * n, np.float32)
-    raw_all = np.empty(max_ch * n, np.float32)  # a blended layer's pre-activation
+    raw_all = np.empty(2 * max_ch * n, np.float32)  # a blended layer's pre-activation, a FiLM layer's input mix
     mixed_all = np.empty(max_ch * n, np.float32)
     n_head_in = 0
     for a in range(arrays.shape[0]):
@@ -272,6 +360,9 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
         else:
             hs[:, :] = 0.0
         for li in range(arrays[a, A_FIRST], arrays[a, A_FIRST] + arrays[a, A_COUNT]):
+            if layers[li, L_FILMED]:
+                _film_layer(w, layers[li], li, x, cur, hs, state, positions, z_all, raw_all, mixed_all, taps)
+                continue
             k, d, gating, b = layers[li, L_KERNEL], layers[li, L_DILATION], layers[li, L_GATING], layers[li, L_BOTTLENECK]
             mid = b if gating == 0 else 2 * b
             hist, p = _append(state, layers[li, L_STATE], ch, layers[li, L_HISTORY], positions, li, (k - 1) * d, cur)
@@ -282,7 +373,7 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
                 for t in range(n):
                     z[o, t] += bias[o] + mix[o] * x[t]
             if gating != 0 or layers[li, L_HEAD1X1] or layers[li, L_1X1_W] < 0:
-                _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all)
+                _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all, x)
                 continue
             _activate_rows(layers[li, L_ACT], z[:b])
             zc = z[:b]
@@ -393,7 +484,9 @@ class WaveNetEngine(Engine):
                 at = [offset(a, i, part) for part in ("conv", "conv_bias", "mixer", "layer1x1", "layer1x1_bias", "head1x1", "head1x1_bias")]
                 history = (k - 1) * d + BLOCK
                 codes = [GATING_MODES.index(gating), ACTIVATIONS.index(activation), ACTIVATIONS.index(secondary)]
-                layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history])
+                film = [offset(a, i, f"film_{position}") for position in FILM_POSITIONS]
+                shifts = [films(c).get(position, False) for position in FILM_POSITIONS]
+                layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history, *film, *shifts, max(film) >= 0])
                 state_size += ch * history
                 self._taps_last(blocks[(a, i, "conv")])
             head, kh, hin = blocks[(a, None, "head")], head_kernel_size(c), head_channels(c)
