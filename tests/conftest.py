@@ -156,6 +156,13 @@ FILM_WAVENET = {
         ),
     ],
 }
+# NAM 0.13's post-head: after head_scale, blocks of an activation and a convolution (taps of
+# their own) take the last array's 2-channel head to the output.
+POST_HEAD_WAVENET = {
+    "head_scale": 0.3,
+    "post_head": {"channels": 3, "activation": "Softsign", "out_channels": 1, "kernel_sizes": [3, 1, 2]},
+    "layers": [dict(input_size=1, condition_size=1, channels=4, head_size=2, kernel_size=3, dilations=[1, 2, 4], activation="Tanh", gated=False)],
+}
 # NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
 TINY_CONTAINER = {
     "name": "container_tiny",

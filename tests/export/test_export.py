@@ -31,7 +31,16 @@ from ampcapture.tracking import LoggerSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
-from conftest import FILM_WAVENET, KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, TINY_CONTAINER, as_plain_user, read_only_folder, torch_render
+from conftest import (
+    FILM_WAVENET,
+    KERNEL_PER_LAYER_WAVENET,
+    LAYER_OPTIONS_WAVENET,
+    POST_HEAD_WAVENET,
+    TINY_CONTAINER,
+    as_plain_user,
+    read_only_folder,
+    torch_render,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = presets.NAMES
@@ -52,6 +61,7 @@ EXTRA = {
     ),
     "wavenet_layer_options": ("WaveNet", LAYER_OPTIONS_WAVENET),
     "wavenet_film": ("WaveNet", FILM_WAVENET),
+    "wavenet_post_head": ("WaveNet", POST_HEAD_WAVENET),
     "wavenet_gated_silu": (
         "WaveNet",
         {
@@ -212,6 +222,8 @@ film = [dict(input_size=1, condition_size=1, channels=4, bottleneck=2, head=dict
              activation=dict(name="PairBlend", primary="Tanh", secondary="Sigmoid"), gated=False,
              film_params=dict(conv_post_film=scale, input_mixin_post_film=on, activation_pre_film=on))]
 # A2 as NAM trains it (PackedWaveNet, exported as a SlimmableContainer), in small
+post_head = {"layers_configs": [{**a2_like[0], "head": dict(out_channels=2, kernel_size=1, bias=True)}], "head_scale": 0.3,
+             "head": dict(channels=3, activation="Softsign", out_channels=1, kernel_sizes=[3, 1, 2])}
 a2 = {"submodels": [{"name": f"channels_{c}", "config": {"layers_configs": [{**a2_like[0], "channels": c}], "head_scale": 0.01}} for c in (2, 3)],
       "export": {"container_max_values": "uniform"}}
 models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "head_scale": 0.02}),
@@ -223,6 +235,7 @@ models = {"nam_standard": WaveNet.init_from_config({"layers_configs": arrays, "h
           "nam_film": WaveNet.init_from_config({"layers_configs": film, "head_scale": 0.1}),
           "nam_prelu": WaveNet.init_from_config({"layers_configs": [{**a2_like[0], "activation": "PReLU"}]}),
           "nam_leaky_slope": WaveNet.init_from_config({"layers_configs": [{**a2_like[0], "activation": dict(name="LeakyReLU", negative_slope=0.2)}]}),
+          "nam_post_head": WaveNet.init_from_config(post_head),
           "nam_a2": PackedWaveNet.init_from_config(a2)}
 x = torch.from_numpy(np.load(out / "guitar.npy"))
 for name, model in models.items():
@@ -248,7 +261,7 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     run_nam(NAM_EXPORT, tmp_path)
     # (file, the plugin's size control, the submodel it plays); None: the default, the largest
     plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0), ("nam_per_layer", None, 0)]
-    plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0), ("nam_film", None, 0)]
+    plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0), ("nam_film", None, 0), ("nam_post_head", None, 0)]
     plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
     for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
@@ -280,6 +293,12 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
         "head1x1_post": {"shift": True},
     }
     assert second["film"] == {"conv_post": {"shift": False}, "input_mixin_post": {"shift": True}, "activation_pre": {"shift": True}}
+    assert nam_file.read_nam(tmp_path / "nam_post_head.nam")["config"]["post_head"] == {
+        "channels": 3,
+        "activation": "Softsign",
+        "out_channels": 1,
+        "kernel_sizes": [3, 1, 2],
+    }
     # what ampcapture's WaveNet does not have is refused by name
     with pytest.raises(ModelFileError, match="activation 'PReLU' is not supported"):
         load_model(tmp_path / "nam_prelu.nam")

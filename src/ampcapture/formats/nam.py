@@ -132,6 +132,7 @@ def beyond_legacy(model: AmpModel) -> list[str]:
         "a head 1x1": any(head1x1(c) for c in model.layers_config),
         "layers without a 1x1": any(not has_layer1x1(c) for c in model.layers_config),
         "FiLM conditioning": any(films(c) for c in model.layers_config),
+        "a post-head": model.post_head_config is not None,
     }
     return [what for what, has in beyond.items() if has]
 
@@ -170,7 +171,9 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "slimmable": None,
             }
         )
-    return {"layers": arrays, "head": None, "head_scale": model.head_scale}
+    post_head = model.post_head_config  # its activation as a name: NAM's loader reads no {"type": ...} there
+    head = None if post_head is None else {**post_head, "kernel_sizes": list(post_head["kernel_sizes"])}
+    return {"layers": arrays, "head": head, "head_scale": model.head_scale}
 
 
 def _date() -> dict[str, int]:
@@ -237,7 +240,7 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
             raise ModelFileError(where, f"architecture {architecture!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
         weights = np.asarray(data["weights"], dtype=np.float32)
         if any(g != 1 for array in groups for g in array.values()):
-            weights = _ungrouped(config["layers"], groups, weights, where)
+            weights = _ungrouped(config, groups, weights, where)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
@@ -258,7 +261,11 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
         "sample_rate": float(sample_rate),
         "metadata": data.get("metadata") or {},
     }
-    expected = wavenet_weight_count(config["layers"]) if architecture == "WaveNet" else lstm_layout(config["hidden_size"], config["num_layers"])[3]
+    expected = (
+        wavenet_weight_count(config["layers"], config.get("post_head"))
+        if architecture == "WaveNet"
+        else lstm_layout(config["hidden_size"], config["num_layers"])[3]
+    )
     if weights.size != expected:
         raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}", "the file is damaged; export it again")
     return result
@@ -318,8 +325,8 @@ def submodel(nam: dict[str, Any], size: float | None = None) -> tuple[dict[str, 
 def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any], list[dict[str, int]]]:
     """Our WaveNet config of a .nam's, and per array the groups of its dilated convs, layer 1x1s
     and head 1x1s (NAM 0.13's grouped convolutions, which the weights are expanded from)."""
-    if config.get("head") is not None or config.get("condition_dsp") is not None:
-        raise ModelFileError(where, "uses a post-head or a condition DSP (not supported)", "use a standard NAM WaveNet")
+    if config.get("condition_dsp") is not None:
+        raise ModelFileError(where, "uses a condition DSP (not supported)", "render it in the NAM plugin")
     arrays, groups = [], []
     for i, a in enumerate(config["layers"]):
         here = f"{where} (layers[{i}])"
@@ -337,14 +344,27 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
                 raise ModelFileError(here, f"activation {name!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
         if a["condition_size"] != 1:
             raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
-    return {"layers": arrays, "head_scale": float(config["head_scale"])}, groups
+    result = {"layers": arrays, "head_scale": float(config["head_scale"])}
+    if config.get("head") is not None:
+        result["post_head"] = _read_post_head(config["head"], f"{where} (head)")
+    return result, groups
 
 
-def _ungrouped(layers: list[dict[str, Any]], groups: list[dict[str, int]], weights: np.ndarray, where) -> np.ndarray:
+def _read_post_head(head: dict[str, Any], where: str) -> dict[str, Any]:
+    """NAM 0.13's post-head (its `head`: blocks of activation and convolution after head_scale)."""
+    activation = _activation_name(head["activation"], where)
+    if activation not in ACTIVATIONS:
+        raise ModelFileError(where, f"activation {activation!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
+    if int(head["out_channels"]) != 1:
+        raise ModelFileError(where, f"outputs {head['out_channels']} channels", "use a model with one output channel")
+    return {"channels": int(head["channels"]), "activation": activation, "out_channels": 1, "kernel_sizes": [int(k) for k in head["kernel_sizes"]]}
+
+
+def _ungrouped(config: dict[str, Any], groups: list[dict[str, int]], weights: np.ndarray, where) -> np.ndarray:
     """The weights of grouped convolutions as the dense ones our model and engine hold (zero
     between groups): the same outputs, in NAM's weight order (`wavenet_blocks`)."""
     parts, i = [], 0
-    for block in wavenet_blocks(layers):
+    for block in wavenet_blocks(config["layers"], config.get("post_head")):
         g = groups[block.array].get(block.part, 1) if block.array < len(groups) else 1
         if block.rows % g or block.cols % g:
             raise ModelFileError(where, f"has {g} groups in a {block.part} of {block.cols} -> {block.rows} channels", "the file is damaged; export it again")
@@ -369,11 +389,11 @@ def _activation_name(activation: Any, where: str) -> str:
     have the parameters ours computes with."""
     if not isinstance(activation, dict):
         return activation
-    name = activation.get("type")
+    name = activation.get("type", activation.get("name"))  # "name": as a post-head keeps its config
     if name not in ACTIVATIONS:
         return name  # refused by name (e.g. PReLU, whose slopes are learnt)
     expected = ACTIVATION_PARAMETERS.get(name, {})
-    given = {k: v for k, v in activation.items() if k != "type"}
+    given = {k: v for k, v in activation.items() if k not in ("type", "name")}
     if any(k not in expected or not np.isclose(float(v), expected[k], rtol=1e-6, atol=0) for k, v in given.items()):
         has = ", ".join(f"{k} {v}" for k, v in expected.items()) or "no parameters"
         raise ModelFileError(where, f"uses {name} with {given}; ampcapture's {name} has {has}", "render it in the NAM plugin")
@@ -456,7 +476,7 @@ def _model_spec(nam: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sizes = [dict(zip(("architecture", "config"), _model_spec(part))) for part in _parts(nam)]
         return CONTAINER, {"submodels": sizes, "max_values": [s["max_value"] for s in nam["config"]["submodels"]]}
     if nam["architecture"] == "WaveNet":
-        return "WaveNet", {"layers": nam["config"]["layers"], "head_scale": nam["config"]["head_scale"]}
+        return "WaveNet", {k: v for k, v in nam["config"].items() if k in ("layers", "head_scale", "post_head")}
     return "LSTM", {"hidden_size": nam["config"]["hidden_size"], "num_layers": nam["config"]["num_layers"]}
 
 

@@ -112,12 +112,24 @@ class WeightBlock:
         return self.part.endswith("_bias")
 
 
-def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
+def post_head_blocks(post_head: dict[str, Any] | None, in_channels: int) -> list[tuple[int, int, int]]:
+    """A WaveNet's post-head (NAM 0.13's `head`, after the layer arrays and head_scale): per
+    block (activation, then a convolution of `kernel_sizes[i]` taps with a bias) its (inputs,
+    outputs, taps); `channels` between blocks, `out_channels` out of the last. None: no post-head."""
+    if not post_head:
+        return []
+    kernels = [int(k) for k in post_head["kernel_sizes"]]
+    outs = [int(post_head["channels"])] * (len(kernels) - 1) + [int(post_head["out_channels"])]
+    return [(cin, cout, k) for cin, cout, k in zip([in_channels] + outs[:-1], outs, kernels)]
+
+
+def wavenet_blocks(layers: list[dict[str, Any]], post_head: dict[str, Any] | None = None) -> list[WeightBlock]:
     """NAM's WaveNet weight order, the one walk of it that the torch model's parameters, the
     reader and the engine all follow: per array the input rechannel; per layer the dilated
     conv and its bias, the input mixer, the layer 1x1 and its bias (unless it has none), the
     head 1x1 and its bias (if it has one), each FiLM's 1x1 and its bias (`film_<position>`);
-    the head rechannel and its bias (if any); head_scale last."""
+    the head rechannel and its bias (if any); then the post-head's convolutions and biases
+    (`post_head` of array len(layers)); head_scale last."""
     blocks: list[WeightBlock] = []
 
     def add(array: int, layer: int | None, part: str, rows: int, cols: int = 1, taps: int = 1) -> None:
@@ -145,14 +157,17 @@ def wavenet_blocks(layers: list[dict[str, Any]]) -> list[WeightBlock]:
         add(a, None, "head", c["head_size"], head_channels(c), head_kernel_size(c))
         if c.get("head_bias", True):
             add(a, None, "head_bias", c["head_size"])
+    for i, (cin, cout, k) in enumerate(post_head_blocks(post_head, layers[-1]["head_size"])):
+        add(len(layers), i, "post_head", cout, cin, k)
+        add(len(layers), i, "post_head_bias", cout)
     add(len(layers), None, "head_scale", 1)
     return blocks
 
 
-def wavenet_macs(layers: list[dict[str, Any]]) -> int:
+def wavenet_macs(layers: list[dict[str, Any]], post_head: dict[str, Any] | None = None) -> int:
     """Multiply-accumulates per output sample of a WaveNet (its layer arrays' configs): one
     per weight of every convolution (biases and head_scale add, not multiply-accumulate)."""
-    return sum(b.size for b in wavenet_blocks(layers) if not b.is_bias and b.part != "head_scale")
+    return sum(b.size for b in wavenet_blocks(layers, post_head) if not b.is_bias and b.part != "head_scale")
 
 
 def array_receptive_field(array: dict[str, Any]) -> int:
@@ -160,8 +175,8 @@ def array_receptive_field(array: dict[str, Any]) -> int:
     return 1 + sum((k - 1) * d for k, d in zip(kernel_sizes(array), array["dilations"])) + head_kernel_size(array) - 1
 
 
-def wavenet_receptive_field(layers: list[dict[str, Any]]) -> int:
-    return 1 + sum(array_receptive_field(c) - 1 for c in layers)
+def wavenet_receptive_field(layers: list[dict[str, Any]], post_head: dict[str, Any] | None = None) -> int:
+    return 1 + sum(array_receptive_field(c) - 1 for c in layers) + sum(k - 1 for _, _, k in post_head_blocks(post_head, 1))
 
 
 def lstm_macs(hidden_size: int, num_layers: int) -> int:
@@ -196,7 +211,7 @@ def lstm_layout(hidden_size: int, num_layers: int) -> tuple[list[LSTMLayerSlices
     return layers, slice(i, i + h), slice(i + h, i + h + 1), i + h + 1
 
 
-def wavenet_weight_count(layers: list[dict[str, Any]]) -> int:
+def wavenet_weight_count(layers: list[dict[str, Any]], post_head: dict[str, Any] | None = None) -> int:
     """The length of a WaveNet's flat NAM weights (head_scale included)."""
-    last = wavenet_blocks(layers)[-1]
+    last = wavenet_blocks(layers, post_head)[-1]
     return last.offset + last.size

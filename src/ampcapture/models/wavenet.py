@@ -37,8 +37,10 @@ from ampcapture.models.layout import (
     films,
     gating_modes,
     kernel_sizes,
+    post_head_blocks,
     secondary_activations,
     wavenet_macs,
+    wavenet_receptive_field,
 )
 
 
@@ -252,18 +254,39 @@ class _LayerArray(nn.Module):
         return out, x[:, -n:]
 
 
+class _PostHead(nn.Module):
+    """NAM 0.13's post-head, after head_scale: blocks of an activation then a convolution (with
+    a bias) of its own taps, on columns like the layers."""
+
+    def __init__(self, post_head: dict[str, Any], in_channels: int):
+        super().__init__()
+        self.activation = _activation(post_head["activation"])
+        self.convs = nn.ModuleList(nn.Conv1d(cin, cout, k) for cin, cout, k in post_head_blocks(post_head, in_channels))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            a, w = self.activation(y), conv.weight
+            n = a.shape[1] - (w.shape[2] - 1)
+            y = conv.bias[:, None].expand(-1, n)
+            for k in range(w.shape[2]):
+                y = y.addmm(w[:, :, k], a[:, k : k + n])
+        return y
+
+
 class WaveNet(AmpModel):
-    def __init__(self, layers: list[dict[str, Any]], head_scale: float = 0.02, sample_rate: int = 48000):
+    def __init__(self, layers: list[dict[str, Any]], head_scale: float = 0.02, sample_rate: int = 48000, post_head: dict[str, Any] | None = None):
         super().__init__(sample_rate)
-        _validate(layers)
+        _validate(layers, post_head)
         self.layers_config = [dict(c) for c in layers]
+        self.post_head_config = dict(post_head) if post_head else None
         self.head_scale = float(head_scale)
         self.arrays = nn.ModuleList(_LayerArray(**c) for c in self.layers_config)
+        self.post_head = _PostHead(post_head, layers[-1]["head_size"]) if post_head else None
         self.reset()
 
     @property
     def receptive_field(self) -> int:
-        return 1 + sum(a.receptive_field - 1 for a in self.arrays)
+        return wavenet_receptive_field(self.layers_config, self.post_head_config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, time) -> (batch, time - receptive_field + 1): 'valid' outputs only. Under
@@ -277,15 +300,17 @@ class WaveNet(AmpModel):
         # column c of the last head is input sample c + receptive_field - 1; window b's valid
         # outputs are columns b * time .. b * time + n - 1
         n = time - self.receptive_field + 1
-        out = torch.nn.functional.pad(self.head_scale * head[0], (0, time - n))
+        head = self.head_scale * head if self.post_head is None else self.post_head(self.head_scale * head)
+        out = torch.nn.functional.pad(head[0], (0, time - n))
         return out.view(batch, time)[:, :n]
 
     def macs_per_sample(self) -> int:
-        return wavenet_macs(self.layers_config)
+        return wavenet_macs(self.layers_config, self.post_head_config)
 
     def nam_weights(self) -> torch.Tensor:
         """Per array the input rechannel, per layer the dilated conv (weight, bias), the input
-        mixer and the 1x1 (weight, bias), then the head rechannel; head_scale last."""
+        mixer and the 1x1 (weight, bias), then the head rechannel; the post-head's convolutions;
+        head_scale last (`models.layout.wavenet_blocks`)."""
         return torch.cat([p.detach().float().flatten() for p in self.parameters()] + [torch.tensor([self.head_scale])])
 
     @torch.no_grad()
@@ -339,10 +364,13 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
             head = h if head is None else head[..., -n:] + h
         head = F.conv1d(head, array.head_rechannel.weight, array.head_rechannel.bias)
         y = y[..., -head.shape[-1] :]
-    return model.head_scale * head.squeeze(1)
+    head = model.head_scale * head
+    for conv in model.post_head.convs if model.post_head is not None else []:
+        head = F.conv1d(model.post_head.activation(head), conv.weight, conv.bias)
+    return head.squeeze(1)
 
 
-def _validate(layers: list[dict[str, Any]]) -> None:
+def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) -> None:
     if not layers:
         raise ConfigError("model.config.layers", "needs at least one layer array", "see conf/model/wavenet_standard.yaml")
     for i, c in enumerate(layers):
@@ -388,5 +416,17 @@ def _validate(layers: list[dict[str, Any]]) -> None:
                     f" bottleneck, else channels) its head_size ({prev['head_size']})",
                     "chain the arrays as NAM's presets do",
                 )
-    if layers[-1]["head_size"] != 1:
-        raise ConfigError(f"model.config.layers[{len(layers) - 1}].head_size", "the last array must output 1 channel", "set head_size: 1")
+    if post_head:
+        keys = {"channels", "activation", "out_channels", "kernel_sizes"}
+        if not isinstance(post_head, dict) or set(post_head) != keys:
+            raise ConfigError("model.config.post_head", f"needs exactly {sorted(keys)}", "see NAM 0.13's WaveNet head")
+        if post_head["activation"] not in ACTIVATIONS:
+            raise ConfigError("model.config.post_head.activation", f"unknown activation {post_head['activation']!r}", f"use one of {sorted(ACTIVATIONS)}")
+        if post_head["out_channels"] != 1 or post_head["channels"] < 1 or not post_head["kernel_sizes"] or min(post_head["kernel_sizes"]) < 1:
+            raise ConfigError(
+                "model.config.post_head",
+                "needs out_channels 1, channels >= 1 and kernel_sizes >= 1",
+                "e.g. {channels: 4, activation: Tanh, out_channels: 1, kernel_sizes: [3, 1]}",
+            )
+    elif layers[-1]["head_size"] != 1:
+        raise ConfigError(f"model.config.layers[{len(layers) - 1}].head_size", "the last array must output 1 channel", "set head_size: 1 (or add a post_head)")

@@ -36,6 +36,7 @@ from ampcapture.models.layout import (
     kernel_sizes,
     lstm_layout,
     lstm_macs,
+    post_head_blocks,
     secondary_activations,
     wavenet_blocks,
     wavenet_macs,
@@ -62,6 +63,8 @@ L_FILMED = L_FILM_SHIFT + len(FILM_POSITIONS)  # whether the layer has any FiLM
 (F_CONV_PRE, F_CONV_POST, F_MIXIN_PRE, F_MIXIN_POST, F_ACT_PRE, F_ACT_POST, F_1X1_POST, F_H1_POST) = range(len(FILM_POSITIONS))
 # Columns of the per-array table (a head of more than one tap keeps a history of its input too).
 A_IN, A_CH, A_HEAD, A_HEAD_IN, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(13)
+# Columns of the post-head's table, a row per block (activation code, convolution, history).
+P_IN, P_OUT, P_KERNEL, P_ACT, P_W, P_B, P_STATE, P_HISTORY = range(8)
 
 
 # Every kernel: fastmath (reassociation, no NaN checks) and numpy's error model (no
@@ -326,7 +329,7 @@ def _film_layer(w, layer, li, x, cur, hs, state, positions, z_all, raw_all, scra
 
 
 @jit
-def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, head_scale):
+def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_positions, post_positions, head_scale):
     """Process len(x) <= BLOCK samples; layer and head histories live in `state` (see WaveNetEngine).
 
     Per layer: the dilated conv (`_conv_into`), bias and input mix, activation (gated or
@@ -340,6 +343,9 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
     for li in range(layers.shape[0]):
         max_ch = max(max_ch, layers[li, L_BOTTLENECK], layers[li, L_HEAD1X1])
         max_cols = max(max_cols, layers[li, L_CH] * layers[li, L_KERNEL])
+    for q in range(post.shape[0]):
+        max_ch = max(max_ch, post[q, P_IN], post[q, P_OUT])
+        max_cols = max(max_cols, post[q, P_IN] * post[q, P_KERNEL])
     array_in = np.zeros((max_ch, n), np.float32)
     array_in[0, :] = x
     current = np.empty((max_ch, n), np.float32)  # the residual stream entering a layer
@@ -392,8 +398,21 @@ def _wavenet_block(x, out, w, arrays, layers, state, positions, head_positions, 
                 ho[o, :] += hb[o]
         n_head_in = nhead
         array_in[:ch, :] = cur
-    for t in range(n):
-        out[t] = head_scale * head_out[0, t]
+    if post.shape[0] == 0:
+        for t in range(n):
+            out[t] = head_scale * head_out[0, t]
+        return
+    y = current[:n_head_in]  # the residual stream is done with: the post-head runs in it and head_sum
+    y[:, :] = head_scale * head_out[:n_head_in]
+    for q in range(post.shape[0]):
+        cin, cout, k = post[q, P_IN], post[q, P_OUT], post[q, P_KERNEL]
+        _activate_rows(post[q, P_ACT], y)
+        hist, p = _append(state, post[q, P_STATE], cin, post[q, P_HISTORY], post_positions, q, k - 1, y)
+        y = (head_sum if q % 2 == 0 else current)[:cout]
+        _conv_into(w, post[q, P_W], hist, p, k, 1, cout, n, y, taps)
+        for o in range(cout):
+            y[o, :] += w[post[q, P_B] + o]
+    out[:] = y[0]
 
 
 @jit
@@ -469,13 +488,14 @@ class WaveNetEngine(Engine):
         self.sample_rate = sample_rate
         self.weights = np.array(weights, dtype=np.float32)  # a copy: conv blocks get reordered
         self.head_scale = float(self.weights[-1])  # NAM keeps head_scale as the last weight
-        blocks = {(b.array, b.layer, b.part): b for b in wavenet_blocks(config["layers"])}
+        post_head = config.get("post_head")
+        blocks = {(b.array, b.layer, b.part): b for b in wavenet_blocks(config["layers"], post_head)}
 
         def offset(*key) -> int:
             return blocks[key].offset if key in blocks else -1
 
-        if wavenet_weight_count(config["layers"]) != self.weights.size:
-            raise ValueError(f"the config needs {wavenet_weight_count(config['layers'])} weights, the file has {self.weights.size}")
+        if wavenet_weight_count(config["layers"], post_head) != self.weights.size:
+            raise ValueError(f"the config needs {wavenet_weight_count(config['layers'], post_head)} weights, the file has {self.weights.size}")
         array_rows, layer_rows, state_size = [], [], 0
         for a, c in enumerate(config["layers"]):
             ch, b, h1, first = c["channels"], bottleneck(c), head1x1(c), len(layer_rows)
@@ -495,13 +515,22 @@ class WaveNetEngine(Engine):
             array_rows[-1] += [len(c["dilations"]), kh, state_size, history]
             state_size += hin * history
             self._taps_last(head)
+        post_rows = []
+        for q, (cin, cout, k) in enumerate(post_head_blocks(post_head, config["layers"][-1]["head_size"])):
+            conv = blocks[(len(config["layers"]), q, "post_head")]
+            post_rows.append([cin, cout, k, ACTIVATIONS.index(post_head["activation"]), conv.offset, conv.offset + conv.size, state_size, k - 1 + BLOCK])
+            state_size += cin * (k - 1 + BLOCK)
+            self._taps_last(conv)
         self.arrays = np.array(array_rows, dtype=np.int64)
         self.layers = np.array(layer_rows, dtype=np.int64)
+        self.post = np.array(post_rows, dtype=np.int64).reshape(len(post_rows), P_HISTORY + 1)
         self.state = np.zeros(state_size, np.float32)
         self.positions = np.zeros(len(layer_rows), np.int64)
         self.head_positions = np.zeros(len(array_rows), np.int64)
-        self.receptive_field = wavenet_receptive_field(config["layers"])
-        self.cost = Cost(parameters=self.weights.size - 1, macs_per_sample=wavenet_macs(config["layers"]))  # head_scale is no parameter
+        self.post_positions = np.zeros(len(post_rows), np.int64)
+        self.receptive_field = wavenet_receptive_field(config["layers"], post_head)
+        macs = wavenet_macs(config["layers"], post_head)
+        self.cost = Cost(parameters=self.weights.size - 1, macs_per_sample=macs)  # head_scale is no parameter
         self.reset()
 
     def reset(self) -> None:
@@ -510,6 +539,7 @@ class WaveNetEngine(Engine):
         self.state[:] = 0.0
         self.positions[:] = (self.layers[:, L_KERNEL] - 1) * self.layers[:, L_DILATION]
         self.head_positions[:] = self.arrays[:, A_HEAD_K] - 1
+        self.post_positions[:] = self.post[:, P_KERNEL] - 1
         self.process(np.zeros(self.receptive_field - 1, np.float32))
 
     def _taps_last(self, block) -> None:
@@ -518,7 +548,19 @@ class WaveNetEngine(Engine):
         weights[:] = weights.reshape(block.rows, block.cols, block.taps).transpose(0, 2, 1).ravel()
 
     def _block(self, x: np.ndarray, out: np.ndarray) -> None:
-        _wavenet_block(x, out, self.weights, self.arrays, self.layers, self.state, self.positions, self.head_positions, np.float32(self.head_scale))
+        _wavenet_block(
+            x,
+            out,
+            self.weights,
+            self.arrays,
+            self.layers,
+            self.post,
+            self.state,
+            self.positions,
+            self.head_positions,
+            self.post_positions,
+            np.float32(self.head_scale),
+        )
 
 
 class LSTMEngine(Engine):
