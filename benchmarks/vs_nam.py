@@ -43,7 +43,16 @@ from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.models.layout import activations, bottleneck, films, gating_modes, has_layer1x1, head1x1, head_kernel_size, kernel_sizes, secondary_activations
+from ampcapture.models.layout import (
+    activation_specs,
+    bottleneck,
+    films,
+    gating_modes,
+    has_layer1x1,
+    head1x1,
+    head_kernel_size,
+    kernel_sizes,
+)
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -82,8 +91,11 @@ for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
 """
 
 
-def _nam_activation(activation: str, gating: str, secondary: str) -> str | dict:
-    """A layer's activation as NAM's config names it (gated and blended layers are pairings)."""
+def _nam_activation(activation: str | dict, gating: str, secondary: str | dict) -> str | dict:
+    """A layer's activation as NAM's config names it (gated and blended layers are pairings; a
+    per-channel PReLU by its channel count, NAM's loader's way)."""
+    if isinstance(activation, dict) and "negative_slopes" in activation:
+        activation = {"name": "PReLU", "num_parameters": len(activation["negative_slopes"])}
     if gating == "none":
         return activation
     return {"name": "PairMultiply" if gating == "gated" else "PairBlend", "primary": activation, "secondary": secondary}
@@ -94,7 +106,7 @@ def nam_wavenet_config(config: dict) -> dict:
     presets read as NAM's own (our a2 as nam/train/_resources/config_model_packed.json's submodels)."""
     arrays = []
     for c in config["layers"]:
-        pairs = [_nam_activation(a, g, s) for a, g, s in zip(activations(c), gating_modes(c), secondary_activations(c))]
+        pairs = [_nam_activation(a, g, s) for a, g, s in zip(activation_specs(c), gating_modes(c), activation_specs(c, "secondary_activation"))]
         array = {
             "input_size": c["input_size"],
             "condition_size": c["condition_size"],

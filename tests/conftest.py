@@ -163,6 +163,43 @@ POST_HEAD_WAVENET = {
     "post_head": {"channels": 3, "activation": "Softsign", "out_channels": 1, "kernel_sizes": [3, 1, 2]},
     "layers": [dict(input_size=1, condition_size=1, channels=4, head_size=2, kernel_size=3, dilations=[1, 2, 4], activation="Tanh", gated=False)],
 }
+# Activations with parameters of their own (NAM's defaults otherwise)...
+ACTIVATION_PARAMETERS_WAVENET = {
+    "head_scale": 0.1,
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=1,
+            channels=3,
+            head_size=1,
+            kernel_size=3,
+            dilations=[1, 2, 4],
+            activation=[
+                {"name": "LeakyReLU", "negative_slope": 0.2},
+                {"name": "Hardtanh", "min_val": -0.5, "max_val": 0.7},
+                {"name": "LeakyHardtanh", "min_val": -0.3, "max_val": 0.6, "min_slope": 0.05, "max_slope": 0.1},
+            ],
+        )
+    ],
+}
+# ... and PReLU, one slope or one per channel, and a gate with parameters: what neural-amp-modeler
+# 0.13's loader cannot read back (it drops PReLU's slopes, and takes no pairing of such activations).
+PRELU_WAVENET = {
+    "head_scale": 0.1,
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=1,
+            channels=3,
+            head_size=1,
+            kernel_size=3,
+            dilations=[1, 2, 4],
+            activation=[{"name": "PReLU", "negative_slopes": [0.1, -0.2, 0.3]}, "PReLU", {"name": "LeakyReLU", "negative_slope": 0.3}],
+            gated=[False, False, True],
+            secondary_activation={"name": "Hardtanh", "min_val": 0.0, "max_val": 1.0},
+        )
+    ],
+}
 # NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
 TINY_CONTAINER = {
     "name": "container_tiny",

@@ -32,8 +32,11 @@ from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
 from ampcapture.models.layout import (
+    ACTIVATION_PARAMETERS,
     ACTIVATIONS,
     FILM_POSITIONS,
+    activation_name,
+    activation_specs,
     activations,
     bottleneck,
     films,
@@ -49,13 +52,6 @@ from ampcapture.models.layout import (
 )
 
 CONTAINER = "SlimmableContainer"
-# The parameters of the activations we read, at the values our models and engine use; a file
-# with other values is refused rather than rendered wrong.
-ACTIVATION_PARAMETERS = {
-    "LeakyReLU": {"negative_slope": 0.01},
-    "Hardtanh": {"min_val": -1.0, "max_val": 1.0},
-    "LeakyHardtanh": {"min_val": -1.0, "max_val": 1.0, "min_slope": 0.01, "max_slope": 0.01},
-}
 CURRENT_VERSION = "0.7.0"
 LEGACY_VERSION = "0.5.4"
 OLDEST = "oldest"
@@ -132,6 +128,9 @@ def beyond_legacy(model: AmpModel) -> list[str]:
         "a head 1x1": any(head1x1(c) for c in model.layers_config),
         "layers without a 1x1": any(not has_layer1x1(c) for c in model.layers_config),
         "FiLM conditioning": any(films(c) for c in model.layers_config),
+        "activation parameters": any(
+            isinstance(a, dict) for c in model.layers_config for k in ("activation", "secondary_activation") for a in activation_specs(c, k)
+        ),
         "a post-head": model.post_head_config is not None,
     }
     return [what for what, has in beyond.items() if has]
@@ -141,7 +140,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     arrays = []
     for c in model.layers_config:
         c = {"activation": "Tanh", "gated": False, "head_bias": True, **c}
-        acts, gates, secondaries = activations(c), gating_modes(c), secondary_activations(c)
+        acts, gates = activations(c), gating_modes(c)
         if version == LEGACY_VERSION:
             arrays.append(
                 {
@@ -159,7 +158,7 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "channels": c["channels"],
                 "kernel_sizes": kernel_sizes(c),
                 "dilations": list(c["dilations"]),
-                "activation": [{"type": a} for a in acts],
+                "activation": [_activation_export(a) for a in activation_specs(c)],
                 "bottleneck": bottleneck(c),
                 "head1x1": {"active": bool(h1), "out_channels": h1 or 1, "groups": 1},
                 "layer1x1": {"active": has_layer1x1(c), "groups": 1},
@@ -167,13 +166,18 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
                 "groups_input_mixin": 1,
                 **{f"{p}_film": {"active": p in film, "shift": film.get(p, True), "groups": 1} for p in FILM_POSITIONS},
                 "gating_mode": gates,
-                "secondary_activation": [None if g == "none" else {"type": sa} for g, sa in zip(gates, secondaries)],
+                "secondary_activation": [None if g == "none" else _activation_export(sa) for g, sa in zip(gates, activation_specs(c, "secondary_activation"))],
                 "slimmable": None,
             }
         )
     post_head = model.post_head_config  # its activation as a name: NAM's loader reads no {"type": ...} there
     head = None if post_head is None else {**post_head, "kernel_sizes": list(post_head["kernel_sizes"])}
     return {"layers": arrays, "head": head, "head_scale": model.head_scale}
+
+
+def _activation_export(activation: str | dict[str, Any]) -> dict[str, Any]:
+    """An activation as NAM 0.7 writes a layer's: {"type": name, parameters...}."""
+    return {"type": activation_name(activation), **({k: v for k, v in activation.items() if k != "name"} if isinstance(activation, dict) else {})}
 
 
 def _date() -> dict[str, int]:
@@ -342,6 +346,11 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
         for name in activations(a) + secondary_activations(a):
             if name not in ACTIVATIONS:
                 raise ModelFileError(here, f"activation {name!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
+        for spec in activation_specs(a) + activation_specs(a, "secondary_activation"):
+            if isinstance(spec, dict) and len(spec.get("negative_slopes", [None] * bottleneck(a))) != bottleneck(a):
+                raise ModelFileError(
+                    here, f"has {len(spec['negative_slopes'])} PReLU slopes for {bottleneck(a)} channels", "the file is damaged; export it again"
+                )
         if a["condition_size"] != 1:
             raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
     result = {"layers": arrays, "head_scale": float(config["head_scale"])}
@@ -352,8 +361,8 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
 
 def _read_post_head(head: dict[str, Any], where: str) -> dict[str, Any]:
     """NAM 0.13's post-head (its `head`: blocks of activation and convolution after head_scale)."""
-    activation = _activation_name(head["activation"], where)
-    if activation not in ACTIVATIONS:
+    activation = _activation_spec(head["activation"], where)
+    if activation_name(activation) not in ACTIVATIONS or (isinstance(activation, dict) and "negative_slopes" in activation):
         raise ModelFileError(where, f"activation {activation!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
     if int(head["out_channels"]) != 1:
         raise ModelFileError(where, f"outputs {head['out_channels']} channels", "use a model with one output channel")
@@ -384,33 +393,38 @@ def _ungrouped(config: dict[str, Any], groups: list[dict[str, int]], weights: np
     return np.concatenate(parts)
 
 
-def _activation_name(activation: Any, where: str) -> str:
-    """An activation of a .nam 0.7 layer ({"type": name, parameters...} or a name), checked to
-    have the parameters ours computes with."""
+def _activation_spec(activation: Any, where: str) -> str | dict[str, Any]:
+    """An activation of a .nam 0.7 file ({"type": name, parameters...} or a name) as our config
+    gives it: the name, or {name, parameters} where they are not NAM's defaults. Unknown names
+    pass (the caller refuses them by name); parameters an activation does not take are refused."""
     if not isinstance(activation, dict):
         return activation
     name = activation.get("type", activation.get("name"))  # "name": as a post-head keeps its config
-    if name not in ACTIVATIONS:
-        return name  # refused by name (e.g. PReLU, whose slopes are learnt)
-    expected = ACTIVATION_PARAMETERS.get(name, {})
     given = {k: v for k, v in activation.items() if k not in ("type", "name")}
-    if any(k not in expected or not np.isclose(float(v), expected[k], rtol=1e-6, atol=0) for k, v in given.items()):
-        has = ", ".join(f"{k} {v}" for k, v in expected.items()) or "no parameters"
-        raise ModelFileError(where, f"uses {name} with {given}; ampcapture's {name} has {has}", "render it in the NAM plugin")
-    return name
+    if name not in ACTIVATIONS or not given:
+        return name
+    defaults = ACTIVATION_PARAMETERS.get(name, {})
+    takes = set(defaults) | ({"negative_slopes"} if name == "PReLU" else set())
+    if set(given) - takes:
+        raise ModelFileError(where, f"uses {name} with {given}, which ampcapture's {name} does not take", "render it in the NAM plugin")
+    if name == "PReLU" and "negative_slopes" in given:
+        return {"name": name, "negative_slopes": [float(v) for v in given["negative_slopes"]]}
+    if all(np.isclose(float(v), defaults[k], rtol=1e-6, atol=0) for k, v in given.items()):
+        return name
+    return {"name": name, **{k: float(v) for k, v in given.items()}}
 
 
 def _one_or_per_layer(values: list) -> Any:
     """One value when all layers share it (the form the presets use), else one per layer."""
-    return values[0] if len(set(values)) == 1 else values
+    return values[0] if all(v == values[0] for v in values) else values
 
 
 def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
     layers = len(a["dilations"])
     kernels = a.get("kernel_sizes") or [a["kernel_size"]] * layers
-    named = [_activation_name(x, where) for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * layers)]
+    named = [_activation_spec(x, where) for x in (a["activation"] if isinstance(a["activation"], list) else [a["activation"]] * layers)]
     gating = a.get("gating_mode") or ["gated" if a.get("gated") else "none"] * layers
-    secondary = [None if s is None else _activation_name(s, where) for s in (a.get("secondary_activation") or [None] * layers)]
+    secondary = [None if s is None else _activation_spec(s, where) for s in (a.get("secondary_activation") or [None] * layers)]
     head, head1x1_config, layer1x1_config = a["head"], a.get("head1x1") or {}, a.get("layer1x1") or {"active": True}
     unsupported = [
         name

@@ -10,7 +10,16 @@ from typing import Any
 GATING_MODES = ("none", "gated", "blended")
 # Activations NAM's core implements, by NAM's names (torch.nn's, and NAM's own Softsigmoid and
 # LeakyHardtanh); the engine's compiled kernels know them by their index here.
-ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign", "Softsigmoid", "LeakyHardtanh")
+ACTIVATIONS = ("Tanh", "Hardtanh", "ReLU", "LeakyReLU", "Sigmoid", "SiLU", "Hardswish", "Softsign", "Softsigmoid", "LeakyHardtanh", "PReLU")
+# The parameters an activation takes, at NAM's defaults: a config gives an activation as a name,
+# or as {name: ..., parameter: value}; PReLU's slope is one for all channels (negative_slope)
+# or one per channel (negative_slopes: [...]).
+ACTIVATION_PARAMETERS = {
+    "LeakyReLU": {"negative_slope": 0.01},
+    "Hardtanh": {"min_val": -1.0, "max_val": 1.0},
+    "LeakyHardtanh": {"min_val": -1.0, "max_val": 1.0, "min_slope": 0.01, "max_slope": 0.01},
+    "PReLU": {"negative_slope": 0.25},
+}
 # Where NAM 0.13's FiLM can modulate a layer's signals by its condition, in NAM's weight order.
 FILM_POSITIONS = ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post", "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")
 
@@ -26,8 +35,25 @@ def kernel_sizes(array: dict[str, Any]) -> list[int]:
     return [int(k) for k in per_layer(array, "kernel_size")]
 
 
+def activation_name(activation: str | dict[str, Any]) -> str:
+    return activation["name"] if isinstance(activation, dict) else activation
+
+
+def activation_parameters(activation: str | dict[str, Any]) -> dict[str, Any]:
+    """An activation's parameters, NAM's defaults where it gives none."""
+    given = {k: v for k, v in activation.items() if k != "name"} if isinstance(activation, dict) else {}
+    return ACTIVATION_PARAMETERS.get(activation_name(activation), {}) | given
+
+
+def activation_specs(array: dict[str, Any], key: str = "activation") -> list[str | dict[str, Any]]:
+    """Per layer the activation (`activation`) or gate activation (`secondary_activation`) as
+    the config gives it: a name, or {name, parameters}."""
+    return per_layer(array, key, "Tanh" if key == "activation" else "Sigmoid")
+
+
 def activations(array: dict[str, Any]) -> list[str]:
-    return per_layer(array, "activation", "Tanh")
+    """Per layer the activation's name."""
+    return [activation_name(a) for a in activation_specs(array)]
 
 
 def gating_modes(array: dict[str, Any]) -> list[str]:
@@ -39,8 +65,8 @@ def gating_modes(array: dict[str, Any]) -> list[str]:
 
 
 def secondary_activations(array: dict[str, Any]) -> list[str]:
-    """Per layer the activation of a gated or blended layer's extra channels."""
-    return per_layer(array, "secondary_activation", "Sigmoid")
+    """Per layer the activation's name of a gated or blended layer's extra channels."""
+    return [activation_name(a) for a in activation_specs(array, "secondary_activation")]
 
 
 def bottleneck(array: dict[str, Any]) -> int:

@@ -28,17 +28,19 @@ from ampcapture.core.errors import ConfigError
 from ampcapture.models import layout
 from ampcapture.models.base import AmpModel
 from ampcapture.models.layout import (
+    ACTIVATION_PARAMETERS,
     ACTIVATIONS,
     FILM_POSITIONS,
     GATING_MODES,
-    activations,
+    activation_name,
+    activation_parameters,
+    activation_specs,
     array_receptive_field,
     film_channels,
     films,
     gating_modes,
     kernel_sizes,
     post_head_blocks,
-    secondary_activations,
     wavenet_macs,
     wavenet_receptive_field,
 )
@@ -52,17 +54,42 @@ class _Softsigmoid(nn.Module):
 
 
 class _LeakyHardtanh(nn.Module):
-    """NAM's, at its defaults: x inside [-1, 1], slope 0.01 outside."""
+    """NAM's: x inside [min_val, max_val], slopes min_slope / max_slope outside."""
+
+    def __init__(self, min_val: float, max_val: float, min_slope: float, max_slope: float):
+        super().__init__()
+        self.min_val, self.max_val, self.min_slope, self.max_slope = min_val, max_val, min_slope, max_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(x.abs() > 1.0, x.sign() + 0.01 * (x - x.sign()), x)
+        below = (x - self.min_val) * self.min_slope + self.min_val
+        above = (x - self.max_val) * self.max_slope + self.max_val
+        return torch.where(x < self.min_val, below, torch.where(x > self.max_val, above, x))
+
+
+class _PReLU(nn.Module):
+    """PReLU with the slopes the config gives, one for all channels or one per channel (NAM keeps
+    them in the config, not the weights); held fixed, not trained."""
+
+    def __init__(self, parameters: dict[str, Any], channels: int):
+        super().__init__()
+        slopes = parameters.get("negative_slopes") or [parameters["negative_slope"]] * channels
+        self.register_buffer("slopes", torch.tensor(slopes, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: channels first."""
+        slopes = self.slopes.to(x.dtype).view(-1, *[1] * (x.dim() - 1))
+        return torch.where(x >= 0, x, slopes * x)
 
 
 _ACTIVATION_MODULES = {"Softsigmoid": _Softsigmoid, "LeakyHardtanh": _LeakyHardtanh}
 
 
-def _activation(name: str) -> nn.Module:
-    return _ACTIVATION_MODULES[name]() if name in _ACTIVATION_MODULES else getattr(nn, name)()
+def _activation(spec: str | dict[str, Any], channels: int) -> nn.Module:
+    """An activation module of a config's spec (a name or {name, parameters}) for `channels`."""
+    name, parameters = activation_name(spec), activation_parameters(spec)
+    if name == "PReLU":
+        return _PReLU(parameters, channels)
+    return _ACTIVATION_MODULES[name](**parameters) if name in _ACTIVATION_MODULES else getattr(nn, name)(**parameters)
 
 
 class _Layer(nn.Module):
@@ -75,9 +102,9 @@ class _Layer(nn.Module):
         condition_size: int,
         kernel_size: int,
         dilation: int,
-        activation: str,
+        activation: str | dict[str, Any],
         gating: str,
-        secondary: str,
+        secondary: str | dict[str, Any],
         bottleneck: int,
         head1x1: int,
         layer1x1: bool,
@@ -89,8 +116,8 @@ class _Layer(nn.Module):
         # registered in NAM's weight order (models.layout.wavenet_blocks)
         self.conv = nn.Conv1d(channels, mid, kernel_size, dilation=dilation)
         self.input_mixer = nn.Conv1d(condition_size, mid, 1, bias=False)
-        self.activation = _activation(activation)
-        self.secondary = None if gating == "none" else _activation(secondary)
+        self.activation = _activation(activation, bottleneck)
+        self.secondary = None if gating == "none" else _activation(secondary, bottleneck)
         self.layer1x1 = nn.Conv1d(bottleneck, channels, 1) if layer1x1 else None
         self.head1x1 = nn.Conv1d(bottleneck, head1x1, 1) if head1x1 else None
         # FiLM at a position: scale (and shift) the signal there by a 1x1 of the condition
@@ -212,11 +239,11 @@ class _LayerArray(nn.Module):
         channels: int,
         kernel_size: int | list[int],
         dilations: list[int],
-        activation: str | list[str] = "Tanh",
+        activation: str | dict | list[str | dict] = "Tanh",
         gated: bool | str | list[bool | str] = False,
         head_bias: bool = True,
         head_kernel_size: int = 1,
-        secondary_activation: str | list[str] = "Sigmoid",
+        secondary_activation: str | dict | list[str | dict] = "Sigmoid",
         bottleneck: int | None = None,
         head1x1: int = 0,
         layer1x1: bool = True,
@@ -234,7 +261,8 @@ class _LayerArray(nn.Module):
             return _Layer(channels, condition_size, k, d, a, g, s, b, head1x1, layer1x1, films_here)
 
         self.layers = nn.ModuleList(
-            layer(*spec) for spec in zip(kernel_sizes(shape), dilations, activations(shape), gating_modes(shape), secondary_activations(shape))
+            layer(*spec)
+            for spec in zip(kernel_sizes(shape), dilations, activation_specs(shape), gating_modes(shape), activation_specs(shape, "secondary_activation"))
         )
         self.head_rechannel = nn.Conv1d(layout.head_channels(shape), head_size, head_kernel_size, bias=head_bias)
         self.receptive_field = array_receptive_field(shape)
@@ -260,7 +288,7 @@ class _PostHead(nn.Module):
 
     def __init__(self, post_head: dict[str, Any], in_channels: int):
         super().__init__()
-        self.activation = _activation(post_head["activation"])
+        self.activation = _activation(post_head["activation"], 1)
         self.convs = nn.ModuleList(nn.Conv1d(cin, cout, k) for cin, cout, k in post_head_blocks(post_head, in_channels))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -383,10 +411,9 @@ def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) ->
         smallest = min(k) if isinstance(k, (list, tuple)) and k else k
         if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1 or c.get("head_kernel_size", 1) < 1:
             raise ConfigError(where, "needs channels >= 1, kernel_size >= 1, head_kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
-        for key, named in (("activation", activations(c)), ("secondary_activation", secondary_activations(c))):
-            unknown = [a for a in named if a not in ACTIVATIONS]
-            if unknown:
-                raise ConfigError(f"{where}.{key}", f"unknown activation {unknown[0]!r}", f"use one of {sorted(ACTIVATIONS)}")
+        for key in ("activation", "secondary_activation"):
+            for spec in activation_specs(c, key):
+                _validate_activation(spec, layout.bottleneck(c), f"{where}.{key}")
         unknown = [g for g in gating_modes(c) if g not in GATING_MODES]
         if unknown:
             raise ConfigError(f"{where}.gated", f"unknown gating {unknown[0]!r}", "use false (none), true (gated) or blended")
@@ -420,8 +447,7 @@ def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) ->
         keys = {"channels", "activation", "out_channels", "kernel_sizes"}
         if not isinstance(post_head, dict) or set(post_head) != keys:
             raise ConfigError("model.config.post_head", f"needs exactly {sorted(keys)}", "see NAM 0.13's WaveNet head")
-        if post_head["activation"] not in ACTIVATIONS:
-            raise ConfigError("model.config.post_head.activation", f"unknown activation {post_head['activation']!r}", f"use one of {sorted(ACTIVATIONS)}")
+        _validate_activation(post_head["activation"], None, "model.config.post_head.activation")
         if post_head["out_channels"] != 1 or post_head["channels"] < 1 or not post_head["kernel_sizes"] or min(post_head["kernel_sizes"]) < 1:
             raise ConfigError(
                 "model.config.post_head",
@@ -430,3 +456,18 @@ def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) ->
             )
     elif layers[-1]["head_size"] != 1:
         raise ConfigError(f"model.config.layers[{len(layers) - 1}].head_size", "the last array must output 1 channel", "set head_size: 1 (or add a post_head)")
+
+
+def _validate_activation(spec: Any, channels: int | None, where: str) -> None:
+    """A name, or {name, parameters} with parameters it takes; per-channel PReLU slopes, one per
+    channel (`channels`; None: where they cannot be given)."""
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if name not in ACTIVATIONS:
+        raise ConfigError(where, f"unknown activation {name!r}", f"use one of {sorted(ACTIVATIONS)}")
+    takes = set(ACTIVATION_PARAMETERS.get(name, {})) | ({"negative_slopes"} if name == "PReLU" and channels else set())
+    given = set(spec) - {"name"} if isinstance(spec, dict) else set()
+    if given - takes:
+        raise ConfigError(where, f"{name} takes no {sorted(given - takes)[0]!r}", f"its parameters: {sorted(takes) or 'none'}")
+    slopes = spec.get("negative_slopes") if isinstance(spec, dict) else None
+    if slopes is not None and (not isinstance(slopes, (list, tuple)) or len(slopes) != channels):
+        raise ConfigError(where, f"has {len(slopes) if isinstance(slopes, (list, tuple)) else slopes!r} PReLU slopes", f"give one per channel ({channels})")

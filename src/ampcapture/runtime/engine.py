@@ -26,7 +26,9 @@ from ampcapture.models.layout import (
     ACTIVATIONS,
     FILM_POSITIONS,
     GATING_MODES,
-    activations,
+    activation_name,
+    activation_parameters,
+    activation_specs,
     bottleneck,
     films,
     gating_modes,
@@ -37,7 +39,6 @@ from ampcapture.models.layout import (
     lstm_layout,
     lstm_macs,
     post_head_blocks,
-    secondary_activations,
     wavenet_blocks,
     wavenet_macs,
     wavenet_receptive_field,
@@ -60,11 +61,12 @@ DIRECT_MAX_CHANNELS = 16
 # then per FiLM position (FILM_POSITIONS' order) where its weights start (-1: none), and whether it shifts
 L_FILM, L_FILM_SHIFT = 17, 17 + len(FILM_POSITIONS)
 L_FILMED = L_FILM_SHIFT + len(FILM_POSITIONS)  # whether the layer has any FiLM
+L_ACT_P, L_SECONDARY_P = L_FILMED + 1, L_FILMED + 2  # where the activations' constants start
 (F_CONV_PRE, F_CONV_POST, F_MIXIN_PRE, F_MIXIN_POST, F_ACT_PRE, F_ACT_POST, F_1X1_POST, F_H1_POST) = range(len(FILM_POSITIONS))
 # Columns of the per-array table (a head of more than one tap keeps a history of its input too).
 A_IN, A_CH, A_HEAD, A_HEAD_IN, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(13)
 # Columns of the post-head's table, a row per block (activation code, convolution, history).
-P_IN, P_OUT, P_KERNEL, P_ACT, P_W, P_B, P_STATE, P_HISTORY = range(8)
+P_IN, P_OUT, P_KERNEL, P_ACT, P_W, P_B, P_STATE, P_HISTORY, P_ACT_P = range(9)
 
 
 # Every kernel: fastmath (reassociation, no NaN checks) and numpy's error model (no
@@ -94,8 +96,9 @@ def _sigmoid(v):
 
 
 @jit
-def _activate_rows(code, z):
-    """In place; one loop per activation so each one vectorizes."""
+def _activate_rows(code, z, constants):
+    """In place; one loop per activation so each one vectorizes. `constants`: the activation's
+    parameters (see `_activation_constants`)."""
     rows, n = z.shape
     for o in range(rows):
         r = z[o]
@@ -103,14 +106,16 @@ def _activate_rows(code, z):
             for t in range(n):
                 r[t] = _tanh(r[t])
         elif code == 1:
+            lo, hi = constants[0], constants[1]
             for t in range(n):
-                r[t] = min(max(r[t], -1.0), 1.0)
+                r[t] = min(max(r[t], lo), hi)
         elif code == 2:
             for t in range(n):
                 r[t] = max(r[t], 0.0)
-        elif code == 3:
+        elif code == 3 or code == 10:  # LeakyReLU, PReLU: one slope, or one per row
+            slope = constants[0] if code == 3 else constants[o]
             for t in range(n):
-                r[t] = r[t] if r[t] >= 0.0 else 0.01 * r[t]
+                r[t] = r[t] if r[t] >= 0.0 else slope * r[t]
         elif code == 4:
             for t in range(n):
                 r[t] = _sigmoid(r[t])
@@ -126,10 +131,12 @@ def _activate_rows(code, z):
         elif code == 8:
             for t in range(n):
                 r[t] = 0.5 * (1.0 + r[t] / (1.0 + abs(r[t])))
-        else:  # LeakyHardtanh: slope 0.01 outside [-1, 1]
+        else:  # LeakyHardtanh: x inside [lo, hi], slopes outside
+            lo, hi, lo_slope, hi_slope = constants[0], constants[1], constants[2], constants[3]
             for t in range(n):
                 v = r[t]
-                r[t] = min(max(v, -1.0), 1.0) + 0.01 * (v - min(max(v, -1.0), 1.0))
+                c = min(max(v, lo), hi)
+                r[t] = c + (lo_slope if v < lo else hi_slope) * (v - c)
 
 
 @jit
@@ -254,16 +261,16 @@ def _add_filmed_projection(w, layer, at_w, at_b, film, a, out, scratch, c):
 
 
 @jit
-def _paired_activation(layer, z, b, raw_all):
+def _paired_activation(w, layer, z, b, raw_all):
     """In place, z (mid x n) -> its first b rows: the activation, gated or blended by the
     secondary of the extra channels where the layer pairs them."""
     n, gating = z.shape[1], layer[L_GATING]
     raw = raw_all[: b * n].reshape((b, n))
     if gating != 0:
-        _activate_rows(layer[L_SECONDARY], z[b:])
+        _activate_rows(layer[L_SECONDARY], z[b:], w[layer[L_SECONDARY_P] :])
     if gating == 2:
         raw[:, :] = z[:b]
-    _activate_rows(layer[L_ACT], z[:b])
+    _activate_rows(layer[L_ACT], z[:b], w[layer[L_ACT_P] :])
     if gating == 1:
         for o in range(b):
             for t in range(n):
@@ -292,7 +299,7 @@ def _layer_outputs(w, layer, a, cur, hs, scratch, c):
 def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch, x):
     """A layer with NAM 0.13's options, from its pre-activations z. Apart from the standard
     layer's path so that path compiles as before."""
-    _paired_activation(layer, z, b, raw_all)
+    _paired_activation(w, layer, z, b, raw_all)
     _layer_outputs(w, layer, z[:b], cur, hs, scratch, x)
 
 
@@ -322,7 +329,7 @@ def _film_layer(w, layer, li, x, cur, hs, state, positions, z_all, raw_all, scra
     _film(w, layer, F_MIXIN_POST, mix, x)
     z += mix
     _film(w, layer, F_ACT_PRE, z, x)
-    _paired_activation(layer, z, b, raw_all)
+    _paired_activation(w, layer, z, b, raw_all)
     a = z[:b]
     _film(w, layer, F_ACT_POST, a, x)
     _layer_outputs(w, layer, a, cur, hs, scratch, x)
@@ -381,7 +388,7 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
             if gating != 0 or layers[li, L_HEAD1X1] or layers[li, L_1X1_W] < 0:
                 _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all, x)
                 continue
-            _activate_rows(layers[li, L_ACT], z[:b])
+            _activate_rows(layers[li, L_ACT], z[:b], w[layers[li, L_ACT_P] :])
             zc = z[:b]
             hs += zc
             _add_projection(w, layers[li, L_1X1_W], layers[li, L_1X1_B], zc, cur, mixed_all)
@@ -406,7 +413,7 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
     y[:, :] = head_scale * head_out[:n_head_in]
     for q in range(post.shape[0]):
         cin, cout, k = post[q, P_IN], post[q, P_OUT], post[q, P_KERNEL]
-        _activate_rows(post[q, P_ACT], y)
+        _activate_rows(post[q, P_ACT], y, w[post[q, P_ACT_P] :])
         hist, p = _append(state, post[q, P_STATE], cin, post[q, P_HISTORY], post_positions, q, k - 1, y)
         y = (head_sum if q % 2 == 0 else current)[:cout]
         _conv_into(w, post[q, P_W], hist, p, k, 1, cout, n, y, taps)
@@ -496,17 +503,26 @@ class WaveNetEngine(Engine):
 
         if wavenet_weight_count(config["layers"], post_head) != self.weights.size:
             raise ValueError(f"the config needs {wavenet_weight_count(config['layers'], post_head)} weights, the file has {self.weights.size}")
+        constants: list[float] = []  # the activations' parameters, kept after the weights
+
+        def constants_of(activation, rows: int) -> int:
+            """Where an activation's constants will start in the weights."""
+            start = self.weights.size + len(constants)
+            constants.extend(_activation_constants(activation, rows))
+            return start
+
         array_rows, layer_rows, state_size = [], [], 0
         for a, c in enumerate(config["layers"]):
             ch, b, h1, first = c["channels"], bottleneck(c), head1x1(c), len(layer_rows)
-            shapes = zip(kernel_sizes(c), c["dilations"], gating_modes(c), activations(c), secondary_activations(c))
+            shapes = zip(kernel_sizes(c), c["dilations"], gating_modes(c), activation_specs(c), activation_specs(c, "secondary_activation"))
             for i, (k, d, gating, activation, secondary) in enumerate(shapes):
                 at = [offset(a, i, part) for part in ("conv", "conv_bias", "mixer", "layer1x1", "layer1x1_bias", "head1x1", "head1x1_bias")]
                 history = (k - 1) * d + BLOCK
-                codes = [GATING_MODES.index(gating), ACTIVATIONS.index(activation), ACTIVATIONS.index(secondary)]
+                codes = [GATING_MODES.index(gating), ACTIVATIONS.index(activation_name(activation)), ACTIVATIONS.index(activation_name(secondary))]
                 film = [offset(a, i, f"film_{position}") for position in FILM_POSITIONS]
                 shifts = [films(c).get(position, False) for position in FILM_POSITIONS]
                 layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history, *film, *shifts, max(film) >= 0])
+                layer_rows[-1] += [constants_of(activation, b), constants_of(secondary, b)]
                 state_size += ch * history
                 self._taps_last(blocks[(a, i, "conv")])
             head, kh, hin = blocks[(a, None, "head")], head_kernel_size(c), head_channels(c)
@@ -518,12 +534,14 @@ class WaveNetEngine(Engine):
         post_rows = []
         for q, (cin, cout, k) in enumerate(post_head_blocks(post_head, config["layers"][-1]["head_size"])):
             conv = blocks[(len(config["layers"]), q, "post_head")]
-            post_rows.append([cin, cout, k, ACTIVATIONS.index(post_head["activation"]), conv.offset, conv.offset + conv.size, state_size, k - 1 + BLOCK])
+            act = post_head["activation"]
+            post_rows.append([cin, cout, k, ACTIVATIONS.index(activation_name(act)), conv.offset, conv.offset + conv.size, state_size, k - 1 + BLOCK])
+            post_rows[-1].append(constants_of(act, cin))
             state_size += cin * (k - 1 + BLOCK)
             self._taps_last(conv)
         self.arrays = np.array(array_rows, dtype=np.int64)
         self.layers = np.array(layer_rows, dtype=np.int64)
-        self.post = np.array(post_rows, dtype=np.int64).reshape(len(post_rows), P_HISTORY + 1)
+        self.post = np.array(post_rows, dtype=np.int64).reshape(len(post_rows), P_ACT_P + 1)
         self.state = np.zeros(state_size, np.float32)
         self.positions = np.zeros(len(layer_rows), np.int64)
         self.head_positions = np.zeros(len(array_rows), np.int64)
@@ -531,6 +549,7 @@ class WaveNetEngine(Engine):
         self.receptive_field = wavenet_receptive_field(config["layers"], post_head)
         macs = wavenet_macs(config["layers"], post_head)
         self.cost = Cost(parameters=self.weights.size - 1, macs_per_sample=macs)  # head_scale is no parameter
+        self.weights = np.concatenate([self.weights, np.asarray(constants, np.float32)])
         self.reset()
 
     def reset(self) -> None:
@@ -561,6 +580,16 @@ class WaveNetEngine(Engine):
             self.post_positions,
             np.float32(self.head_scale),
         )
+
+
+def _activation_constants(activation, rows: int) -> list[float]:
+    """What `_activate_rows` reads of an activation's parameters: PReLU's slope per row, others'
+    parameters in ACTIVATION_PARAMETERS' order, padded to 4."""
+    parameters = activation_parameters(activation)
+    if activation_name(activation) == "PReLU":
+        return list(parameters.get("negative_slopes") or [parameters["negative_slope"]] * rows)
+    values = [float(v) for v in parameters.values()]
+    return values + [0.0] * (4 - len(values))
 
 
 class LSTMEngine(Engine):
