@@ -200,6 +200,28 @@ PRELU_WAVENET = {
         )
     ],
 }
+# NAM 0.13's condition DSP: a small WaveNet's two output channels condition the layers (FiLM
+# included) instead of the input sample.
+CONDITION_DSP_WAVENET = {
+    "head_scale": 0.3,
+    "condition_dsp": {
+        "head_scale": 0.5,
+        "layers": [dict(input_size=1, condition_size=1, channels=3, head_size=2, kernel_size=3, dilations=[1, 4], activation="Tanh")],
+    },
+    "layers": [
+        dict(
+            input_size=1,
+            condition_size=2,
+            channels=4,
+            head_size=1,
+            kernel_size=2,
+            dilations=[1, 2, 8],
+            activation="Tanh",
+            gated=[False, True, False],
+            film={"conv_pre": {}, "input_mixin_pre": {"shift": False}},
+        )
+    ],
+}
 # NAM's A2 in small: two sizes of one WaveNet (2 and 4 channels, a 3-tap head) trained together.
 TINY_CONTAINER = {
     "name": "container_tiny",

@@ -33,6 +33,7 @@ from devtools.nam_reference import run_nam
 
 from conftest import (
     ACTIVATION_PARAMETERS_WAVENET,
+    CONDITION_DSP_WAVENET,
     FILM_WAVENET,
     KERNEL_PER_LAYER_WAVENET,
     LAYER_OPTIONS_WAVENET,
@@ -66,6 +67,7 @@ EXTRA = {
     "wavenet_post_head": ("WaveNet", POST_HEAD_WAVENET),
     "wavenet_activation_parameters": ("WaveNet", ACTIVATION_PARAMETERS_WAVENET),
     "wavenet_prelu": ("WaveNet", PRELU_WAVENET),
+    "wavenet_condition_dsp": ("WaveNet", CONDITION_DSP_WAVENET),
     "wavenet_gated_silu": (
         "WaveNet",
         {
@@ -125,6 +127,8 @@ def test_oldest_is_the_oldest_version_that_holds_the_model_and_one_that_cannot_i
         nam_file.nam_body(build_model("WaveNet", {"layers": layers}), "0.5")
     with pytest.raises(ModelFileError, match="cannot hold .*FiLM conditioning"):
         nam_file.nam_body(build_model("WaveNet", FILM_WAVENET), "0.5")
+    with pytest.raises(ModelFileError, match="cannot hold .*a condition DSP"):
+        nam_file.nam_body(build_model("WaveNet", CONDITION_DSP_WAVENET), "0.5")
     with pytest.raises(ModelFileError, match="cannot hold .*activation parameters"):
         nam_file.nam_body(build_model("WaveNet", ACTIVATION_PARAMETERS_WAVENET), "0.5")
 
@@ -171,8 +175,8 @@ def test_neural_amp_modeler_loads_our_exports_and_renders_the_same(tmp_path, sig
     files = {}
     for preset in PRESETS + list(EXTRA):
         model = preset_model(preset)
-        if (isinstance(model, LSTM) and model.skip) or preset == "wavenet_prelu":
-            continue  # no .nam; what NAM's loader cannot read back (see PRELU_WAVENET)
+        if (isinstance(model, LSTM) and model.skip) or preset in ("wavenet_prelu", "wavenet_condition_dsp"):
+            continue  # no .nam; what NAM 0.13's loader cannot read back (it drops PReLU slopes and a condition DSP)
         files[preset] = (tmp_path / f"{preset}.nam", model)
         nam_file.write_nam(files[preset][0], nam_file.to_nam(model, {"name": preset}))
     figures = json.loads(run_nam(NAM_RENDER, tmp_path, *(str(p) for p, _ in files.values())))
@@ -257,7 +261,7 @@ for name, model in models.items():
     model.export(out, basename=name)   # the trainer's own exporter
     data = json.load(open(out / f"{name}.nam"))
     # NAM's loader reads a container's submodels one at a time; it loses PReLU's slopes (0.13 reads
-    # none back from the config), so a PReLU file's reference is the model that exported it
+    # none back from the config) and a condition DSP, so those files' reference is the model that exported them
     parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
     for i, part in enumerate(parts):
         with torch.no_grad():
@@ -274,7 +278,7 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     # (file, the plugin's size control, the submodel it plays); None: the default, the largest
     plays = [("nam_standard", None, 0), ("nam_kernel_per_layer", None, 0), ("nam_lstm", None, 0), ("nam_per_layer", None, 0)]
     plays += [("nam_grouped", None, 0), ("nam_layer_options", None, 0), ("nam_film", None, 0), ("nam_post_head", None, 0)]
-    plays += [("nam_activation_parameters", None, 0)]
+    plays += [("nam_activation_parameters", None, 0), ("nam_condition_dsp", None, 0)]
     plays += [("nam_a2", 0.0, 0), ("nam_a2", 0.49, 0), ("nam_a2", 0.5, 1), ("nam_a2", None, 1)]
     for name, size, index in plays:
         path = tmp_path / f"{name}.nam"
@@ -312,9 +316,13 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
         "out_channels": 1,
         "kernel_sizes": [3, 1, 2],
     }
-    # what ampcapture's WaveNet does not have is refused by name
-    with pytest.raises(ModelFileError, match="uses a condition DSP"):
-        load_model(tmp_path / "nam_condition_dsp.nam")
+    with_dsp = nam_file.read_nam(tmp_path / "nam_condition_dsp.nam")["config"]
+    assert with_dsp["layers"][0]["condition_size"] == 2 and with_dsp["condition_dsp"]["layers"][0]["head_size"] == 2
+    # which NAM's loader cannot read back, so ours is held to the file NAM wrote: the same layout
+    theirs = json.loads((tmp_path / "nam_condition_dsp.nam").read_text())["config"]["condition_dsp"]
+    ours = nam_file.to_nam(nam_file.to_model(nam_file.read_nam(tmp_path / "nam_condition_dsp.nam")))["config"]["condition_dsp"]
+    assert set(ours) == set(theirs) and ours["config"]["layers"][0]["head"] == theirs["config"]["layers"][0]["head"]
+    assert np.max(np.abs(np.array(ours["weights"]) - theirs["weights"])) < 1e-7
 
 
 def _container(tmp_path, **changes) -> Path:

@@ -11,7 +11,16 @@ from ampcapture.models import AmpModel, build_model
 from ampcapture.models.wavenet import forward_with_conv1d
 from devtools import presets
 
-from conftest import FILM_WAVENET, KERNEL_PER_LAYER_WAVENET, LAYER_OPTIONS_WAVENET, POST_HEAD_WAVENET, PRELU_WAVENET, TINY_LSTM, TINY_WAVENET
+from conftest import (
+    CONDITION_DSP_WAVENET,
+    FILM_WAVENET,
+    KERNEL_PER_LAYER_WAVENET,
+    LAYER_OPTIONS_WAVENET,
+    POST_HEAD_WAVENET,
+    PRELU_WAVENET,
+    TINY_LSTM,
+    TINY_WAVENET,
+)
 
 # conf/model/ as Hydra composes it (wavenet_custom's knobs resolved into its layers).
 PRESETS = {name: presets.preset(name) for name in presets.NAMES}
@@ -111,9 +120,10 @@ def test_streaming_equals_whole_file(make):
         lambda: build_model("WaveNet", FILM_WAVENET).eval(),
         lambda: build_model("WaveNet", POST_HEAD_WAVENET).eval(),
         lambda: build_model("WaveNet", PRELU_WAVENET).eval(),
+        lambda: build_model("WaveNet", CONDITION_DSP_WAVENET).eval(),
     ],
     ids=["wavenet_nano", "wavenet_gated", "wavenet_leaky_kernel2", "wavenet_kernel_per_layer", "wavenet_blended_bottleneck", "wavenet_layer_options"]
-    + ["wavenet_film", "wavenet_post_head", "wavenet_prelu"],
+    + ["wavenet_film", "wavenet_post_head", "wavenet_prelu", "wavenet_condition_dsp"],
 )
 def test_wavenet_forward_and_gradients_equal_plain_convolutions(make):
     model = make().double().train()
@@ -195,6 +205,8 @@ def test_bad_wavenet_layers_name_the_array():
     }
     with pytest.raises(ConfigError, match="post_head") as err:
         build_model("WaveNet", {**POST_HEAD_WAVENET, "post_head": {**POST_HEAD_WAVENET["post_head"], "kernel_sizes": []}})
+    with pytest.raises(ConfigError, match=r"condition_size \[2\]"):
+        _tiny_wavenet(condition_size=2)
     with pytest.raises(ConfigError, match="add a post_head"):
         build_model("WaveNet", {"layers": POST_HEAD_WAVENET["layers"]})
     for key, changes in bad_options.items():

@@ -8,7 +8,9 @@ the model (0.5 unless it has what only 0.7 holds). We read both. Weights are in 
 per WaveNet array the input rechannel, per layer the dilated conv (weight, bias), the input
 mixer and the 1x1 layer conv, then the head rechannel, and `head_scale` last; per LSTM layer
 [W_ih | W_hh], b_ih + b_hh, initial hidden and cell state, then the linear head. Grouped
-convolutions (NAM 0.13) are read as the equivalent dense weights.
+convolutions (NAM 0.13) are read as the equivalent dense weights. A WaveNet's condition DSP
+(NAM 0.13) is a whole `.nam` dict in its config; read, its config joins ours and its weights
+follow ours in one list.
 
 A `SlimmableContainer` (what neural-amp-modeler 0.13 exports for A2) holds several whole models
 of one capture, cheapest first, each with the `max_value` of the plugin's size control up to
@@ -106,9 +108,15 @@ def nam_body(model: AmpModel, version: str = CURRENT_VERSION) -> dict[str, Any]:
         "metadata": {},
         "architecture": architecture,
         "config": config,
-        "weights": model.nam_weights().cpu().tolist(),
+        "weights": _own_weights(model).cpu().tolist(),
         "sample_rate": float(model.sample_rate),
     }
+
+
+def _own_weights(model: AmpModel) -> torch.Tensor:
+    """A model's weights but its condition DSP's, which the file keeps in the config."""
+    weights = model.nam_weights()
+    return weights[: wavenet_weight_count(model.layers_config, model.post_head_config)] if isinstance(model, WaveNet) else weights
 
 
 def beyond_legacy(model: AmpModel) -> list[str]:
@@ -132,6 +140,7 @@ def beyond_legacy(model: AmpModel) -> list[str]:
             isinstance(a, dict) for c in model.layers_config for k in ("activation", "secondary_activation") for a in activation_specs(c, k)
         ),
         "a post-head": model.post_head_config is not None,
+        "a condition DSP": model.condition_dsp is not None,
     }
     return [what for what, has in beyond.items() if has]
 
@@ -172,7 +181,13 @@ def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
         )
     post_head = model.post_head_config  # its activation as a name: NAM's loader reads no {"type": ...} there
     head = None if post_head is None else {**post_head, "kernel_sizes": list(post_head["kernel_sizes"])}
-    return {"layers": arrays, "head": head, "head_scale": model.head_scale}
+    config = {"layers": arrays, "head": head, "head_scale": model.head_scale}
+    if model.condition_dsp is not None:  # a whole .nam of its own, as NAM writes it
+        dsp = model.condition_dsp
+        weights = dsp.nam_weights().cpu().tolist()
+        config["condition_dsp"] = {"version": version, "metadata": {}, "architecture": "WaveNet", "config": _wavenet_config(dsp, version), "weights": weights}
+        config["condition_dsp"]["sample_rate"] = float(model.sample_rate)
+    return config
 
 
 def _activation_export(activation: str | dict[str, Any]) -> dict[str, Any]:
@@ -272,6 +287,13 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     )
     if weights.size != expected:
         raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}", "the file is damaged; export it again")
+    dsp = data["config"].get("condition_dsp") if architecture == "WaveNet" else None
+    if dsp is not None:  # its config joins ours, its weights follow ours
+        if not isinstance(dsp, dict) or dsp.get("architecture") != "WaveNet" or (dsp.get("config") or {}).get("condition_dsp"):
+            raise ModelFileError(where, "has a condition DSP that is not a WaveNet without a condition DSP of its own", "render it in the NAM plugin")
+        dsp = read_nam_dict({"sample_rate": sample_rate, **dsp}, f"{where} (condition_dsp)")
+        result["config"]["condition_dsp"] = dsp["config"]
+        result["weights"] = np.concatenate([weights, dsp["weights"]])
     return result
 
 
@@ -329,8 +351,6 @@ def submodel(nam: dict[str, Any], size: float | None = None) -> tuple[dict[str, 
 def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any], list[dict[str, int]]]:
     """Our WaveNet config of a .nam's, and per array the groups of its dilated convs, layer 1x1s
     and head 1x1s (NAM 0.13's grouped convolutions, which the weights are expanded from)."""
-    if config.get("condition_dsp") is not None:
-        raise ModelFileError(where, "uses a condition DSP (not supported)", "render it in the NAM plugin")
     arrays, groups = [], []
     for i, a in enumerate(config["layers"]):
         here = f"{where} (layers[{i}])"
@@ -351,8 +371,8 @@ def _read_wavenet_config(config: dict[str, Any], where) -> tuple[dict[str, Any],
                 raise ModelFileError(
                     here, f"has {len(spec['negative_slopes'])} PReLU slopes for {bottleneck(a)} channels", "the file is damaged; export it again"
                 )
-        if a["condition_size"] != 1:
-            raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1)", "use a model without knob inputs")
+        if a["condition_size"] != 1 and config.get("condition_dsp") is None:
+            raise ModelFileError(here, "has a conditioned WaveNet (condition_size > 1, knobs)", "use a model without knob inputs")
     result = {"layers": arrays, "head_scale": float(config["head_scale"])}
     if config.get("head") is not None:
         result["post_head"] = _read_post_head(config["head"], f"{where} (head)")
@@ -439,7 +459,7 @@ def _read_v07_array(a: dict[str, Any], where: str) -> dict[str, Any]:
         raise ModelFileError(
             where,
             f"uses {', '.join(unsupported)}, which ampcapture's WaveNet does not have",
-            "render it in the NAM plugin; ampcapture reads NAM's WaveNets without a condition DSP or post-head",
+            "render it in the NAM plugin",
         )
     array = {
         "input_size": a["input_size"],
@@ -490,7 +510,7 @@ def _model_spec(nam: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sizes = [dict(zip(("architecture", "config"), _model_spec(part))) for part in _parts(nam)]
         return CONTAINER, {"submodels": sizes, "max_values": [s["max_value"] for s in nam["config"]["submodels"]]}
     if nam["architecture"] == "WaveNet":
-        return "WaveNet", {k: v for k, v in nam["config"].items() if k in ("layers", "head_scale", "post_head")}
+        return "WaveNet", {k: v for k, v in nam["config"].items() if k in ("layers", "head_scale", "post_head", "condition_dsp")}
     return "LSTM", {"hidden_size": nam["config"]["hidden_size"], "num_layers": nam["config"]["num_layers"]}
 
 

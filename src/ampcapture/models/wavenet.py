@@ -302,35 +302,59 @@ class _PostHead(nn.Module):
 
 
 class WaveNet(AmpModel):
-    def __init__(self, layers: list[dict[str, Any]], head_scale: float = 0.02, sample_rate: int = 48000, post_head: dict[str, Any] | None = None):
+    """`condition_dsp` (NAM 0.13): a WaveNet config ({layers, head_scale[, post_head]}) whose
+    output channels, instead of the input sample, condition every layer (their condition_size)."""
+
+    def __init__(
+        self,
+        layers: list[dict[str, Any]],
+        head_scale: float = 0.02,
+        sample_rate: int = 48000,
+        post_head: dict[str, Any] | None = None,
+        condition_dsp: dict[str, Any] | None = None,
+        outputs: int = 1,
+    ):
         super().__init__(sample_rate)
-        _validate(layers, post_head)
+        _validate(layers, post_head, outputs, condition_dsp)
         self.layers_config = [dict(c) for c in layers]
         self.post_head_config = dict(post_head) if post_head else None
         self.head_scale = float(head_scale)
+        # registered first, so that the model's own parameters follow in NAM's order
+        self.condition_dsp = WaveNet(**condition_dsp, sample_rate=sample_rate, outputs=layers[0]["condition_size"]) if condition_dsp else None
+        self.condition_dsp_config = dict(condition_dsp) if condition_dsp else None
         self.arrays = nn.ModuleList(_LayerArray(**c) for c in self.layers_config)
         self.post_head = _PostHead(post_head, layers[-1]["head_size"]) if post_head else None
         self.reset()
 
     @property
     def receptive_field(self) -> int:
-        return wavenet_receptive_field(self.layers_config, self.post_head_config)
+        dsp = self.condition_dsp.receptive_field - 1 if self.condition_dsp is not None else 0
+        return wavenet_receptive_field(self.layers_config, self.post_head_config) + dsp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, time) -> (batch, time - receptive_field + 1): 'valid' outputs only. Under
         mixed precision it runs in the weights' dtype (the in-place products need one dtype)."""
         batch, time = x.shape
-        condition = x.reshape(1, batch * time).to(self.arrays[0].rechannel.weight.dtype)
-        y, head = condition, None
         with torch.autocast(x.device.type, enabled=False):
-            for array in self.arrays:
-                head, y = array(y, condition, head)
-        # column c of the last head is input sample c + receptive_field - 1; window b's valid
+            head = self.columns(x.reshape(1, batch * time).to(self.arrays[0].rechannel.weight.dtype))
+        # column c of the output is input sample c + receptive_field - 1; window b's valid
         # outputs are columns b * time .. b * time + n - 1
         n = time - self.receptive_field + 1
-        head = self.head_scale * head if self.post_head is None else self.post_head(self.head_scale * head)
         out = torch.nn.functional.pad(head[0], (0, time - n))
         return out.view(batch, time)[:, :n]
+
+    def columns(self, x: torch.Tensor) -> torch.Tensor:
+        """Input columns (1, m) -> output columns (outputs, m - receptive_field + 1)."""
+        condition, skip = x, 0
+        if self.condition_dsp is not None:
+            # aligned to the input's columns; the first ones, zeros, reach no output that is kept
+            skip = self.condition_dsp.receptive_field - 1
+            condition = torch.nn.functional.pad(self.condition_dsp.columns(x), (skip, 0))
+        y, head = x, None
+        for array in self.arrays:
+            head, y = array(y, condition, head)
+        head = self.head_scale * head if self.post_head is None else self.post_head(self.head_scale * head)
+        return head[:, skip:]
 
     def macs_per_sample(self) -> int:
         return wavenet_macs(self.layers_config, self.post_head_config)
@@ -338,19 +362,27 @@ class WaveNet(AmpModel):
     def nam_weights(self) -> torch.Tensor:
         """Per array the input rechannel, per layer the dilated conv (weight, bias), the input
         mixer and the 1x1 (weight, bias), then the head rechannel; the post-head's convolutions;
-        head_scale last (`models.layout.wavenet_blocks`)."""
-        return torch.cat([p.detach().float().flatten() for p in self.parameters()] + [torch.tensor([self.head_scale])])
+        head_scale (`models.layout.wavenet_blocks`); then the condition DSP's, which a .nam
+        keeps in the config instead."""
+        own = torch.cat([p.detach().float().flatten() for p in self._own_parameters()] + [torch.tensor([self.head_scale])])
+        return own if self.condition_dsp is None else torch.cat([own, self.condition_dsp.nam_weights()])
 
     @torch.no_grad()
     def load_nam_weights(self, weights: torch.Tensor) -> None:
-        count = sum(p.numel() for p in self.parameters()) + 1
+        count = sum(p.numel() for p in self.parameters()) + 1 + (self.condition_dsp is not None)
         if weights.numel() != count:
             raise ValueError(f"this WaveNet has {count} weights, not {weights.numel()}")
         i = 0
-        for p in self.parameters():
+        for p in self._own_parameters():
             p.copy_(weights[i : i + p.numel()].view_as(p))
             i += p.numel()
-        self.head_scale = float(weights[-1])
+        self.head_scale = float(weights[i])
+        if self.condition_dsp is not None:
+            self.condition_dsp.load_nam_weights(weights[i + 1 :])
+
+    def _own_parameters(self) -> list[nn.Parameter]:
+        """The parameters but the condition DSP's."""
+        return [p for name, p in self.named_parameters() if not name.startswith("condition_dsp.")]
 
     def reset(self) -> None:
         self._history = torch.zeros(self.receptive_field - 1)
@@ -367,8 +399,16 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
     """NAM's WaveNet written plainly, module by module, with conv1d on (batch, channels, time):
     the definition `WaveNet.forward` (and its backward) must reproduce, and the baseline of
     `benchmarks/training_step.py`."""
+    return _conv1d_outputs(model, x.unsqueeze(1))[:, 0]
+
+
+def _conv1d_outputs(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, time) -> (batch, outputs, time - receptive_field + 1)."""
     F = torch.nn.functional
-    condition = x.unsqueeze(1)
+    condition, skip = x, 0
+    if model.condition_dsp is not None:  # padded to the input's length, as in WaveNet.columns
+        skip = model.condition_dsp.receptive_field - 1
+        condition = F.pad(_conv1d_outputs(model.condition_dsp, x), (skip, 0))
 
     def film(layer, position, signal):
         if position not in layer.films:
@@ -377,7 +417,7 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
         f = F.conv1d(condition[..., -signal.shape[-1] :], conv.weight, conv.bias)
         return signal * f if f.shape[1] == c else signal * f[:, :c] + f[:, c:]
 
-    y, head = condition, None
+    y, head = x, None
     for array in model.arrays:
         y = F.conv1d(y, array.rechannel.weight)
         for layer in array.layers:
@@ -395,10 +435,10 @@ def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
     head = model.head_scale * head
     for conv in model.post_head.convs if model.post_head is not None else []:
         head = F.conv1d(model.post_head.activation(head), conv.weight, conv.bias)
-    return head.squeeze(1)
+    return head[..., skip:]
 
 
-def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) -> None:
+def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None, outputs: int, condition_dsp: dict[str, Any] | None) -> None:
     if not layers:
         raise ConfigError("model.config.layers", "needs at least one layer array", "see conf/model/wavenet_standard.yaml")
     for i, c in enumerate(layers):
@@ -448,14 +488,27 @@ def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None) ->
         if not isinstance(post_head, dict) or set(post_head) != keys:
             raise ConfigError("model.config.post_head", f"needs exactly {sorted(keys)}", "see NAM 0.13's WaveNet head")
         _validate_activation(post_head["activation"], None, "model.config.post_head.activation")
-        if post_head["out_channels"] != 1 or post_head["channels"] < 1 or not post_head["kernel_sizes"] or min(post_head["kernel_sizes"]) < 1:
+        if post_head["out_channels"] != outputs or post_head["channels"] < 1 or not post_head["kernel_sizes"] or min(post_head["kernel_sizes"]) < 1:
             raise ConfigError(
                 "model.config.post_head",
-                "needs out_channels 1, channels >= 1 and kernel_sizes >= 1",
+                f"needs out_channels {outputs}, channels >= 1 and kernel_sizes >= 1",
                 "e.g. {channels: 4, activation: Tanh, out_channels: 1, kernel_sizes: [3, 1]}",
             )
-    elif layers[-1]["head_size"] != 1:
-        raise ConfigError(f"model.config.layers[{len(layers) - 1}].head_size", "the last array must output 1 channel", "set head_size: 1 (or add a post_head)")
+    elif layers[-1]["head_size"] != outputs:
+        raise ConfigError(
+            f"model.config.layers[{len(layers) - 1}].head_size",
+            f"the last array must output {outputs} channel(s)",
+            f"set head_size: {outputs} (or add a post_head)",
+        )
+    conditions = {c["condition_size"] for c in layers}
+    if condition_dsp is None and conditions != {1}:
+        raise ConfigError(
+            "model.config.layers", f"have condition_size {sorted(conditions)}: the input sample is one channel", "set condition_size: 1, or add a condition_dsp"
+        )
+    if condition_dsp is not None and (len(conditions) != 1 or not isinstance(condition_dsp, dict) or condition_dsp.get("condition_dsp")):
+        raise ConfigError(
+            "model.config.condition_dsp", "needs one condition_size for all arrays and no condition DSP of its own", "see NAM 0.13's condition_dsp"
+        )
 
 
 def _validate_activation(spec: Any, channels: int | None, where: str) -> None:

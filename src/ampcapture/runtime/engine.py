@@ -60,8 +60,8 @@ DIRECT_MAX_CHANNELS = 16
 (L_CONV_W, L_CONV_B, L_MIX_W, L_1X1_W, L_1X1_B, L_H1_W, L_H1_B, L_STATE, L_HISTORY) = range(8, 17)
 # then per FiLM position (FILM_POSITIONS' order) where its weights start (-1: none), and whether it shifts
 L_FILM, L_FILM_SHIFT = 17, 17 + len(FILM_POSITIONS)
-L_FILMED = L_FILM_SHIFT + len(FILM_POSITIONS)  # whether the layer has any FiLM
-L_ACT_P, L_SECONDARY_P = L_FILMED + 1, L_FILMED + 2  # where the activations' constants start
+L_GENERAL = L_FILM_SHIFT + len(FILM_POSITIONS)  # whether the layer has a FiLM or a condition of several channels
+L_ACT_P, L_SECONDARY_P = L_GENERAL + 1, L_GENERAL + 2  # where the activations' constants start
 (F_CONV_PRE, F_CONV_POST, F_MIXIN_PRE, F_MIXIN_POST, F_ACT_PRE, F_ACT_POST, F_1X1_POST, F_H1_POST) = range(len(FILM_POSITIONS))
 # Columns of the per-array table (a head of more than one tap keeps a history of its input too).
 A_IN, A_CH, A_HEAD, A_HEAD_IN, A_RECHANNEL_W, A_HEAD_W, A_HEAD_B, A_FIRST, A_COUNT, A_HEAD_K, A_STATE, A_HISTORY, A_COLS = range(13)
@@ -211,24 +211,23 @@ def _matmul_into(w, at, rows, a, out):
 @jit
 def _film(w, layer, position, values, c):
     """NAM's FiLM at `position` of a layer, in place: values (rows x n) times a scale, plus a
-    shift, each a 1x1 of the one-channel condition c (weights: the scales', the shifts', then
-    their biases). Nothing where the layer has none there."""
+    shift, each a 1x1 of the condition c (channels x n; weights: the scales' rows, the shifts',
+    then their biases). Nothing where the layer has none there."""
     at = layer[L_FILM + position]
     if at < 0:
         return
     rows, n = values.shape
-    shift = layer[L_FILM_SHIFT + position]
-    bias = at + rows * (2 if shift else 1)
+    cc, shift = c.shape[0], layer[L_FILM_SHIFT + position]
+    bias = at + rows * cc * (2 if shift else 1)
     for o in range(rows):
-        ws, bs = w[at + o], w[bias + o]
         r = values[o]
-        if shift:
-            wh, bh = w[at + rows + o], w[bias + rows + o]
-            for t in range(n):
-                r[t] = r[t] * (ws * c[t] + bs) + wh * c[t] + bh
-        else:
-            for t in range(n):
-                r[t] *= ws * c[t] + bs
+        for t in range(n):
+            scale, offset = w[bias + o], w[bias + rows + o] if shift else 0.0
+            for i in range(cc):
+                scale += w[at + o * cc + i] * c[i, t]
+                if shift:
+                    offset += w[at + (rows + o) * cc + i] * c[i, t]
+            r[t] = r[t] * scale + offset
 
 
 @jit
@@ -296,48 +295,48 @@ def _layer_outputs(w, layer, a, cur, hs, scratch, c):
 
 
 @jit
-def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch, x):
+def _option_layer_outputs(w, layer, z, b, cur, hs, raw_all, scratch, condition):
     """A layer with NAM 0.13's options, from its pre-activations z. Apart from the standard
     layer's path so that path compiles as before."""
     _paired_activation(w, layer, z, b, raw_all)
-    _layer_outputs(w, layer, z[:b], cur, hs, scratch, x)
+    _layer_outputs(w, layer, z[:b], cur, hs, scratch, condition)
 
 
 @jit
-def _film_layer(w, layer, li, x, cur, hs, state, positions, z_all, raw_all, scratch, taps):
-    """A layer with FiLMs (NAM 0.13), its whole arithmetic: the standard layer's, with each
-    signal that has a FiLM modulated by the condition (the input x) where NAM modulates it."""
-    n, ch, k, d, b = x.shape[0], layer[L_CH], layer[L_KERNEL], layer[L_DILATION], layer[L_BOTTLENECK]
+def _general_layer(w, layer, li, condition, cur, hs, state, positions, z_all, raw_all, scratch, taps):
+    """A layer with FiLMs or a condition of several channels (NAM 0.13's, from a condition DSP),
+    its whole arithmetic: the standard layer's, with each signal that has a FiLM modulated by
+    the condition (channels x n) where NAM modulates it."""
+    n, ch, k, d, b = condition.shape[1], layer[L_CH], layer[L_KERNEL], layer[L_DILATION], layer[L_BOTTLENECK]
     mid = b if layer[L_GATING] == 0 else 2 * b
     conv_in = scratch[: ch * n].reshape((ch, n))  # the history holds the modulated input
     conv_in[:, :] = cur
-    _film(w, layer, F_CONV_PRE, conv_in, x)
+    _film(w, layer, F_CONV_PRE, conv_in, condition)
     hist, p = _append(state, layer[L_STATE], ch, layer[L_HISTORY], positions, li, (k - 1) * d, conv_in)
     z = z_all[: mid * n].reshape((mid, n))
     _conv_into(w, layer[L_CONV_W], hist, p, k, d, mid, n, z, taps)
     bias = w[layer[L_CONV_B] :]
     for o in range(mid):
         z[o, :] += bias[o]
-    _film(w, layer, F_CONV_POST, z, x)
-    c = np.empty((1, n), np.float32)
-    c[0, :] = x
-    _film(w, layer, F_MIXIN_PRE, c, x)
+    _film(w, layer, F_CONV_POST, z, condition)
+    mixin = condition.copy()
+    _film(w, layer, F_MIXIN_PRE, mixin, condition)
     mix = raw_all[: mid * n].reshape((mid, n))
-    for o in range(mid):
-        for t in range(n):
-            mix[o, t] = w[layer[L_MIX_W] + o] * c[0, t]
-    _film(w, layer, F_MIXIN_POST, mix, x)
+    _matmul_into(w, layer[L_MIX_W], mid, mixin, mix)
+    _film(w, layer, F_MIXIN_POST, mix, condition)
     z += mix
-    _film(w, layer, F_ACT_PRE, z, x)
+    _film(w, layer, F_ACT_PRE, z, condition)
     _paired_activation(w, layer, z, b, raw_all)
     a = z[:b]
-    _film(w, layer, F_ACT_POST, a, x)
-    _layer_outputs(w, layer, a, cur, hs, scratch, x)
+    _film(w, layer, F_ACT_POST, a, condition)
+    _layer_outputs(w, layer, a, cur, hs, scratch, condition)
 
 
 @jit
-def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_positions, post_positions, head_scale):
-    """Process len(x) <= BLOCK samples; layer and head histories live in `state` (see WaveNetEngine).
+def _wavenet_block(x, condition, out, w, arrays, layers, post, state, positions, head_positions, post_positions, head_scale):
+    """Process len(x) <= BLOCK samples into out (outputs x n), the layers conditioned on
+    `condition` (channels x n: the input itself, or a condition DSP's output); layer and head
+    histories live in `state` (see WaveNetEngine).
 
     Per layer: the dilated conv (`_conv_into`), bias and input mix, activation (gated or
     blended by a secondary activation), the head sum (through the head 1x1 if any), the layer
@@ -373,8 +372,8 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
         else:
             hs[:, :] = 0.0
         for li in range(arrays[a, A_FIRST], arrays[a, A_FIRST] + arrays[a, A_COUNT]):
-            if layers[li, L_FILMED]:
-                _film_layer(w, layers[li], li, x, cur, hs, state, positions, z_all, raw_all, mixed_all, taps)
+            if layers[li, L_GENERAL]:
+                _general_layer(w, layers[li], li, condition, cur, hs, state, positions, z_all, raw_all, mixed_all, taps)
                 continue
             k, d, gating, b = layers[li, L_KERNEL], layers[li, L_DILATION], layers[li, L_GATING], layers[li, L_BOTTLENECK]
             mid = b if gating == 0 else 2 * b
@@ -384,9 +383,9 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
             bias, mix = w[layers[li, L_CONV_B] :], w[layers[li, L_MIX_W] :]
             for o in range(mid):
                 for t in range(n):
-                    z[o, t] += bias[o] + mix[o] * x[t]
+                    z[o, t] += bias[o] + mix[o] * condition[0, t]
             if gating != 0 or layers[li, L_HEAD1X1] or layers[li, L_1X1_W] < 0:
-                _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all, x)
+                _option_layer_outputs(w, layers[li], z, b, cur, hs, raw_all, mixed_all, condition)
                 continue
             _activate_rows(layers[li, L_ACT], z[:b], w[layers[li, L_ACT_P] :])
             zc = z[:b]
@@ -406,8 +405,9 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
         n_head_in = nhead
         array_in[:ch, :] = cur
     if post.shape[0] == 0:
-        for t in range(n):
-            out[t] = head_scale * head_out[0, t]
+        for o in range(out.shape[0]):
+            for t in range(n):
+                out[o, t] = head_scale * head_out[o, t]
         return
     y = current[:n_head_in]  # the residual stream is done with: the post-head runs in it and head_sum
     y[:, :] = head_scale * head_out[:n_head_in]
@@ -419,7 +419,7 @@ def _wavenet_block(x, out, w, arrays, layers, post, state, positions, head_posit
         _conv_into(w, post[q, P_W], hist, p, k, 1, cout, n, y, taps)
         for o in range(cout):
             y[o, :] += w[post[q, P_B] + o]
-    out[:] = y[0]
+    out[:, :] = y[: out.shape[0]]
 
 
 @jit
@@ -491,11 +491,17 @@ class Engine:
 
 
 class WaveNetEngine(Engine):
-    def __init__(self, config: dict[str, Any], weights: np.ndarray, sample_rate: float):
+    """A condition DSP (NAM 0.13) is an engine of its own whose outputs condition the layers."""
+
+    def __init__(self, config: dict[str, Any], weights: np.ndarray, sample_rate: float, outputs: int = 1):
         self.sample_rate = sample_rate
-        self.weights = np.array(weights, dtype=np.float32)  # a copy: conv blocks get reordered
-        self.head_scale = float(self.weights[-1])  # NAM keeps head_scale as the last weight
         post_head = config.get("post_head")
+        own = wavenet_weight_count(config["layers"], post_head)
+        dsp = config.get("condition_dsp")
+        self.condition_dsp = WaveNetEngine(dsp, weights[own:], sample_rate, config["layers"][0]["condition_size"]) if dsp else None
+        self.outputs = outputs
+        self.weights = np.array(weights[:own], dtype=np.float32)  # a copy: conv blocks get reordered
+        self.head_scale = float(self.weights[-1])  # NAM keeps head_scale as the last weight
         blocks = {(b.array, b.layer, b.part): b for b in wavenet_blocks(config["layers"], post_head)}
 
         def offset(*key) -> int:
@@ -521,7 +527,7 @@ class WaveNetEngine(Engine):
                 codes = [GATING_MODES.index(gating), ACTIVATIONS.index(activation_name(activation)), ACTIVATIONS.index(activation_name(secondary))]
                 film = [offset(a, i, f"film_{position}") for position in FILM_POSITIONS]
                 shifts = [films(c).get(position, False) for position in FILM_POSITIONS]
-                layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history, *film, *shifts, max(film) >= 0])
+                layer_rows.append([ch, k, d, *codes, b, h1, *at, state_size, history, *film, *shifts, max(film) >= 0 or c["condition_size"] > 1])
                 layer_rows[-1] += [constants_of(activation, b), constants_of(secondary, b)]
                 state_size += ch * history
                 self._taps_last(blocks[(a, i, "conv")])
@@ -549,12 +555,18 @@ class WaveNetEngine(Engine):
         self.receptive_field = wavenet_receptive_field(config["layers"], post_head)
         macs = wavenet_macs(config["layers"], post_head)
         self.cost = Cost(parameters=self.weights.size - 1, macs_per_sample=macs)  # head_scale is no parameter
+        if self.condition_dsp is not None:
+            self.receptive_field += self.condition_dsp.receptive_field - 1
+            self.cost.parameters += self.condition_dsp.cost.parameters
+            self.cost.macs_per_sample += self.condition_dsp.cost.macs_per_sample
         self.weights = np.concatenate([self.weights, np.asarray(constants, np.float32)])
         self.reset()
 
     def reset(self) -> None:
         """Silence before the stream: zero histories, then receptive_field - 1 zeros played
         through so every layer holds what it computes for silence (as NAM's core prewarms)."""
+        if self.condition_dsp is not None:
+            self.condition_dsp.reset()
         self.state[:] = 0.0
         self.positions[:] = (self.layers[:, L_KERNEL] - 1) * self.layers[:, L_DILATION]
         self.head_positions[:] = self.arrays[:, A_HEAD_K] - 1
@@ -567,8 +579,18 @@ class WaveNetEngine(Engine):
         weights[:] = weights.reshape(block.rows, block.cols, block.taps).transpose(0, 2, 1).ravel()
 
     def _block(self, x: np.ndarray, out: np.ndarray) -> None:
+        self._outputs(x, out[None, :])
+
+    def _outputs(self, x: np.ndarray, out: np.ndarray) -> None:
+        """x (n) -> out (outputs x n)."""
+        if self.condition_dsp is None:
+            condition = x[None, :]
+        else:
+            condition = np.empty((self.condition_dsp.outputs, x.size), np.float32)
+            self.condition_dsp._outputs(x, condition)
         _wavenet_block(
             x,
+            condition,
             out,
             self.weights,
             self.arrays,
