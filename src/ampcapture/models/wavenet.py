@@ -319,9 +319,8 @@ class WaveNet(AmpModel):
         self.layers_config = [dict(c) for c in layers]
         self.post_head_config = dict(post_head) if post_head else None
         self.head_scale = float(head_scale)
-        # registered first, so that the model's own parameters follow in NAM's order
+        # its weights follow the model's own in `nam_weights` (a .nam keeps them in the config)
         self.condition_dsp = WaveNet(**condition_dsp, sample_rate=sample_rate, outputs=layers[0]["condition_size"]) if condition_dsp else None
-        self.condition_dsp_config = dict(condition_dsp) if condition_dsp else None
         self.arrays = nn.ModuleList(_LayerArray(**c) for c in self.layers_config)
         self.post_head = _PostHead(post_head, layers[-1]["head_size"]) if post_head else None
         self.reset()
