@@ -24,6 +24,7 @@ from ampcapture.formats import nam as nam_file
 from ampcapture.formats.aidax import to_aidax
 from ampcapture.formats.checkpoint import load_checkpoint_model
 from ampcapture.models import LSTM, build_model
+from ampcapture.models.layout import wavenet_weight_count
 from ampcapture.runtime.bench import BenchSettings, benchmark, plot
 from ampcapture.runtime.load import engine_for_model, load_model
 from ampcapture.runtime.render import render_file
@@ -506,6 +507,15 @@ def _said(capsys, *args: str) -> tuple[int, str]:
     return status, " ".join(capsys.readouterr().err.split())
 
 
+def _two_channel_wavenet() -> dict:
+    """A .nam WaveNet whose last array outputs two channels, with no post-head to join them."""
+    layer = POST_HEAD_WAVENET["layers"][0]  # head_size 2
+    data = nam_file.nam_body(build_model("WaveNet", {"layers": [{**layer, "head_size": 1}]}))
+    data["config"]["layers"][0]["head"]["out_channels"] = 2
+    data["weights"] = [0.1] * wavenet_weight_count([layer])
+    return data
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -513,8 +523,9 @@ def _said(capsys, *args: str) -> tuple[int, str]:
         (json.dumps({"architecture": "ConvNet", "config": {}, "weights": []}).encode(), "not supported"),
         (json.dumps({"architecture": "LSTM", "config": {"hidden_size": 4, "num_layers": 1}, "weights": [0.0] * 5}).encode(), "weights do not fit"),
         (b"\x00\x01binary", "not valid JSON"),
+        (json.dumps(_two_channel_wavenet()).encode(), "outputs 2 channels where 1 are needed"),
     ],
-    ids=["broken-json", "architecture", "weight-count", "binary"],
+    ids=["broken-json", "architecture", "weight-count", "binary", "stereo-output"],
 )
 def test_corrupt_or_unsupported_model_files_fail_clearly(tmp_path, capsys, content, message):
     bad = tmp_path / "bad.nam"

@@ -241,7 +241,9 @@ def read_nam(path: str | os.PathLike) -> dict[str, Any]:
     return read_nam_dict(data, path)
 
 
-def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
+def read_nam_dict(data: Any, where: str | os.PathLike, outputs: int = 1) -> dict[str, Any]:
+    """A `.nam` dict read and checked (see `read_nam`); `outputs`: the channels the model must
+    output (a condition DSP's: as many as the layers it conditions take)."""
     if not isinstance(data, dict) or not {"architecture", "config", "weights"} <= set(data):
         raise ModelFileError(where, "is not a .nam model (needs architecture, config and weights)", "export the model again")
     architecture = data["architecture"]
@@ -287,11 +289,18 @@ def read_nam_dict(data: Any, where: str | os.PathLike) -> dict[str, Any]:
     )
     if weights.size != expected:
         raise ModelFileError(where, f"weights do not fit the config: it needs {expected}, the file has {weights.size}", "the file is damaged; export it again")
-    dsp = data["config"].get("condition_dsp") if architecture == "WaveNet" else None
+    if architecture != "WaveNet":
+        return result
+    produced = config["post_head"]["out_channels"] if "post_head" in config else config["layers"][-1]["head_size"]
+    if produced != outputs:
+        raise ModelFileError(where, f"outputs {produced} channels where {outputs} are needed", "use a model with one output (a mono amp)")
+    dsp = data["config"].get("condition_dsp")
+    conditions = {a["condition_size"] for a in config["layers"]}
     if dsp is not None:  # its config joins ours, its weights follow ours
-        if not isinstance(dsp, dict) or dsp.get("architecture") != "WaveNet" or (dsp.get("config") or {}).get("condition_dsp"):
-            raise ModelFileError(where, "has a condition DSP that is not a WaveNet without a condition DSP of its own", "render it in the NAM plugin")
-        dsp = read_nam_dict({"sample_rate": sample_rate, **dsp}, f"{where} (condition_dsp)")
+        if not isinstance(dsp, dict) or dsp.get("architecture") != "WaveNet" or (dsp.get("config") or {}).get("condition_dsp") or len(conditions) > 1:
+            why = "has a condition DSP that is not a WaveNet without a condition DSP of its own, or layers with different condition sizes"
+            raise ModelFileError(where, why, "render it in the NAM plugin")
+        dsp = read_nam_dict({"sample_rate": sample_rate, **dsp}, f"{where} (condition_dsp)", outputs=conditions.pop())
         result["config"]["condition_dsp"] = dsp["config"]
         result["weights"] = np.concatenate([weights, dsp["weights"]])
     return result
@@ -384,9 +393,12 @@ def _read_post_head(head: dict[str, Any], where: str) -> dict[str, Any]:
     activation = _activation_spec(head["activation"], where)
     if activation_name(activation) not in ACTIVATIONS or (isinstance(activation, dict) and "negative_slopes" in activation):
         raise ModelFileError(where, f"activation {activation!r} is not supported (ampcapture has {', '.join(ACTIVATIONS)})", "render it in the NAM plugin")
-    if int(head["out_channels"]) != 1:
-        raise ModelFileError(where, f"outputs {head['out_channels']} channels", "use a model with one output channel")
-    return {"channels": int(head["channels"]), "activation": activation, "out_channels": 1, "kernel_sizes": [int(k) for k in head["kernel_sizes"]]}
+    return {
+        "channels": int(head["channels"]),
+        "activation": activation,
+        "out_channels": int(head["out_channels"]),
+        "kernel_sizes": [int(k) for k in head["kernel_sizes"]],
+    }
 
 
 def _ungrouped(config: dict[str, Any], groups: list[dict[str, int]], weights: np.ndarray, where) -> np.ndarray:
