@@ -144,6 +144,8 @@ def _export(args, console: Console) -> None:
             f"wrote {report['nam']} (.nam {report['nam_version']}, loudness {report['loudness']:.1f} dB, "
             f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)"
         )
+    for what in report.get("plugin_differences") or []:
+        Console(stderr=True).print(f"[yellow]warning:[/] the NAM plugin's engine renders {what} otherwise than NAM's trainer and ampcapture", highlight=False)
     if report["aidax"]:
         console.print(f"wrote {report['aidax']} (AIDA-X)")
     if report.get("registered"):

@@ -134,6 +134,21 @@ def test_oldest_is_the_oldest_version_that_holds_the_model_and_one_that_cannot_i
         nam_file.nam_body(build_model("WaveNet", ACTIVATION_PARAMETERS_WAVENET), "0.5")
 
 
+def test_what_the_plugins_engine_renders_otherwise_is_named():
+    """NeuralAmpModelerCore (daae2d0) and neural-amp-modeler 0.13 disagree on four features
+    (found with the core's render tool; ampcapture follows neural-amp-modeler)."""
+    assert all(nam_file.plugin_differences(preset_model(name)) == [] for name in PRESETS)
+    assert nam_file.plugin_differences(build_model("WaveNet", LAYER_OPTIONS_WAVENET)) == [
+        "layers without a 1x1 (the core's residual leaves out their activations)"
+    ]
+    named = nam_file.plugin_differences(build_model("WaveNet", PRELU_WAVENET)) + nam_file.plugin_differences(build_model("WaveNet", FILM_WAVENET))
+    assert [what.split(" (")[0] for what in named] == [
+        "a Hardtanh with bounds other than -1 and 1",  # PRELU_WAVENET's gate
+        "a PReLU with one slope for several channels",
+        "FiLM after the layer 1x1 of a plain or gated layer",
+    ]
+
+
 @pytest.mark.parametrize("version", ["0.7", "0.5"])
 @pytest.mark.parametrize("preset", ["wavenet_standard", "wavenet_nano", "lstm_small", "lstm_medium"])
 def test_nam_files_round_trip(preset, version, tmp_path, signals):

@@ -19,7 +19,7 @@ from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import atomic_path, write_json
 from ampcapture.formats.aidax import drops_initial_state, to_aidax
 from ampcapture.formats.checkpoint import load_checkpoint_model
-from ampcapture.formats.nam import to_nam, write_nam
+from ampcapture.formats.nam import plugin_differences, to_nam, write_nam
 from ampcapture.models import LSTM, SlimmableContainer
 from ampcapture.runtime.load import load_model
 from ampcapture.tracking import register_export
@@ -99,6 +99,7 @@ def export_checkpoint(
             report.update(
                 nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"], gain=nam["metadata"]["gain"], nam_max_abs_difference=difference
             )
+            report["plugin_differences"] = plugin_differences(model)
         aidax = _export_aidax(model, metadata, settings, check, aidax_out or out.with_suffix(".aidax.json"), report)
         if report["nam"] is None and aidax is None:
             raise AmpCaptureError(checkpoint, "this model fits neither .nam nor AIDA-X", "train a WaveNet or an LSTM preset")

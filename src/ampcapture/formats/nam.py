@@ -145,6 +145,31 @@ def beyond_legacy(model: AmpModel) -> list[str]:
     return [what for what, has in beyond.items() if has]
 
 
+def plugin_differences(model: AmpModel) -> list[str]:
+    """What of a model the NAM plugin's engine (NeuralAmpModelerCore at daae2d0, 2026) renders
+    otherwise than neural-amp-modeler 0.13, whose arithmetic ampcapture follows (found by
+    rendering one-feature files with the core's `render` tool; README, "Which .nam files")."""
+    if isinstance(model, SlimmableContainer):
+        return list(dict.fromkeys(what for size in model.sizes for what in plugin_differences(size)))
+    if not isinstance(model, WaveNet):
+        return []
+    arrays = model.layers_config + (model.condition_dsp.layers_config if model.condition_dsp is not None else [])
+    specs = [a for c in arrays for k in ("activation", "secondary_activation") for a in activation_specs(c, k)]
+    plain_or_gated = [g != "blended" for c in arrays for g in gating_modes(c) if "layer1x1_post" in films(c)]
+    differs = {
+        "layers without a 1x1 (the core's residual leaves out their activations)": any(not has_layer1x1(c) for c in arrays),
+        "a Hardtanh with bounds other than -1 and 1 (the core's ignores them)": any(
+            isinstance(a, dict) and activation_name(a) == "Hardtanh" and (a.get("min_val", -1.0), a.get("max_val", 1.0)) != (-1.0, 1.0) for a in specs
+        ),
+        "a PReLU with one slope for several channels (the core reads a slope per channel)": any(
+            activation_name(a) == "PReLU" and not (isinstance(a, dict) and "negative_slopes" in a) for a in specs
+        ),
+        "FiLM after the layer 1x1 of a plain or gated layer (the core applies it in blended layers only)": any(plain_or_gated),
+        "Softsigmoid (the core has no such activation and refuses the file)": any(activation_name(a) == "Softsigmoid" for a in specs),
+    }
+    return [what for what, has in differs.items() if has]
+
+
 def _wavenet_config(model: WaveNet, version: str) -> dict[str, Any]:
     arrays = []
     for c in model.layers_config:
