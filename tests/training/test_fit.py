@@ -57,6 +57,12 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
         assert float(esr(module(x.unsqueeze(0)).squeeze(0), y)) == pytest.approx(result["validation_esr"], rel=1e-4)
         if "sizes" in result:  # every size learned in the one run; the headline figures are the largest's
             assert [s["parameters"] for s in result["sizes"]] == [m.num_parameters() for m in module.model.sizes]
+            # each size at its own best epoch, as neural-amp-modeler keeps a packed model's sizes
+            history = _client().get_metric_history(result["mlflow_run_id"], "val_esr_size0")
+            assert result["sizes"][0]["validation_esr"] == pytest.approx(min(m.value for m in history), rel=1e-4)
+            assert result["sizes"][-1]["best_epoch"] == result["best_epoch"]
+            sizes_best = torch.load(run_dir / "best_size0.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+            assert all(torch.equal(module.state_dict()[k], v) for k, v in sizes_best.items() if k.startswith("model.sizes.0."))
             assert result["sizes"][-1]["test_esr"] == pytest.approx(result["test_esr"], rel=1e-5)
             for size, model in zip(result["sizes"], module.model.sizes):
                 assert size["validation_esr"] < 1.0
@@ -274,3 +280,17 @@ def test_settings_reject_a_gpu_that_is_not_there(cfg):
     cfg["trainer"]["accelerator"] = "gpu"
     with pytest.raises(ConfigError, match="trainer=cpu"):
         train(cfg)
+
+
+def test_a_containers_sizes_are_assembled_each_from_its_own_best_epoch(tmp_path):
+    from ampcapture.training.callbacks import SizeBests
+
+    def checkpoint(epoch: int, value: float) -> dict:
+        return {"epoch": epoch, "state_dict": {f"model.sizes.{i}.w": torch.full((2,), value + i) for i in range(3)}}
+
+    sizes = SizeBests(tmp_path, 3)
+    torch.save(checkpoint(7, 0.0), tmp_path / "best.ckpt")  # the largest size's best
+    torch.save(checkpoint(3, 10.0), sizes.path(0))  # size 0 was best at epoch 3; size 1 never saved
+    assert sizes.assemble(tmp_path / "best.ckpt") == [3, 7, 7]
+    weights = torch.load(tmp_path / "best.ckpt", weights_only=False)["state_dict"]
+    assert [float(weights[f"model.sizes.{i}.w"][0]) for i in range(3)] == [10.0, 1.0, 2.0]

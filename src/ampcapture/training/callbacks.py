@@ -1,10 +1,12 @@
 """What a training run keeps besides its weights: the per-epoch ESR history (the curve a
-resumed run continues), checkpoints written all or nothing, and Lightning's noise silenced."""
+resumed run continues), a container's sizes each at its own best, checkpoints written all or
+nothing, and Lightning's noise silenced."""
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,52 @@ class ESRHistory(Callback):
             writer = csv.DictWriter(f, fieldnames=["epoch", "step", "train_loss", "val_esr", "lr"])
             writer.writeheader()
             writer.writerows(self.rows)
+
+
+class SizeBests(Callback):
+    """A SlimmableContainer's smaller sizes each kept at its own best validation ESR, as
+    neural-amp-modeler keeps a packed model's (its PackedBestCheckpoint): whenever size i's ESR
+    improves, a checkpoint `best_size<i>.ckpt` beside best.ckpt (the largest size's best);
+    `assemble` then gives best.ckpt each size's best weights."""
+
+    def __init__(self, root: Path, sizes: int):
+        self.root, self.sizes = Path(root), sizes
+        self.best: dict[int, float] = {}
+
+    def path(self, i: int) -> Path:
+        return self.root / f"best_size{i}.ckpt"
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return
+        for i in range(self.sizes - 1):
+            value = trainer.callback_metrics.get(f"val_esr_size{i}")
+            if value is not None and float(value) < self.best.get(i, math.inf):
+                self.best[i] = float(value)
+                trainer.save_checkpoint(self.path(i))  # the validated (averaged) weights, as ModelCheckpoint saves them
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": dict(self.best)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = {int(i): v for i, v in state_dict["best"].items()}
+
+    def assemble(self, best: Path) -> list[int | None]:
+        """Each smaller size's best weights into the checkpoint `best`; returns the epoch each
+        size's weights are from (the last: best's own)."""
+        saved = torch.load(best, map_location="cpu", weights_only=False)
+        epochs: list[int | None] = []
+        for i in range(self.sizes - 1):
+            if not self.path(i).is_file():
+                epochs.append(saved["epoch"])
+                continue
+            own = torch.load(self.path(i), map_location="cpu", weights_only=False)
+            prefix = f"model.sizes.{i}."
+            saved["state_dict"].update({k: v for k, v in own["state_dict"].items() if k.startswith(prefix)})
+            epochs.append(own["epoch"])
+        with atomic_path(best) as tmp:
+            torch.save(saved, tmp)
+        return [*epochs, saved["epoch"]]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

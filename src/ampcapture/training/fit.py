@@ -24,7 +24,8 @@ from ampcapture.core.config import section, settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, RunPaths, run_name
-from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, quiet_lightning
+from ampcapture.models import SlimmableContainer
+from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, SizeBests, quiet_lightning
 from ampcapture.training.data import CaptureDataModule
 from ampcapture.training.losses import LossSettings
 from ampcapture.training.module import AmpModule, TrainingDiverged
@@ -99,6 +100,9 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     callbacks: list[Callback] = [checkpoint, history]
     if train_settings.ema_decay:
         callbacks.append(EMA(train_settings.ema_decay))
+    size_bests = SizeBests(paths.root, len(module.model.sizes)) if isinstance(module.model, SlimmableContainer) else None
+    if size_bests is not None:
+        callbacks.append(size_bests)
     if link.active:
         callbacks.append(PruneOnValidationESR(link.trial()))
     if train_settings.early_stopping_patience:
@@ -147,6 +151,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
             f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the error of a silent output",
             "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)",
         )
+    epochs = size_bests.assemble(paths.best) if size_bests is not None else []
     saved = torch.load(paths.best, map_location="cpu", weights_only=False)
     best = AmpModule(**saved["hyper_parameters"])
     best.load_state_dict(saved["state_dict"])
@@ -157,7 +162,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
         with torch.no_grad():
             validation = best.eval().size_esrs(*next(iter(data.val_dataloader())))
         for i, size in enumerate(described["sizes"]):
-            size.update(validation_esr=float(validation[i]), test_esr=float(test[f"test_esr_size{i}"]))
+            size.update(validation_esr=float(validation[i]), test_esr=float(test[f"test_esr_size{i}"]), best_epoch=epochs[i])
     result = {
         "capture": capture,
         "run_name": name,
