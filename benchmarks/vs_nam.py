@@ -223,6 +223,13 @@ def region_esr(prediction: np.ndarray, target: np.ndarray, spans: list[list[int]
     return float(esr(pick(prediction), pick(target)))
 
 
+def input_levels(x: np.ndarray, spans: list[list[int]], sample_rate: int) -> list[float]:
+    """The input's RMS level (dBFS) of each whole second of a region: at what dynamics a region's
+    ESR is measured (a quiet test region and a loud validation region can rank models apart)."""
+    seconds = [x[t : t + sample_rate] for s, e in spans for t in range(s, e - sample_rate + 1, sample_rate)]
+    return [round(float(10 * np.log10(np.mean(np.square(c, dtype=np.float64)) + 1e-12)), 1) for c in seconds]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capture", default="demo")
@@ -273,6 +280,7 @@ def main() -> None:
         "ours": ours,
         "nam": nam,
         "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS},
+        "input_dbfs_per_second": {region: input_levels(x, split[region], int(split["sample_rate"])) for region in ("validation", "test")},
     }
     if "sizes" in ours and "sizes" in nam:
         result["ratio_ours_over_nam_per_size"] = [{r: a[f"{r}_esr"] / b[f"{r}_esr"] for r in REGIONS} for a, b in zip(ours["sizes"], nam["sizes"])]
