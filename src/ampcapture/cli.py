@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.input,
                 args.output,
                 progress=not args.no_progress,
-                warn=lambda m: Console(stderr=True).print(f"[yellow]warning:[/] {m}", highlight=False),
+                warn=_warn,
                 size=args.size,
             )
             played = "" if "submodel" not in info else f", submodel {info['submodel'] + 1} of {len(info['sizes'])}"
@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print(f"[red]error:[/] {user_error(exc)}", highlight=False)
         return 1
     return 0
+
+
+def _warn(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 def given(**options):
@@ -145,7 +149,7 @@ def _export(args, console: Console) -> None:
             f"gain {report['gain']:.2f}; renders within {report['nam_max_abs_difference']:.1e} of the checkpoint)"
         )
     for what in report.get("plugin_differences") or []:
-        Console(stderr=True).print(f"[yellow]warning:[/] the NAM plugin's engine renders {what} otherwise than NAM's trainer and ampcapture", highlight=False)
+        _warn(f"the NAM plugin's engine renders {what} otherwise than NAM's trainer and ampcapture")
     if report["aidax"]:
         console.print(f"wrote {report['aidax']} (AIDA-X)")
     if report.get("registered"):
