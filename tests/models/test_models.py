@@ -8,7 +8,7 @@ import torch
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models import AmpModel, build_model
-from ampcapture.models.wavenet import forward_with_conv1d
+from ampcapture.models.wavenet import KNOB_UNFOLDABLE_FILMS, forward_with_conv1d
 from devtools import presets
 
 from conftest import (
@@ -227,3 +227,69 @@ def test_evaluating_a_region_in_chunks_gives_the_numbers_of_one_pass(monkeypatch
     monkeypatch.setattr(AmpModel, "eval_chunk", 97)  # so hours of audio never need one pass's activations
     with torch.no_grad():
         torch.testing.assert_close(module.evaluate(x), module.predict(x), rtol=0, atol=1e-6)
+
+
+# the FiLMs a knob setting folds through (the others scale the knobs' share by the signal: refused)
+FOLDABLE_FILM_WAVENET = {
+    **FILM_WAVENET,
+    "layers": [{**c, "film": {p: v for p, v in c["film"].items() if p not in KNOB_UNFOLDABLE_FILMS}} for c in FILM_WAVENET["layers"]],
+}
+KNOB_MODELS = {
+    "wavenet": lambda: build_model("WaveNet", {**TINY_WAVENET["config"], "knobs": 2}),
+    "wavenet_film": lambda: build_model("WaveNet", {**FOLDABLE_FILM_WAVENET, "knobs": 2}),
+    "wavenet_layer_options": lambda: build_model("WaveNet", {**LAYER_OPTIONS_WAVENET, "knobs": 2}),
+    "lstm": lambda: build_model("LSTM", {**TINY_LSTM["config"], "num_layers": 2, "knobs": 2}),
+    "container": lambda: build_model("SlimmableContainer", {"submodels": [{"architecture": "WaveNet", "config": TINY_WAVENET["config"]}] * 2, "knobs": 2}),
+}
+
+
+@pytest.mark.parametrize("make", KNOB_MODELS.values(), ids=KNOB_MODELS.keys())
+def test_a_knob_setting_folds_into_an_ordinary_model_that_plays_the_same(make):
+    torch.manual_seed(0)
+    model = make().eval()
+    for p in model.parameters():  # knob weights large enough that a wrong fold shows
+        p.data.add_(0.2 * torch.randn_like(p))
+    x = torch.randn(3, model.pre_roll + 600) * 0.4
+    knobs = torch.rand(3, 2)
+    with torch.no_grad():
+        held = model.predict(x, knobs)
+        assert torch.equal(model.predict(x, knobs[..., None].expand(-1, -1, x.shape[1])), held)  # held == a constant curve
+        assert (held[0] - model.predict(x, knobs.flip(0))[2]).abs().max() > 1e-3  # the knobs matter
+        for b in range(3):
+            plain = model.at_knobs(knobs[b])
+            # every 1x1 of the condition (and the LSTM's first layer) loses its two knob columns
+            conditioned = ("input_mixer.weight", "weight_ih_l0")
+            knob_weights = [p for n, p in model.named_parameters() if n.endswith(conditioned) or (".films." in n and n.endswith(".weight"))]
+            assert plain.knobs == 0 and plain.num_parameters() == model.num_parameters() - sum(2 * p.shape[0] for p in knob_weights)
+            assert (plain.predict(x[b : b + 1])[0] - held[b]).abs().max() <= 1e-6
+            assert (plain.render(x[b]) - model.render(x[b], knobs[b])).abs().max() <= 1e-6
+
+
+def test_knobs_are_refused_where_they_do_not_fit():
+    plain, knobbed = build_model("WaveNet", TINY_WAVENET["config"]), build_model("LSTM", {**TINY_LSTM["config"], "knobs": 1})
+    x = torch.zeros(1, plain.pre_roll + 10)
+    with pytest.raises(ValueError, match="takes 0 knob value"):
+        plain.predict(x, torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="takes 1 knob value"):
+        knobbed.predict(torch.zeros(1, knobbed.pre_roll + 10))
+    with pytest.raises(NotImplementedError, match="no knobs to fold"):
+        plain.at_knobs(torch.zeros(1))
+    with pytest.raises(ConfigError, match="condition_dsp"):
+        build_model("WaveNet", {**CONDITION_DSP_WAVENET, "knobs": 1})
+    with pytest.raises(ConfigError, match="conv_post FiLM"):
+        build_model("WaveNet", {**FILM_WAVENET, "knobs": 1})
+
+
+def test_knob_wavenet_gradients_equal_plain_convolutions():
+    model = build_model("WaveNet", {**TINY_WAVENET["config"], "knobs": 2}).double().train()
+    x = torch.randn(3, model.receptive_field + 300, dtype=torch.float64) * 0.4
+    knobs, target = torch.rand(3, 2, dtype=torch.float64), torch.randn(3, 301, dtype=torch.float64)
+    grads = []
+    for forward in (lambda x: model(x, knobs), lambda x: forward_with_conv1d(model, x, knobs)):
+        loss = ((forward(x) - target) ** 2).mean()
+        wrt = list(model.parameters())
+        grads.append([torch.zeros_like(w) if g is None else g for w, g in zip(wrt, torch.autograd.grad(loss, wrt, allow_unused=True))])
+    for ours, reference in zip(*grads):
+        assert torch.allclose(ours, reference, rtol=1e-9, atol=1e-12)
+    mixer = model.arrays[0].layers[0].input_mixer.weight
+    assert grads[0][[p is mixer for p in model.parameters()].index(True)][:, 1:].abs().sum() > 0  # the knob columns learn

@@ -1,6 +1,11 @@
 """What every amp model offers: a batched forward for training (after a pre-roll of input), a
 whole-region evaluation, a render from silence, a stateful `process` for streaming, its weights
-in NAM's flat order, and the size/cost figures users compare architectures by."""
+in NAM's flat order, and the size/cost figures users compare architectures by.
+
+A model built with `knobs` (a parametric capture: one model for every setting of the gear's
+knobs) also takes the knob values, normalized to [0, 1]: `knobs` of shape (batch, n) for
+settings held for the whole window, or (batch, n, time) aligned with the input for knobs that
+move. `at_knobs` folds a fixed setting into an ordinary model, which every player can load."""
 
 from __future__ import annotations
 
@@ -29,29 +34,45 @@ class AmpModel(nn.Module, abc.ABC):
         """Input samples before the first scored output (a WaveNet's history)."""
         return self.receptive_field - 1
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, pre_roll + n) -> (batch, n): what training scores."""
-        return self(x)
+    knobs = 0  # knob inputs (a parametric model's); 0: none
 
-    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, pre_roll + n) -> (batch, n): what training scores."""
+        return self(x, knobs)
+
+    def evaluate(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """predict() over a whole region, `eval_chunk` outputs at a time, so that evaluating an hour
         of audio holds one chunk's activations: the same numbers (a WaveNet re-reads its
         pre-roll for each chunk)."""
-        n, chunk = x.shape[1] - self.pre_roll, self.eval_chunk
-        return torch.cat([self.predict(x[:, start : start + self.pre_roll + chunk]) for start in range(0, n, chunk)], dim=1)
+        n, chunk, p = x.shape[1] - self.pre_roll, self.eval_chunk, self.pre_roll
+        return torch.cat([self.predict(x[:, start : start + p + chunk], knob_slice(knobs, start, start + p + chunk)) for start in range(0, n, chunk)], dim=1)
 
-    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def outputs(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> list[torch.Tensor]:
         """predict() of every size the model holds, smallest first: what training scores (one
         size but for a SlimmableContainer)."""
-        return [self.predict(x)]
+        return [self.predict(x, knobs)]
 
-    def evaluate_sizes(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def evaluate_sizes(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> list[torch.Tensor]:
         """evaluate() of every size, smallest first; the last is evaluate()'s."""
-        return [self.evaluate(x)]
+        return [self.evaluate(x, knobs)]
 
-    def render(self, x: torch.Tensor) -> torch.Tensor:
-        """A 1-D signal as a stream that starts from silence: what an exported file renders."""
-        return self(torch.cat([x.new_zeros(self.receptive_field - 1), x]).unsqueeze(0)).squeeze(0)
+    def render(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        """A 1-D signal as a stream that starts from silence: what an exported file renders.
+        `knobs`: (n,) held, or (n, time) moving with the signal."""
+        lead = self.receptive_field - 1
+        if knobs is not None and knobs.dim() == 2:
+            knobs = torch.cat([knobs[:, :1].expand(-1, lead), knobs], dim=1)
+        return self(torch.cat([x.new_zeros(lead), x]).unsqueeze(0), None if knobs is None else knobs.unsqueeze(0)).squeeze(0)
+
+    def at_knobs(self, values: torch.Tensor) -> "AmpModel":
+        """The ordinary model this one is with its knobs held at `values` (n,), normalized."""
+        raise NotImplementedError(f"{type(self).__name__} has no knobs to fold")
+
+    def check_knobs(self, knobs: torch.Tensor | None) -> None:
+        """Knob values given exactly when the model has knobs, as many as it has."""
+        if (knobs is None) != (self.knobs == 0) or (knobs is not None and knobs.shape[1] != self.knobs):
+            given = "none" if knobs is None else knobs.shape[1]
+            raise ValueError(f"this model takes {self.knobs} knob value(s), {given} given")
 
     @abc.abstractmethod
     def nam_weights(self) -> torch.Tensor:
@@ -78,3 +99,14 @@ class AmpModel(nn.Module, abc.ABC):
 
     def describe(self) -> dict[str, int]:
         return {"parameters": self.num_parameters(), "receptive_field": self.receptive_field, "macs_per_sample": self.macs_per_sample()}
+
+
+def knob_slice(knobs: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
+    """The knobs of input samples start..stop: held knobs (batch, n) as they are."""
+    return knobs if knobs is None or knobs.dim() == 2 else knobs[..., start:stop]
+
+
+def knob_columns(knobs: torch.Tensor, batch: int, time: int) -> torch.Tensor:
+    """Knobs (batch, n) or (batch, n, time) as (n, batch * time) columns, window after window."""
+    full = knobs[..., None].expand(-1, -1, time) if knobs.dim() == 2 else knobs
+    return full.transpose(0, 1).reshape(knobs.shape[1], batch * time)

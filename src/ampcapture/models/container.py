@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ampcapture.core.errors import ConfigError
-from ampcapture.models.base import AmpModel
+from ampcapture.models.base import AmpModel, knob_slice
 from ampcapture.models.lstm import LSTM
 from ampcapture.models.wavenet import WaveNet
 
@@ -26,9 +26,10 @@ SIZE_ARCHITECTURES: dict[str, type[AmpModel]] = {"WaveNet": WaveNet, "LSTM": LST
 
 
 class SlimmableContainer(AmpModel):
-    def __init__(self, submodels: list[dict[str, Any]], max_values: list[float] | None = None, sample_rate: int = 48000):
+    def __init__(self, submodels: list[dict[str, Any]], max_values: list[float] | None = None, sample_rate: int = 48000, knobs: int = 0):
         """`submodels`: {architecture, config} per size, smallest first; `max_values`: where each
-        size's range of the size control ends (default NAM's "uniform": i / n, the last 1.0)."""
+        size's range of the size control ends (default NAM's "uniform": i / n, the last 1.0);
+        `knobs`: every size's (a parametric capture's)."""
         super().__init__(sample_rate)
         if not submodels:
             raise ConfigError("model.config.submodels", "is empty", "list the sizes, smallest first (see conf/model/a2.yaml)")
@@ -39,8 +40,8 @@ class SlimmableContainer(AmpModel):
         max_values = [float(v) for v in max_values] if max_values is not None else [(i + 1) / n for i in range(n)]
         if len(max_values) != n or any(b <= a for a, b in zip(max_values, max_values[1:])) or max_values[-1] != 1.0:
             raise ConfigError("model.config.max_values", f"{max_values} must rise, one per size, up to 1.0", "leave it out for NAM's uniform steps")
-        self.max_values = max_values
-        self.sizes = nn.ModuleList(SIZE_ARCHITECTURES[s["architecture"]](**s["config"], sample_rate=sample_rate) for s in submodels)
+        self.max_values, self.knobs, self.submodels = max_values, int(knobs), [dict(s) for s in submodels]
+        self.sizes = nn.ModuleList(SIZE_ARCHITECTURES[s["architecture"]](**s["config"], sample_rate=sample_rate, knobs=knobs) for s in submodels)
 
     @property
     def size_controls(self) -> list[float]:
@@ -59,24 +60,36 @@ class SlimmableContainer(AmpModel):
         """The input as `model` needs it: its own pre-roll, not the widest size's."""
         return x[:, self.pre_roll - model.pre_roll :]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.largest(self._trimmed(self.largest, x))
+    def _trimmed_knobs(self, model: AmpModel, knobs: torch.Tensor | None) -> torch.Tensor | None:
+        return knob_slice(knobs, self.pre_roll - model.pre_roll, None)
 
-    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        return self.largest(self._trimmed(self.largest, x), self._trimmed_knobs(self.largest, knobs))
+
+    def outputs(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Every size's predict() of the same windows, smallest first: what training scores."""
-        return [m.predict(self._trimmed(m, x)) for m in self.sizes]
+        return [m.predict(self._trimmed(m, x), self._trimmed_knobs(m, knobs)) for m in self.sizes]
 
-    def evaluate_sizes(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [m.evaluate(self._trimmed(m, x)) for m in self.sizes]
+    def evaluate_sizes(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return [m.evaluate(self._trimmed(m, x), self._trimmed_knobs(m, knobs)) for m in self.sizes]
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.largest.predict(self._trimmed(self.largest, x))
+    def predict(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        return self.largest.predict(self._trimmed(self.largest, x), self._trimmed_knobs(self.largest, knobs))
 
-    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.largest.evaluate(self._trimmed(self.largest, x))
+    def evaluate(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        return self.largest.evaluate(self._trimmed(self.largest, x), self._trimmed_knobs(self.largest, knobs))
 
-    def render(self, x: torch.Tensor) -> torch.Tensor:
-        return self.largest.render(x)
+    def render(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        return self.largest.render(x, knobs)
+
+    @torch.no_grad()
+    def at_knobs(self, values: torch.Tensor) -> "SlimmableContainer":
+        """Every size folded at `values` (`AmpModel.at_knobs`)."""
+        if not self.knobs:
+            return super().at_knobs(values)
+        plain = SlimmableContainer(self.submodels, self.max_values, self.sample_rate)
+        plain.sizes = nn.ModuleList(m.at_knobs(values) for m in self.sizes)
+        return plain
 
     def nam_weights(self) -> torch.Tensor:
         """Every size's weights, smallest first (a .nam container keeps them per size)."""

@@ -8,21 +8,33 @@ import torch
 from torch import nn
 
 from ampcapture.core.errors import ConfigError
-from ampcapture.models.base import AmpModel
+from ampcapture.models.base import AmpModel, knob_slice
 from ampcapture.models.layout import lstm_layout, lstm_macs
 
 
 class LSTM(AmpModel):
     def __init__(
-        self, hidden_size: int = 16, num_layers: int = 1, skip: bool = False, trainable_initial_state: bool = True, warmup: int = 4096, sample_rate: int = 48000
+        self,
+        hidden_size: int = 16,
+        num_layers: int = 1,
+        skip: bool = False,
+        trainable_initial_state: bool = True,
+        warmup: int = 4096,
+        sample_rate: int = 48000,
+        knobs: int = 0,
     ):
+        """`knobs`: knob values fed beside the sample as extra inputs, as GuitarML's parametric
+        LSTMs take them; a fixed setting folds into the first layer's bias (`at_knobs`)."""
         super().__init__(sample_rate)
-        if hidden_size < 1 or num_layers < 1 or warmup < 0:
+        if hidden_size < 1 or num_layers < 1 or warmup < 0 or knobs < 0:
             raise ConfigError(
-                "model.config", f"hidden_size={hidden_size}, num_layers={num_layers}, warmup={warmup}", "use hidden_size >= 1, num_layers >= 1, warmup >= 0"
+                "model.config",
+                f"hidden_size={hidden_size}, num_layers={num_layers}, warmup={warmup}, knobs={knobs}",
+                "use hidden_size >= 1, num_layers >= 1, warmup >= 0, knobs >= 0",
             )
-        self.hidden_size, self.num_layers, self.skip, self.warmup = hidden_size, num_layers, skip, warmup
-        self.core = nn.LSTM(1, hidden_size, num_layers, batch_first=True)
+        self.hidden_size, self.num_layers, self.skip, self.warmup, self.knobs = hidden_size, num_layers, skip, warmup, knobs
+        self.trainable_initial_state = trainable_initial_state
+        self.core = nn.LSTM(1 + knobs, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
         initial = torch.zeros(num_layers, hidden_size)
         if trainable_initial_state:
@@ -36,16 +48,21 @@ class LSTM(AmpModel):
     def receptive_field(self) -> int:
         return 1
 
-    def forward(self, x: torch.Tensor, state=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) -> (batch, time), starting from the initial state."""
-        return self.step(x, state)[0]
+        return self.step(x, None, knobs)[0]
 
-    def step(self, x: torch.Tensor, state=None):
+    def step(self, x: torch.Tensor, state=None, knobs: torch.Tensor | None = None):
         """Like forward, also returning the final (h, c) so a caller can carry it on."""
+        self.check_knobs(knobs)
         if state is None:
             batch = x.shape[0]
             state = (self.initial_hidden.unsqueeze(1).expand(-1, batch, -1).contiguous(), self.initial_cell.unsqueeze(1).expand(-1, batch, -1).contiguous())
-        features, state = self.core(x.unsqueeze(-1), state)
+        inputs = x.unsqueeze(-1)
+        if knobs is not None:
+            held = knobs[:, None, :].expand(-1, x.shape[1], -1) if knobs.dim() == 2 else knobs.transpose(1, 2)
+            inputs = torch.cat([inputs, held.to(x)], dim=-1)
+        features, state = self.core(inputs, state)
         y = self.head(features).squeeze(-1)
         return (y + x if self.skip else y), state
 
@@ -54,23 +71,37 @@ class LSTM(AmpModel):
         """Samples the LSTM runs on before it is scored (truncated back-propagation through time)."""
         return self.warmup
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, pre_roll + n) -> (batch, n): the pre-roll warms the state up without gradient."""
-        state = None
-        if self.pre_roll:
+        state, p = None, self.pre_roll
+        if p:
             with torch.no_grad():
-                _, state = self.step(x[:, : self.pre_roll])
-        return self.step(x[:, self.pre_roll :], state)[0]
+                _, state = self.step(x[:, :p], None, knob_slice(knobs, 0, p))
+        return self.step(x[:, p:], state, knob_slice(knobs, p, x.shape[1]))[0]
 
-    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+    def evaluate(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """predict() over a whole region, carrying the state from chunk to chunk."""
-        state, outputs = None, []
-        if self.pre_roll:
-            _, state = self.step(x[:, : self.pre_roll])
-        for start in range(self.pre_roll, x.shape[1], self.eval_chunk):
-            y, state = self.step(x[:, start : start + self.eval_chunk], state)
+        state, outputs, p = None, [], self.pre_roll
+        if p:
+            _, state = self.step(x[:, :p], None, knob_slice(knobs, 0, p))
+        for start in range(p, x.shape[1], self.eval_chunk):
+            y, state = self.step(x[:, start : start + self.eval_chunk], state, knob_slice(knobs, start, start + self.eval_chunk))
             outputs.append(y)
         return torch.cat(outputs, dim=1)
+
+    @torch.no_grad()
+    def at_knobs(self, values: torch.Tensor) -> "LSTM":
+        """The plain LSTM this one is with its knobs held at `values`: the first layer keeps its
+        sample's input weights, and its knob weights times the values join its bias."""
+        if not self.knobs:
+            return super().at_knobs(values)
+        plain = LSTM(self.hidden_size, self.num_layers, self.skip, self.trainable_initial_state, self.warmup, self.sample_rate)
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        w = state["core.weight_ih_l0"]
+        state["core.bias_ih_l0"] += w[:, 1:] @ values.to(w)
+        state["core.weight_ih_l0"] = w[:, :1].contiguous()
+        plain.load_state_dict(state)
+        return plain
 
     def fused_bias(self, layer: int) -> torch.Tensor:
         """b_ih + b_hh: one bias per gate, as NAM, RTNeural and Keras keep it."""

@@ -26,7 +26,7 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models import layout
-from ampcapture.models.base import AmpModel
+from ampcapture.models.base import AmpModel, knob_columns
 from ampcapture.models.layout import (
     ACTIVATION_PARAMETERS,
     ACTIVATIONS,
@@ -301,6 +301,11 @@ class _PostHead(nn.Module):
         return y
 
 
+# FiLMs that scale the input mixer's knob columns or the dilated conv's bias (where a setting
+# folds them) by the signal
+KNOB_UNFOLDABLE_FILMS = ("input_mixin_pre", "input_mixin_post", "conv_post")
+
+
 class WaveNet(AmpModel):
     """`condition_dsp` (NAM 0.13): a WaveNet config ({layers, head_scale[, post_head]}) whose
     output channels, instead of the input sample, condition every layer (their condition_size)."""
@@ -313,15 +318,25 @@ class WaveNet(AmpModel):
         post_head: dict[str, Any] | None = None,
         condition_dsp: dict[str, Any] | None = None,
         outputs: int = 1,
+        knobs: int = 0,
     ):
+        """`knobs`: knob values that join the input sample in every layer's condition (its input
+        mixer and FiLMs), so that a fixed setting folds exactly into their biases (`at_knobs`)."""
         super().__init__(sample_rate)
         _validate(layers, post_head, outputs, condition_dsp)
+        if knobs < 0 or (knobs and condition_dsp):
+            raise ConfigError("model.config.knobs", f"is {knobs}", "use knobs >= 0, and no condition_dsp with knobs")
+        unfoldable = sorted({p for c in layers for p in films(c) if p in KNOB_UNFOLDABLE_FILMS}) if knobs else []
+        if unfoldable:
+            # they scale the knobs' share of the mixer (or the bias it folds into) by the signal
+            problem = f"have a {unfoldable[0]} FiLM, which a knob setting cannot fold through"
+            raise ConfigError("model.config.layers", problem, "drop it, or train without knobs")
         self.layers_config = [dict(c) for c in layers]
         self.post_head_config = dict(post_head) if post_head else None
-        self.head_scale = float(head_scale)
+        self.head_scale, self.knobs, self.output_channels = float(head_scale), int(knobs), outputs
         # its weights follow the model's own in `nam_weights` (a .nam keeps them in the config)
         self.condition_dsp = WaveNet(**condition_dsp, sample_rate=sample_rate, outputs=layers[0]["condition_size"]) if condition_dsp else None
-        self.arrays = nn.ModuleList(_LayerArray(**c) for c in self.layers_config)
+        self.arrays = nn.ModuleList(_LayerArray(**{**c, "condition_size": c["condition_size"] + self.knobs}) for c in self.layers_config)
         self.post_head = _PostHead(post_head, layers[-1]["head_size"]) if post_head else None
         self.reset()
 
@@ -330,21 +345,25 @@ class WaveNet(AmpModel):
         dsp = self.condition_dsp.receptive_field - 1 if self.condition_dsp is not None else 0
         return wavenet_receptive_field(self.layers_config, self.post_head_config) + dsp
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) -> (batch, time - receptive_field + 1): 'valid' outputs only. Under
         mixed precision it runs in the weights' dtype (the in-place products need one dtype)."""
+        self.check_knobs(knobs)
         batch, time = x.shape
+        dtype = self.arrays[0].rechannel.weight.dtype
         with torch.autocast(x.device.type, enabled=False):
-            head = self.columns(x.reshape(1, batch * time).to(self.arrays[0].rechannel.weight.dtype))
+            knob_cols = None if knobs is None else knob_columns(knobs, batch, time).to(dtype)
+            head = self.columns(x.reshape(1, batch * time).to(dtype), knob_cols)
         # column c of the output is input sample c + receptive_field - 1; window b's valid
         # outputs are columns b * time .. b * time + n - 1
         n = time - self.receptive_field + 1
         out = torch.nn.functional.pad(head[0], (0, time - n))
         return out.view(batch, time)[:, :n]
 
-    def columns(self, x: torch.Tensor) -> torch.Tensor:
-        """Input columns (1, m) -> output columns (outputs, m - receptive_field + 1)."""
-        condition, skip = x, 0
+    def columns(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
+        """Input columns (1, m) [and knob columns (knobs, m)] -> output columns (outputs, m -
+        receptive_field + 1)."""
+        condition, skip = (x if knobs is None else torch.cat([x, knobs])), 0
         if self.condition_dsp is not None:
             # aligned to the input's columns; the first ones, zeros, reach no output that is kept
             skip = self.condition_dsp.receptive_field - 1
@@ -357,6 +376,28 @@ class WaveNet(AmpModel):
 
     def macs_per_sample(self) -> int:
         return wavenet_macs(self.layers_config, self.post_head_config)
+
+    @torch.no_grad()
+    def at_knobs(self, values: torch.Tensor) -> "WaveNet":
+        """The plain WaveNet this one is with its knobs held at `values`: every 1x1 of the
+        condition (input mixer, FiLMs) keeps its input sample's column, and its knob columns
+        times the values join the bias after it (the mixer's: the dilated conv's)."""
+        if not self.knobs:
+            return super().at_knobs(values)
+        values = values.to(self.arrays[0].rechannel.weight)
+        plain = WaveNet(self.layers_config, self.head_scale, self.sample_rate, self.post_head_config, outputs=self.output_channels)
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        for name, module in self.named_modules():
+            if isinstance(module, _Layer):
+                mixer = state[f"{name}.input_mixer.weight"]
+                state[f"{name}.conv.bias"] += mixer[:, 1:, 0] @ values
+                state[f"{name}.input_mixer.weight"] = mixer[:, :1].contiguous()
+                for position in module.films:
+                    w = state[f"{name}.films.{position}.weight"]
+                    state[f"{name}.films.{position}.bias"] += w[:, 1:, 0] @ values
+                    state[f"{name}.films.{position}.weight"] = w[:, :1].contiguous()
+        plain.load_state_dict(state)
+        return plain
 
     def nam_weights(self) -> torch.Tensor:
         """Per array the input rechannel, per layer the dilated conv (weight, bias), the input
@@ -394,17 +435,17 @@ class WaveNet(AmpModel):
         return self(frame.unsqueeze(0)).squeeze(0)
 
 
-def forward_with_conv1d(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
+def forward_with_conv1d(model: WaveNet, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
     """NAM's WaveNet written plainly, module by module, with conv1d on (batch, channels, time):
     the definition `WaveNet.forward` (and its backward) must reproduce, and the baseline of
-    `benchmarks/training_step.py`."""
-    return _conv1d_outputs(model, x.unsqueeze(1))[:, 0]
+    `benchmarks/training_step.py`. Knobs (batch, n) join the input in the condition."""
+    return _conv1d_outputs(model, x.unsqueeze(1), knobs)[:, 0]
 
 
-def _conv1d_outputs(model: WaveNet, x: torch.Tensor) -> torch.Tensor:
+def _conv1d_outputs(model: WaveNet, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
     """(batch, 1, time) -> (batch, outputs, time - receptive_field + 1)."""
     F = torch.nn.functional
-    condition, skip = x, 0
+    condition, skip = x if knobs is None else torch.cat([x, knobs[..., None].expand(-1, -1, x.shape[-1])], dim=1), 0
     if model.condition_dsp is not None:  # padded to the input's length, as in WaveNet.columns
         skip = model.condition_dsp.receptive_field - 1
         condition = F.pad(_conv1d_outputs(model.condition_dsp, x), (skip, 0))
