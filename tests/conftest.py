@@ -16,7 +16,9 @@ import torch
 import yaml
 
 from ampcapture.audio.stimulus import StimulusSpec, generate, write_stimulus
-from ampcapture.core.config import defaults
+from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture_set
+from ampcapture.core.config import defaults, settings
+from ampcapture.core.paths import Layout
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import demo as demo_stage
 from ampcapture.stages import split as split_stage
@@ -50,6 +52,19 @@ def tiny_params(tmp_path_factory) -> dict:
     params["stimulus"].update(TINY)
     params["paths"] = {k: str(root / v) for k, v in params["paths"].items()}
     for stage in (stimulus_stage, demo_stage, align_stage, split_stage):
+        stage.run(params)
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_knob_params(tiny_params, tmp_path_factory) -> dict:
+    """tiny_params with capture=knobs: a capture set of the tiny signal through the virtual amp at
+    drive 6, 18 (held out) and 30 dB, aligned and split."""
+    params = copy.deepcopy(tiny_params)
+    params["capture"] = "knobs"
+    layout = Layout.of(params)
+    render_demo_capture_set(layout.stimulus, layout.recording(), settings(AmpSettings, params), {"drive_db": [6.0, 18.0, 30.0]})
+    for stage in (align_stage, split_stage):
         stage.run(params)
     return params
 

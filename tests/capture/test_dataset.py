@@ -27,7 +27,7 @@ def _index(t: torch.Tensor) -> np.ndarray:
 
 
 def test_windows_stay_inside_one_region_and_line_up(capture):
-    windows = RandomWindows(capture, capture.regions["train"], ny=500, pre_roll=300, seed=1)
+    windows = RandomWindows([capture], "train", ny=500, pre_roll=300, seed=1)
     assert len(windows) == (4201 + 6201) // 500
     seen = set()
     for i in range(len(windows)):
@@ -41,7 +41,7 @@ def test_windows_stay_inside_one_region_and_line_up(capture):
 
 
 def test_epochs_draw_new_windows_deterministically(capture):
-    windows = RandomWindows(capture, capture.regions["train"], ny=500, pre_roll=300, seed=1)
+    windows = RandomWindows([capture], "train", ny=500, pre_roll=300, seed=1)
     first = windows[0][0]
     windows.set_epoch(1)
     assert not torch.equal(first, windows[0][0])
@@ -57,6 +57,6 @@ def test_validation_segment_has_its_history(capture):
 
 def test_too_long_windows_and_missing_split_are_clear_errors(capture, tmp_path):
     with pytest.raises(CaptureError, match="lower ny"):
-        RandomWindows(capture, capture.regions["train"], ny=8000, pre_roll=0)
+        RandomWindows([capture], "train", ny=8000, pre_roll=0)
     with pytest.raises(CaptureError, match="run the split stage"):
         Capture.load(tmp_path / "nope" / "split.json")

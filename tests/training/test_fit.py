@@ -193,7 +193,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_closed_by_the_next(cfg):
 
 
 def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
-    monkeypatch.setattr(WaveNet, "predict", lambda self, x: x[:, self.pre_roll :] * float("nan"))
+    monkeypatch.setattr(WaveNet, "predict", lambda self, x, knobs=None: x[:, self.pre_roll :] * float("nan"))
     with pytest.raises(TrainingDiverged, match="training loss became nan") as error:
         train(cfg)
     assert "train.lr" in error.value.fix
@@ -203,7 +203,7 @@ def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):
 
 def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
     predict = WaveNet.predict  # finite but 100x too loud: no NaN to catch, only a useless model
-    monkeypatch.setattr(WaveNet, "predict", lambda self, x: predict(self, x) + 100 * x[:, self.pre_roll :])
+    monkeypatch.setattr(WaveNet, "predict", lambda self, x, knobs=None: predict(self, x) + 100 * x[:, self.pre_roll :])
     with pytest.raises(TrainingDiverged, match="worse|silent output") as error:
         train(cfg)
     assert "train.lr" in error.value.fix
@@ -294,3 +294,38 @@ def test_a_containers_sizes_are_assembled_each_from_its_own_best_epoch(tmp_path)
     assert sizes.assemble(tmp_path / "best.ckpt") == [3, 7, 7]
     weights = torch.load(tmp_path / "best.ckpt", weights_only=False)["state_dict"]
     assert [float(weights[f"model.sizes.{i}.w"][0]) for i in range(3)] == [10.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM, TINY_CONTAINER], ids=["wavenet", "lstm", "container"])
+def test_a_capture_set_trains_one_model_with_knob_inputs(tiny_knob_params, tmp_path, monkeypatch, model):
+    """Validation: the mean over the trained settings; the held-out one only in the test."""
+    from ampcapture.capture.dataset import Capture
+    from ampcapture.training.losses import esr
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = copy.deepcopy(tiny_knob_params)
+    cfg["paths"]["models"] = str(tmp_path / "models")
+    cfg["model"] = copy.deepcopy(model)
+    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
+    cfg["trainer"].update(max_epochs=4, progress_bar=False)
+    cfg["logger"].update(clip_seconds=0.5)
+    result = train(cfg)
+
+    assert result["knobs"] == {"drive_db": [6.0, 30.0]}
+    assert {name: s["held_out"] for name, s in result["settings"].items()} == {"drive_db6": False, "drive_db30": False, "drive_db18": True}
+    assert result["heldout_esr"] == pytest.approx(result["settings"]["drive_db18"]["test_esr"])
+    trained = [s["test_esr"] for s in result["settings"].values() if not s["held_out"]]
+    assert result["test_esr"] == pytest.approx(sum(trained) / 2, rel=1e-5)
+    module = AmpModule.load_from_checkpoint(result["checkpoint"], map_location="cpu").eval()
+    assert module.hparams["knobs"] == {"drive_db": [6.0, 30.0]} and module.model.knobs == 1
+    captures = {c.name: c for c in Capture.load_all(Path(cfg["paths"]["splits"]) / "knobs" / "split.json")}
+    with torch.no_grad():
+        per_setting = []
+        for name in ("drive_db6", "drive_db30"):
+            x, y = captures[name].segment("validation", module.pre_roll)
+            per_setting.append(float(esr(module.model.evaluate(x[None], captures[name].knob_tensor[None])[0], y)))
+    assert result["validation_esr"] == pytest.approx(sum(per_setting) / 2, rel=1e-4)
+    (run,) = _client().search_runs([_client().get_experiment_by_name("knobs").experiment_id])
+    assert {"val_esr_drive_db6", "val_esr_drive_db30", "test_esr_drive_db18", "heldout_esr"} <= set(run.data.metrics)
+    logged = {Path(a.path).name for folder in ("plots", "audio") for a in _client().list_artifacts(run.info.run_id, folder)}
+    assert {"esr_by_knob.png", "comparison.png", "target.wav"} <= logged

@@ -20,6 +20,7 @@ import numpy as np
 from ampcapture.audio import io as audio_io
 from ampcapture.audio import stimulus
 from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, write_audio
+from ampcapture.capture.knobs import MANIFEST, CaptureSet
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import CaptureError, ConfigError
 from ampcapture.core.files import atomic_dir, write_json
@@ -696,5 +697,67 @@ def align_capture(input_path, output_path, out_dir, report_path, settings: Align
         write_audio(tmp / "output.wav", y, result.sample_rate)
         if result.sidecar is not None:
             write_json(tmp / "input.json", result.sidecar)
+        write_json(report_path, report)
+    return report
+
+
+def inspect_capture_set(folder, settings: AlignSettings, reference_wav=None) -> tuple[CaptureSet, dict[str, Inspection], list[str]]:
+    """Every check on every recording of a set against its one input, and that they agree on the
+    latency (within `drift_tolerance_samples`): the set, each setting's inspection, and the
+    problems (one line each, naming the file and the fix)."""
+    folder = Path(folder)
+    capture_set = CaptureSet.load(folder)
+    if capture_set is None:
+        raise CaptureError(folder / MANIFEST, "not found", "a capture set needs its manifest")
+    results, problems = {}, []
+    for s in capture_set.settings:
+        path = folder / s.file
+        if not path.is_file():
+            problems.append(f"{path}: not found (fix: record it, or remove it from {MANIFEST})")
+            continue
+        result = inspect(folder / "input.wav", path, settings, reference_wav)
+        problems += [_describe(c) for c in result.errors]
+        results[s.name] = result
+    latencies = {s: r.latency_samples for s, r in results.items() if r.latency_samples is not None}
+    typical = int(np.median(list(latencies.values()))) if latencies else 0
+    for s in capture_set.settings:
+        if s.name in latencies and abs(latencies[s.name] - typical) > settings.drift_tolerance_samples:
+            problems.append(
+                f"{folder / s.file}: latency {latencies[s.name]} samples where the others' is {typical}"
+                " (fix: record every setting through the same gear and interface in one session, or re-record it)"
+            )
+    return capture_set, results, problems
+
+
+def align_capture_set(folder, out_dir, report_path, settings: AlignSettings, capture: str | None = None, reference_wav=None) -> dict:
+    """Check and align every recording of a set against its one input; write each aligned pair
+    to out_dir/<setting>/ and the set's manifest (captures.json) beside them, all or nothing.
+
+    Raises CaptureError naming every recording that failed a check, or whose latency differs from
+    the others' (`inspect_capture_set`)."""
+    capture_set, results, problems = inspect_capture_set(folder, settings, reference_wav)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise CaptureError(folder, f"the capture set failed {len(problems)} check(s):\n{lines}", "see each problem's fix")
+    reports = {name: r.report(capture) for name, r in results.items()}
+    first = next(iter(reports.values()))
+    report = {
+        "capture": capture,
+        "knobs": capture_set.describe()["knobs"],
+        "latency_samples": first["latency_samples"],
+        "latency_method": first["latency_method"],
+        "warnings": [f"{name}: {w}" for name, rep in reports.items() for w in rep["warnings"]],
+        "recordings": reports,
+    }
+    with atomic_dir(out_dir) as tmp:
+        for s in capture_set.settings:
+            result = results[s.name]
+            x, y = result.aligned
+            write_audio(tmp / s.name / "input.wav", x, result.sample_rate)
+            write_audio(tmp / s.name / "output.wav", y, result.sample_rate)
+            if result.sidecar is not None:
+                write_json(tmp / s.name / "input.json", result.sidecar)
+        manifest = [{"name": s.name, "file": s.file, "values": s.values, "held_out": s.held_out} for s in capture_set.settings]
+        write_json(tmp / "captures.json", {**capture_set.describe(), "settings": manifest})
         write_json(report_path, report)
     return report

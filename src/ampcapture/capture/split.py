@@ -8,6 +8,7 @@ Any other recording is split by time fractions from config: train, then validati
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -59,11 +60,17 @@ def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[st
 def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str | Path, settings: SplitSettings, capture: str | None = None) -> dict:
     """Write `split.json` (regions in samples of the aligned audio) and the split report."""
     aligned_dir = Path(aligned_dir)
-    wav = aligned_dir / "input.wav"
+    manifest = aligned_dir / "captures.json"
+    capture_set = json.loads(manifest.read_text()) if manifest.is_file() else None
+    # a capture set's recordings share one input, so one set of regions holds for all of them
+    first = aligned_dir / capture_set["settings"][0]["name"] if capture_set else aligned_dir
+    wav = first / "input.wav"
     if not wav.is_file():
         raise CaptureError(wav, "aligned audio not found", "run the align stage first (`dvc repro align`)")
     info = sf.info(str(wav))
     sr, n = int(info.samplerate), int(info.frames)
+    if capture_set:
+        n = min(int(sf.info(str(aligned_dir / s["name"] / "output.wav")).frames) for s in capture_set["settings"])
     sidecar_file = stimulus.sidecar_path(wav)
     if sidecar_file.is_file():
         method, regions = "sidecar", regions_from_sidecar(stimulus.read_sidecar(sidecar_file), n)
@@ -72,9 +79,14 @@ def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str
     for name, spans in regions.items():
         if not spans:
             raise CaptureError(sidecar_file, f"no {name} region fits in the aligned audio", "record the whole reamp input")
-    split = {"capture": capture, "method": method, "sample_rate": sr, "num_samples": n, "audio": str(aligned_dir), **regions}
+    split = {"capture": capture, "method": method, "sample_rate": sr, "num_samples": n, "audio": str(first), **regions}
     seconds = {f"{name}_s": round(sum(e - s for s, e in spans) / sr, 3) for name, spans in regions.items()}
     report = {"capture": capture, "method": method, **seconds, "regions": {k: len(v) for k, v in regions.items()}}
+    if capture_set:
+        # every setting keeps the same regions; the held-out ones are never trained on at all
+        settings = [{**s, "audio": str(aligned_dir / s["name"])} for s in capture_set["settings"]]
+        split.update(knobs=capture_set["knobs"], settings=settings)
+        report.update(settings=len(settings), held_out=[s["name"] for s in settings if s["held_out"]])
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / "split.json", split)
         write_json(report_path, report)

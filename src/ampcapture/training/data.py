@@ -1,12 +1,11 @@
 """The data module: random windows of the train regions for training, each whole validation
-and test region as one example to evaluate."""
+and test region as one example to evaluate (one per setting of a capture set)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ampcapture.capture.dataset import Capture, RandomWindows
@@ -14,37 +13,50 @@ from ampcapture.training.settings import TrainSettings
 
 
 class _Segments(Dataset):
-    """One whole region (validation or test) as a single example."""
+    """Whole regions (validation or test), one example per capture (per setting of a set):
+    (x, y), or (x, knobs, y)."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
+    def __init__(self, captures: list[Capture], region: str, pre_roll: int):
+        self.captures, self.region, self.pre_roll = captures, region, pre_roll
 
     def __len__(self) -> int:
-        return 1
+        return len(self.captures)
 
     def __getitem__(self, index: int):
-        return self.x, self.y
+        capture = self.captures[index]
+        x, y = capture.segment(self.region, self.pre_roll)
+        return (x, y) if capture.knobs is None else (x, capture.knob_tensor, y)
 
 
 class CaptureDataModule(pl.LightningDataModule):
-    """Loads a split capture once; random windows for training, whole regions to evaluate."""
+    """Loads a split capture once; random windows for training, whole regions to evaluate. Of a
+    capture set, training and validation see the trained settings; the test sees every setting,
+    the held-out ones last (`test_captures`)."""
 
     def __init__(self, split_json: str | Path, pre_roll: int, settings: TrainSettings):
         super().__init__()
         self.split_json, self.pre_roll, self.settings = Path(split_json), pre_roll, settings
-        self.capture: Capture | None = None
+        self.captures: list[Capture] | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        if self.capture is None:
-            self.capture = Capture.load(self.split_json)
+        if self.captures is None:
+            self.captures = Capture.load_all(self.split_json)
+
+    @property
+    def trained(self) -> list[Capture]:
+        return [c for c in self.captures if not c.held_out]
+
+    @property
+    def test_captures(self) -> list[Capture]:
+        return self.trained + [c for c in self.captures if c.held_out]
 
     def train_dataloader(self) -> DataLoader:
         s = self.settings
-        windows = RandomWindows(self.capture, self.capture.regions["train"], s.ny, self.pre_roll, s.seed, length=s.windows_per_epoch)
+        windows = RandomWindows(self.trained, "train", s.ny, self.pre_roll, s.seed, length=s.windows_per_epoch)
         return DataLoader(windows, batch_size=s.batch_size, shuffle=False, drop_last=len(windows) >= s.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(_Segments(*self.capture.segment("validation", self.pre_roll)), batch_size=1)
+        return DataLoader(_Segments(self.trained, "validation", self.pre_roll), batch_size=1)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(_Segments(*self.capture.segment("test", self.pre_roll)), batch_size=1)
+        return DataLoader(_Segments(self.test_captures, "test", self.pre_roll), batch_size=1)

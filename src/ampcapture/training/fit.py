@@ -19,7 +19,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from ampcapture import tracking
-from ampcapture.capture.dataset import Capture, RandomWindows
+from ampcapture.capture.dataset import Capture, RandomWindows, knob_ranges
 from ampcapture.core.config import section, settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
@@ -30,7 +30,7 @@ from ampcapture.training.data import CaptureDataModule
 from ampcapture.training.losses import LossSettings
 from ampcapture.training.module import AmpModule, TrainingDiverged
 from ampcapture.training.optim import EMA
-from ampcapture.training.report import test_artifacts
+from ampcapture.training.report import knob_plot, test_artifacts
 from ampcapture.training.runs import checkpoint_weights, prepare_run_dir
 from ampcapture.training.settings import TrainerSettings, TrainSettings
 from ampcapture.training.trial import PruneOnValidationESR, TrialLink
@@ -70,14 +70,16 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
         )
     split_json = Layout.of(cfg).split_json
 
-    data_capture = Capture.load(split_json)  # fail early, before any output is written
+    captures = Capture.load_all(split_json)  # fail early, before any output is written
+    knobs = knob_ranges(split_json)  # a capture set's: the model takes them as inputs
+    model_config = model_cfg["config"] if knobs is None else {**model_cfg["config"], "knobs": len(knobs)}
     if trainer_settings.threads:
         torch.set_num_threads(trainer_settings.threads)
     pl.seed_everything(train_settings.seed, workers=True, verbose=False)
-    module = AmpModule(model_cfg["architecture"], model_cfg["config"], data_capture.sample_rate, loss, asdict(train_settings), name=name)
+    module = AmpModule(model_cfg["architecture"], model_config, captures[0].sample_rate, loss, asdict(train_settings), name=name, knobs=knobs)
     data = CaptureDataModule(split_json, module.pre_roll, train_settings)
-    data.capture = data_capture
-    RandomWindows(data_capture, data_capture.regions["train"], train_settings.ny, module.pre_roll)  # ny too long: fails now
+    data.captures = captures
+    RandomWindows(data.trained, "train", train_settings.ny, module.pre_roll)  # ny too long: fails now
 
     link = settings(TrialLink, cfg)
     # read before the run directory is touched, so a wrong checkpoint costs nothing
@@ -159,10 +161,14 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     history.write_csv(paths.curve)
     described = best.model.describe()
     if "sizes" in described:  # a SlimmableContainer: each size's figures (the headline ones are the largest's)
-        with torch.no_grad():
-            validation = best.eval().size_esrs(*next(iter(data.val_dataloader())))
+        with torch.no_grad():  # of a capture set, the mean over its trained settings, as val_esr
+            per_setting = [best.eval().size_esrs(batch) for batch in data.val_dataloader()]
+        validation = [sum(float(v[i]) for v in per_setting) / len(per_setting) for i in range(len(described["sizes"]))]
         for i, size in enumerate(described["sizes"]):
-            size.update(validation_esr=float(validation[i]), test_esr=float(test[f"test_esr_size{i}"]), best_epoch=epochs[i])
+            size.update(validation_esr=validation[i], test_esr=float(test[f"test_esr_size{i}"]), best_epoch=epochs[i])
+    if knobs is not None:  # each setting's test ESR; heldout_esr: the settings never trained on
+        settings_esr = {c.name: {"held_out": c.held_out, "test_esr": float(test[f"test_esr_{c.name}"])} for c in data.test_captures}
+        described.update(knobs=knobs, settings=settings_esr, heldout_esr=float(test["heldout_esr"]) if "heldout_esr" in test else None)
     result = {
         "capture": capture,
         "run_name": name,
@@ -173,7 +179,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
         "best_epoch": int(saved["epoch"]),
         "epochs": trainer.current_epoch,
         "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
-        "sample_rate": data_capture.sample_rate,
+        "sample_rate": captures[0].sample_rate,
         **described,
         "checkpoint": str(paths.best),
         "mlflow_run_id": logger.run_id if logger is not None else None,
@@ -183,7 +189,12 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     if logger is not None:
         with tempfile.TemporaryDirectory() as tmp:
             title = f"{capture} / {name}: test ESR {result['test_esr']:.4g}"
-            artifacts = test_artifacts(best.model, data_capture, title, Path(tmp), log_settings.clip_seconds)
+            shown = data.test_captures[-1]  # of a capture set, a held-out setting when there is one
+            artifacts = test_artifacts(best.model, shown, title, Path(tmp), log_settings.clip_seconds)
+            if knobs is not None:
+                points = [(c.values, result["settings"][c.name]["test_esr"], c.held_out) for c in data.test_captures]
+                knob_plot(points, Path(tmp) / "esr_by_knob.png", f"{capture} / {name}: test ESR per setting")
+                artifacts["plots"].append(Path(tmp) / "esr_by_knob.png")
             tracking.log_results(logger, log_settings, result, paths, artifacts)
         tracking.end(logger, "FINISHED")
     return result

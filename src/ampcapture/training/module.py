@@ -26,7 +26,17 @@ class AmpModule(pl.LightningModule):
     """An amp model with its loss and optimizer; the hyper-parameters saved in every checkpoint
     are enough to rebuild the model (`AmpModule.load_from_checkpoint(path).model`)."""
 
-    def __init__(self, architecture: str, config: dict[str, Any], sample_rate: int, loss: dict[str, Any], train: dict[str, Any], name: str = "model"):
+    def __init__(
+        self,
+        architecture: str,
+        config: dict[str, Any],
+        sample_rate: int,
+        loss: dict[str, Any],
+        train: dict[str, Any],
+        name: str = "model",
+        knobs: dict[str, list[float]] | None = None,
+    ):
+        """`knobs`: a capture set's, {name: [low, high]} (the model's `knobs` inputs, in order)."""
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(architecture, config, sample_rate)
@@ -59,8 +69,8 @@ class AmpModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         """The loss of every size the model holds, summed (one but for a SlimmableContainer, whose
         sizes train together as neural-amp-modeler trains A2's)."""
-        x, y = batch
-        scored = [self.loss(out.float(), y.float()) for out in self.model.outputs(x)]
+        x, knobs, y = unpack(batch)
+        scored = [self.loss(out.float(), y.float()) for out in self.model.outputs(x, knobs)]
         loss, terms = sum(s[0] for s in scored), scored[-1][1]
         self._check_finite(loss, "training loss")
         self._loss_sum, self._loss_count = self._loss_sum + loss.item() * x.shape[0], self._loss_count + x.shape[0]
@@ -70,9 +80,11 @@ class AmpModule(pl.LightningModule):
                 self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
-    def size_esrs(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """The ESR of every size the model holds, smallest first (the last plays by default)."""
-        return [esr(out.float(), y.float()) for out in self.model.evaluate_sizes(x)]
+    def size_esrs(self, batch) -> list[torch.Tensor]:
+        """The ESR of every size the model holds on a whole region, smallest first (the last plays
+        by default)."""
+        x, knobs, y = unpack(batch)
+        return [esr(out.float(), y.float()) for out in self.model.evaluate_sizes(x, knobs)]
 
     def _log_esrs(self, name: str, values: list[torch.Tensor]) -> None:
         """`name`: the largest size's ESR; `name`_size<i> per size when there are several."""
@@ -81,12 +93,22 @@ class AmpModule(pl.LightningModule):
             self.log(f"{name}_size{i}", value, batch_size=1)
 
     def validation_step(self, batch, batch_idx):
-        values = self.size_esrs(*batch)
+        """Of a capture set, one batch per trained setting: val_esr is their mean, and each
+        setting's own is val_esr_<setting>."""
+        values = self.size_esrs(batch)
         self._check_finite(values[-1], "validation ESR")
         self._log_esrs("val_esr", values)
+        if self.model.knobs:
+            self.log(f"val_esr_{self.trainer.datamodule.trained[batch_idx].name}", values[-1], batch_size=1)
 
     def test_step(self, batch, batch_idx):
-        self._log_esrs("test_esr", self.size_esrs(*batch))
+        """Of a capture set: test_esr over the trained settings, heldout_esr over the held-out
+        ones (interpolation: settings never trained on), test_esr_<setting> for each."""
+        values = self.size_esrs(batch)
+        capture = self.trainer.datamodule.test_captures[batch_idx] if self.model.knobs else None
+        self._log_esrs("heldout_esr" if capture is not None and capture.held_out else "test_esr", values)
+        if capture is not None:
+            self.log(f"test_esr_{capture.name}", values[-1], batch_size=1)
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = 0.0, 0
@@ -106,3 +128,8 @@ class AmpModule(pl.LightningModule):
             budget = BudgetSchedule(optimizer, self, s.scheduler, s.warmup, s.lr_final, s.cooldown)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": budget, "interval": "step"}}
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=s.lr_decay)}
+
+
+def unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """(x, y) or (x, knobs, y) -> x, knobs (None without), y."""
+    return (batch[0], None, batch[1]) if len(batch) == 2 else tuple(batch)

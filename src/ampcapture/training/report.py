@@ -1,5 +1,6 @@
 """What a listener and a reviewer look at after training: a target-vs-prediction plot
-(waveform zoom, spectrum, error over time) and short audio clips of the test region."""
+(waveform zoom, spectrum, error over time) and short audio clips of the test region; for a
+parametric model, its test ESR against each knob."""
 
 from __future__ import annotations
 
@@ -61,6 +62,29 @@ def comparison_plot(target: np.ndarray, prediction: np.ndarray, sample_rate: int
     plt.close(fig)
 
 
+def knob_plot(settings: list[tuple[dict[str, float], float, bool]], path: Path, title: str) -> None:
+    """A parametric model's test ESR against each knob: one panel per knob, a point per setting
+    ((values, test ESR, held out)), the held-out settings marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(settings[0][0])
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), constrained_layout=True, squeeze=False)
+    fig.suptitle(title)
+    for name, ax in zip(names, axes[0]):
+        for held_out, style, label in ((False, "o", "trained setting"), (True, "X", "held-out setting")):
+            points = [(values[name], error) for values, error, held in settings if held == held_out]
+            if points:
+                ax.semilogy(*zip(*points), style, markersize=9, label=label)
+        ax.set(xlabel=name, ylabel="test ESR", title=f"test ESR against {name}")
+        ax.legend()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
 def audio_clips(x: np.ndarray, target: np.ndarray, prediction: np.ndarray, sample_rate: int, folder: Path, seconds: float) -> list[Path]:
     """The first `seconds` of input, target and prediction as float WAVs."""
     n = min(int(seconds * sample_rate), target.size)
@@ -74,10 +98,12 @@ def audio_clips(x: np.ndarray, target: np.ndarray, prediction: np.ndarray, sampl
 
 def test_artifacts(model, capture, title: str, folder: Path, clip_seconds: float) -> dict[str, list[Path]]:
     """What a finished run shows of its test region: the comparison plot and (clip_seconds > 0)
-    clips of input, target and prediction, written into `folder` by artifact folder."""
+    clips of input, target and prediction, written into `folder` by artifact folder. Of a capture
+    set, `capture` is one setting (the run shows a held-out one)."""
     x, target = capture.segment("test", model.pre_roll)
+    knobs = None if capture.knobs is None else capture.knob_tensor.unsqueeze(0)
     with torch.no_grad():
-        prediction = model.eval().evaluate(x.unsqueeze(0)).squeeze(0).numpy()
+        prediction = model.eval().evaluate(x.unsqueeze(0), knobs).squeeze(0).numpy()
     target, dry = target.numpy(), x[model.pre_roll :].numpy()
     plot = Path(folder) / "comparison.png"
     comparison_plot(target, prediction, capture.sample_rate, plot, title)
