@@ -4,6 +4,7 @@ export a trained model, render audio through a model, benchmark a model's real-t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -12,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ampcapture.audio.stimulus import StimulusSpec, sidecar_path, write_stimulus
-from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture
-from ampcapture.capture.align import AlignSettings, inspect
+from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture, render_demo_capture_set
+from ampcapture.capture.align import AlignSettings, inspect, inspect_capture_set
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import AmpCaptureError, user_error
 from ampcapture.core.files import write_json
@@ -41,10 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", help="folder for input.wav and output.wav")
     p.add_argument("--seed", type=int, help="fixes the hidden latency and the noise (default: demo.seed in conf/)")
     p.add_argument("--drive-db", type=float, help="(default: demo.drive_db in conf/)")
+    p.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="SETTING=V1,V2,...",
+        help="render a capture set instead: the amp at every value of this setting (e.g. drive_db=6,18,30; repeat for a grid)",
+    )
 
-    p = commands.add_parser("check", help="check a reamp recording: formats, levels, latency, drift, repeatability")
-    p.add_argument("input", help="the DI / reamp input WAV that was played through the gear")
-    p.add_argument("output", help="the recording of the gear's output")
+    p = commands.add_parser("check", help="check a reamp recording (or a capture set): formats, levels, latency, drift, repeatability")
+    p.add_argument("input", help="the DI / reamp input WAV that was played through the gear, or a capture set's folder (with captures.yaml)")
+    p.add_argument("output", nargs="?", help="the recording of the gear's output (none for a capture set)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--expected-sample-rate", type=int, help="error if the files are at another rate; 0 accepts any (default: data.align.expected_sample_rate in conf/)"
@@ -65,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-aidax", action="store_true", help="do not write the AIDA-X JSON")
     p.add_argument("--align-report", help="reports/<capture>/align.json, for the latency and checks metadata")
     p.add_argument("--register", action="store_true", help="add a version to the capture's model in the MLflow registry")
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="a parametric model's knob setting to write (repeat for each knob)")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2,...", help="write one file per value of this knob (OUT_<name><value>.nam); repeat for a grid"
+    )
     for name in USER_FIELDS:
         p.add_argument(f"--{name.replace('_', '-')}", help=f"metadata: {name}")
 
@@ -73,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="input audio (any rate, mono or stereo)")
     p.add_argument("output", help="output file (written in the input's format)")
     p.add_argument("--size", type=float, help=SIZE_HELP)
+    p.add_argument(
+        "--knob", action="append", default=[], metavar="NAME=VALUE", help="a parametric model's knob: held (gain=6) or ramped across the file (gain=0:10)"
+    )
     p.add_argument("--no-progress", action="store_true")
 
     p = commands.add_parser("bench", help="real-time factor of a model, offline and streaming, one thread")
@@ -84,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buffers", type=int, nargs="+", help="(default: bench.buffer_sizes in conf/)")
     p.add_argument("--runs", type=int, help="(default: bench.runs in conf/)")
     p.add_argument("--size", type=float, help=SIZE_HELP)
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="a parametric model's knob setting (repeat for each knob)")
     return parser
 
 
@@ -97,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"wrote {args.out} ({sidecar['duration_s']:.1f} s at {spec.sample_rate} Hz) and {sidecar_path(args.out)}")
         elif args.command == "demo":
             amp = defaults(AmpSettings, **given(seed=args.seed, drive_db=args.drive_db))
-            info = render_demo_capture(args.stimulus, args.out_dir, amp)
-            console.print(f"wrote {args.out_dir}/input.wav and output.wav (hidden latency {info['latency_samples']} samples)")
+            if args.knob:
+                grid = {name: list(values) for name, values in knob_lists(args.knob).items()}
+                info = render_demo_capture_set(args.stimulus, args.out_dir, amp, grid)
+                console.print(f"wrote {args.out_dir}/input.wav, captures.yaml and one recording per setting (hidden latency {info['latency_samples']} samples)")
+            else:
+                info = render_demo_capture(args.stimulus, args.out_dir, amp)
+                console.print(f"wrote {args.out_dir}/input.wav and output.wav (hidden latency {info['latency_samples']} samples)")
         elif args.command == "check":
             return _check(args, console)
         elif args.command == "export":
@@ -111,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
                 warn=_warn,
                 size=args.size,
+                knobs=knob_settings(args.knob, ramps=True),
             )
             played = "" if "submodel" not in info else f", submodel {info['submodel'] + 1} of {len(info['sizes'])}"
             console.print(f"wrote {info['output']} ({info['seconds']:.1f} s, {info['channels']} ch, {info['sample_rate']} Hz{played})")
@@ -131,17 +153,57 @@ def given(**options):
     return {k: v for k, v in options.items() if v is not None}
 
 
+def knob_settings(specs: list[str], ramps: bool = False) -> dict[str, tuple[float, float]]:
+    """--knob NAME=VALUE (or NAME=START:END where `ramps`) -> {name: (start, end)}."""
+    settings = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            start, _, end = value.partition(":") if ramps else (value, "", "")
+            settings[name.strip()] = (float(start), float(end or start))
+        except ValueError:
+            raise AmpCaptureError("--knob", f"{spec!r} is not NAME=VALUE" + (" or NAME=START:END" if ramps else ""), "e.g. --knob gain=6") from None
+    return settings
+
+
+def knob_lists(specs: list[str]) -> dict[str, list[float]]:
+    """--grid / --knob NAME=V1,V2,... -> {name: [values]}."""
+    lists = {}
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        try:
+            lists[name.strip()] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise AmpCaptureError("--grid", f"{spec!r} is not NAME=V1,V2,...", "e.g. --grid gain=0,2.5,5,7.5,10") from None
+    return lists
+
+
 def _export(args, console: Console) -> None:
+    """One file, or with --grid one per setting of the grid (the other knobs held by --knob)."""
+    held = {name: start for name, (start, _) in knob_settings(args.knob).items()}
+    grid = knob_lists(args.grid)
+    if not grid:
+        return _export_one(args, console, Path(args.out), held)
+    for combo in itertools.product(*grid.values()):
+        setting = dict(zip(grid, combo))
+        tag = "_".join(f"{name}{value:g}" for name, value in setting.items())
+        out = Path(args.out)
+        aidax = Path(args.aidax).with_name(f"{Path(args.aidax).stem}_{tag}.json") if args.aidax else None
+        _export_one(args, console, out.with_name(f"{out.stem}_{tag}{out.suffix}"), {**held, **setting}, aidax)
+
+
+def _export_one(args, console: Console, out: Path, knobs: dict[str, float], aidax: Path | None = None) -> None:
     settings = defaults(ExportSettings, **given(nam_version=args.nam_version), aidax=not args.no_aidax, register=args.register)
     user = {name: getattr(args, name) for name in USER_FIELDS}
     report = export_checkpoint(
         args.checkpoint,
-        args.out,
+        out,
         settings,
         user=user,
         align_report=args.align_report,
-        aidax_out=args.aidax,
+        aidax_out=aidax or args.aidax,
         tracking=defaults(LoggerSettings) if args.register else None,
+        knobs=knobs,
     )
     if report["nam"]:
         console.print(
@@ -160,7 +222,7 @@ def _bench(args, console: Console) -> None:
     settings = defaults(
         BenchSettings, **given(offline_seconds=args.offline_seconds, stream_seconds=args.stream_seconds, buffer_sizes=args.buffers, runs=args.runs)
     )
-    report = benchmark(args.model, settings, size=args.size)
+    report = benchmark(args.model, settings, size=args.size, knobs=knob_settings(args.knob))
     title = Path(args.model).name
     if "submodel" in report:
         title += f" (submodel {report['submodel'] + 1} of {len(report['sizes'])})"
@@ -176,6 +238,10 @@ def _check(args, console: Console) -> int:
     if args.expected_sample_rate is not None:
         overrides["expected_sample_rate"] = args.expected_sample_rate or None
     settings = defaults(AlignSettings, **overrides)
+    if Path(args.input).is_dir():
+        return _check_set(args, settings, console)
+    if args.output is None:
+        raise AmpCaptureError(args.input, "no output recording given", "ampcapture check INPUT.wav OUTPUT.wav, or ampcapture check CAPTURE_SET_FOLDER")
     result = inspect(args.input, args.output, settings, args.reference)
     report = result.report()
     if args.json:
@@ -195,6 +261,30 @@ def _check(args, console: Console) -> int:
             console.print(f"  - {line}", highlight=False)
         return 1
     console.print(f"[green]usable[/]: latency {result.latency_samples} samples ({result.latency_method}), {len(result.warnings)} warning(s)")
+    return 0
+
+
+def _check_set(args, settings: AlignSettings, console: Console) -> int:
+    """A capture set: each recording's latency and verdicts, then every problem."""
+    capture_set, results, problems = inspect_capture_set(args.input, settings, args.reference)
+    if args.json:
+        print(json.dumps({"recordings": {n: r.report() for n, r in results.items()}, "errors": problems}, indent=2, default=str))
+        return 1 if problems else 0
+    table = Table(title=f"{args.input} ({len(capture_set.settings)} recordings)")
+    for column in ("recording", "knobs", "latency", "warnings", "errors"):
+        table.add_column(column)
+    for s in capture_set.settings:
+        r = results.get(s.name)
+        knobs = ", ".join(f"{k}={v:g}" for k, v in s.values.items()) + (" (held out)" if s.held_out else "")
+        figures = ("-", "-", "not found") if r is None else (str(r.latency_samples), str(len(r.warnings)), str(len(r.errors)))
+        table.add_row(s.file, knobs, *figures)
+    console.print(table)
+    if problems:
+        console.print(f"[bold red]{len(problems)} error(s):[/] this capture set cannot be used as it is.")
+        for line in problems:
+            console.print(f"  - {line}", highlight=False)
+        return 1
+    console.print(f"[green]usable[/]: {len(results)} recordings, latency {next(iter(results.values())).latency_samples} samples")
     return 0
 
 

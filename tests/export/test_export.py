@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from ampcapture.audio.guitar import playing
 from ampcapture.cli import main as cli
@@ -382,8 +383,9 @@ def test_containers_play_the_submodel_the_plugin_plays_and_broken_ones_are_named
         load_model(_container(tmp_path), 1.5)
 
 
-def keras_lstm_forward(data: dict, x: np.ndarray) -> np.ndarray:
-    """An independent reading of the AIDA-X JSON: Keras' LSTM (x W + h U + b; gates i, f, c, o), then dense."""
+def keras_lstm_forward(data: dict, x: np.ndarray, params: tuple[float, ...] = ()) -> np.ndarray:
+    """An independent reading of the AIDA-X JSON: Keras' LSTM (x W + h U + b; gates i, f, c, o), then
+    dense; `params`: AIDA-X's PARAM1/PARAM2, the inputs after the sample."""
     lstm, dense = data["layers"]
     w, u, b = (np.array(a, dtype=np.float64) for a in lstm["weights"])
     dw, db = (np.array(a, dtype=np.float64) for a in dense["weights"])
@@ -391,7 +393,7 @@ def keras_lstm_forward(data: dict, x: np.ndarray) -> np.ndarray:
     h, c, out = np.zeros(hidden), np.zeros(hidden), np.empty(x.size)
     sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     for t, sample in enumerate(x.astype(np.float64)):
-        z = np.array([sample]) @ w + h @ u + b
+        z = np.array([sample, *params]) @ w + h @ u + b
         i, f, g, o = np.split(z, 4)
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
         h = sigmoid(o) * np.tanh(c)
@@ -602,3 +604,102 @@ def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path, capsys):
     assert not (tmp_path / "x.nam").exists()
     status, said = _said(capsys, "bench", str(tmp_path / "model.onnx"))
     assert status == 1 and "unsupported model file type" in said
+
+
+@pytest.fixture(scope="module")
+def knob_checkpoints(tiny_knob_params, tmp_path_factory) -> dict[str, Path]:
+    """Two-epoch tiny trainings on the tiny capture set (drive 6..30 dB): a WaveNet, an LSTM and a two-size container."""
+    from ampcapture.training.fit import train
+
+    root = tmp_path_factory.mktemp("knob_export")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    try:
+        result = {}
+        for preset in ("wavenet_nano", "lstm_small", "container_tiny"):
+            cfg = copy.deepcopy(tiny_knob_params)
+            cfg["paths"]["models"] = str(root / "models")
+            cfg["model"] = copy.deepcopy(TINY_CONTAINER) if preset == "container_tiny" else presets.preset(preset)
+            cfg["model"]["config"].update({"warmup": 256} if preset.startswith("lstm") else {})
+            cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
+            cfg["trainer"].update(max_epochs=2, progress_bar=False)
+            cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
+            result[preset] = Path(train(cfg)["checkpoint"])
+        yield result
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_parametric_model_exports_a_plain_file_per_setting_that_nams_loader_plays_as_the_parametric_model(knob_checkpoints, tmp_path, signals):
+    for name, x in signals.items():
+        np.save(tmp_path / f"{name}.npy", x)
+    written = {}
+    for preset, checkpoint in knob_checkpoints.items():
+        out = tmp_path / f"{preset}.nam"
+        assert cli(["export", str(checkpoint), "-o", str(out), "--grid", "drive_db=6,12.5,30", "--no-aidax"]) == 0
+        for value in (6.0, 12.5, 30.0):
+            path = tmp_path / f"{preset}_drive_db{value:g}.nam"
+            assert json.loads(path.read_text())["metadata"]["training"]["ampcapture"]["knobs"] == {"drive_db": value}
+            written[path] = (checkpoint, value)
+        assert not out.exists()
+    run_nam(NAM_RENDER, tmp_path, *(str(p) for p in written))
+    for path, (checkpoint, value) in written.items():
+        parametric = load_checkpoint_model(checkpoint)
+        knobs = torch.tensor([(value - 6.0) / 24.0])
+        for name, x in signals.items():
+            for i, size in enumerate(getattr(parametric, "sizes", [parametric])):
+                with torch.no_grad():
+                    reference = size.render(torch.from_numpy(x), knobs).numpy()
+                assert np.max(np.abs(np.load(f"{path}.{name}.{i}.npy") - reference)) <= 1e-5, (path.name, name, i)
+
+
+def test_a_parametric_model_needs_every_knob_in_range_and_an_ordinary_one_takes_none(knob_checkpoints, checkpoints, tmp_path, capsys):
+    checkpoint, out = str(knob_checkpoints["wavenet_nano"]), tmp_path / "k.nam"
+    for args, message in (
+        ([], "drive_db not given"),
+        (["--knob", "drive_db=40"], "outside [6, 30]"),
+        (["--knob", "drive_db=10", "--knob", "gain=1"], "no knob 'gain'"),
+        (["--knob", "drive=loud"], "not NAME=VALUE"),
+    ):
+        assert cli(["export", checkpoint, "-o", str(out), *args]) == 1
+        assert message in capsys.readouterr().err.replace("\n", " ")
+        assert not out.exists()
+    assert cli(["export", str(checkpoints["wavenet_nano"]), "-o", str(out), "--knob", "drive_db=10"]) == 1
+    assert "has no knobs" in capsys.readouterr().err
+    assert cli(["bench", checkpoint, "--knob", "drive_db=10", "--runs", "1", "--offline-seconds", "0.5", "--stream-seconds", "0.5", "--buffers", "64"]) == 0
+
+
+def test_a_parametric_lstm_also_exports_its_knobs_to_aidax(knob_checkpoints, tmp_path, signals):
+    out = tmp_path / "lstm.nam"
+    assert cli(["export", str(knob_checkpoints["lstm_small"]), "-o", str(out), "--knob", "drive_db=24"]) == 0
+    data = json.loads((tmp_path / "lstm.aidax.parametric.json").read_text())
+    assert data["in_shape"] == [None, None, 2] and data["metadata"]["knobs"] == {"PARAM1": {"knob": "drive_db", "range": [6.0, 30.0]}}
+    folded = json.loads((tmp_path / "lstm.aidax.json").read_text())
+    assert folded["in_shape"] == [None, None, 1]
+    x = signals["guitar"][:4000]
+    # AIDA-X's PARAM1 at 0.75 plays what the file folded at drive 24 plays (from a zero state, as AIDA-X starts)
+    assert np.max(np.abs(keras_lstm_forward(data, x, (0.75,)) - keras_lstm_forward(folded, x))) <= 1e-5
+
+
+def test_render_holds_or_ramps_a_parametric_models_knobs(knob_checkpoints, tmp_path):
+    checkpoint = str(knob_checkpoints["wavenet_nano"])
+    x = playing(1.0, SR, seed=5)
+    sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
+    outs = {}
+    for setting in ("6", "30", "6:30"):
+        outs[setting] = tmp_path / f"out_{setting.replace(':', '_')}.wav"
+        assert cli(["render", checkpoint, str(tmp_path / "in.wav"), str(outs[setting]), "--knob", f"drive_db={setting}", "--no-progress"]) == 0
+    held = {s: sf.read(outs[s])[0] for s in ("6", "30")}
+    ramp = sf.read(outs["6:30"])[0]
+    assert np.max(np.abs(held["6"] - held["30"])) > 1e-3
+    # the ramp starts at drive 6 and ends at drive 30 (within the model's memory of the ramp)
+    assert np.max(np.abs(ramp[:200] - held["6"][:200])) < 0.1 * np.max(np.abs(held["6"] - held["30"]))
+    model = load_checkpoint_model(checkpoint)
+    curve = torch.linspace(0, 1, x.size)[None]
+    with torch.no_grad():
+        assert np.max(np.abs(ramp - model.render(torch.from_numpy(x), curve).numpy())) <= 1e-5
+    # held: the folded model on the engine, as its exported .nam plays
+    assert cli(["export", checkpoint, "-o", str(tmp_path / "d30.nam"), "--knob", "drive_db=30"]) == 0
+    assert cli(["render", str(tmp_path / "d30.nam"), str(tmp_path / "in.wav"), str(tmp_path / "nam.wav"), "--no-progress"]) == 0
+    assert np.max(np.abs(sf.read(tmp_path / "nam.wav")[0] - held["30"])) <= 1e-6

@@ -15,10 +15,11 @@ import torch
 
 from ampcapture import __version__
 from ampcapture.audio.guitar import playing
+from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import atomic_path, write_json
 from ampcapture.formats.aidax import drops_initial_state, to_aidax
-from ampcapture.formats.checkpoint import load_checkpoint_model
+from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
 from ampcapture.formats.nam import plugin_differences, to_nam, write_nam
 from ampcapture.models import LSTM, SlimmableContainer
 from ampcapture.runtime.load import load_model
@@ -52,17 +53,23 @@ def export_checkpoint(
     tracking=None,
     capture: str | None = None,
     selection: dict[str, Any] | None = None,
+    knobs: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write the `.nam` (and AIDA-X JSON) of a checkpoint and return the export report.
 
     The export is checked before it is kept: the written file is read back and renders
     `check_audio` (default: guitar-like playing) within 1e-5 of the torch model. `selection`
     (ampcapture.selection.choose: how this checkpoint was chosen) goes into the report and
-    the registry."""
+    the registry. A parametric checkpoint (trained on a capture set) is written at the knob
+    setting `knobs` ({name: value}, every knob), folded into an ordinary model that every
+    player loads, and checked against the parametric model itself."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.is_dir():
         raise AmpCaptureError(out, "is a folder", f"name the .nam file to write, e.g. {out / (checkpoint.parent.name + '.nam')}")
-    model = load_checkpoint_model(checkpoint)
+    parametric = load_checkpoint_model(checkpoint)
+    values = knob_inputs(checkpoint_knobs(checkpoint), {n: (v, v) for n, v in (knobs or {}).items()})
+    knob_tensor = None if values is None else torch.from_numpy(values)
+    model = parametric if knob_tensor is None else parametric.at_knobs(knob_tensor)
     metrics = _read_json(checkpoint.parent / "metrics.json")
     capture = capture or metrics.get("capture") or out.stem
     user = {k: v for k, v in (user or {}).items() if v is not None}
@@ -70,6 +77,8 @@ def export_checkpoint(
     if unknown:
         raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
     metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
+    if knobs:
+        metadata["training"]["ampcapture"].update(knobs=dict(knobs), knob_ranges=checkpoint_knobs(checkpoint))
     report: dict[str, Any] = {
         "capture": capture,
         "checkpoint": str(checkpoint),
@@ -80,13 +89,14 @@ def export_checkpoint(
         "validation_esr": metrics.get("validation_esr"),
         "test_esr": metrics.get("test_esr"),
         **({"selection": selection} if selection else {}),
+        **({"knobs": dict(knobs)} if knobs else {}),
     }
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     # every size a player can pick (one but for a SlimmableContainer), by a size-control value in its range
-    sizes = list(model.sizes) if isinstance(model, SlimmableContainer) else [model]
+    sizes = list(parametric.sizes) if isinstance(parametric, SlimmableContainer) else [parametric]
     controls = model.size_controls if isinstance(model, SlimmableContainer) else [None]
     with torch.no_grad():
-        references = [size.render(torch.from_numpy(np.asarray(check, dtype=np.float32))).numpy() for size in sizes]
+        references = [size.render(torch.from_numpy(np.asarray(check, dtype=np.float32)), knob_tensor).numpy() for size in sizes]
     with tempfile.TemporaryDirectory() as tmp:
         if isinstance(model, LSTM) and model.skip:
             report.update(nam=None, nam_note="GuitarML's skip LSTM has no .nam layout; see the AIDA-X file")
@@ -100,7 +110,10 @@ def export_checkpoint(
                 nam=str(out), nam_version=nam["version"], loudness=nam["metadata"]["loudness"], gain=nam["metadata"]["gain"], nam_max_abs_difference=difference
             )
             report["plugin_differences"] = plugin_differences(model)
-        aidax = _export_aidax(model, metadata, settings, check, aidax_out or out.with_suffix(".aidax.json"), report)
+        aidax_path = Path(aidax_out or out.with_suffix(".aidax.json"))
+        aidax = _export_aidax(model, metadata, settings, check, aidax_path, report)
+        if aidax is not None and parametric.knobs:  # AIDA-X can also take the knobs themselves
+            _export_parametric_aidax(parametric, metadata, aidax_path.with_name(aidax_path.name.replace(".json", ".parametric.json")), report)
         if report["nam"] is None and aidax is None:
             raise AmpCaptureError(checkpoint, "this model fits neither .nam nor AIDA-X", "train a WaveNet or an LSTM preset")
         if report["nam"] is not None:
@@ -125,6 +138,19 @@ def _export_aidax(model, metadata, settings, check, path, report) -> Path | None
     write_json(path, data)
     report.update(aidax=str(path), aidax_initial_state_dropped=drops_initial_state(model))
     return path
+
+
+def _export_parametric_aidax(model, metadata, path: Path, report) -> None:
+    """The parametric LSTM itself for AIDA-X, its knobs on PARAM1/PARAM2 (0..1 over their ranges)."""
+    ranges = metadata["training"]["ampcapture"]["knob_ranges"]
+    knobs = {f"PARAM{i + 1}": {"knob": name, "range": span} for i, (name, span) in enumerate(ranges.items())}
+    try:
+        data = to_aidax(model, {"name": metadata["name"], "esr": report.get("validation_esr"), "source": "ampcapture", "knobs": knobs})
+    except AmpCaptureError as exc:
+        report["aidax_parametric_note"] = exc.problem
+        return
+    write_json(path, data)
+    report["aidax_parametric"] = str(path)
 
 
 def _check_difference(difference: float, out: Path) -> None:

@@ -29,3 +29,8 @@ def load_checkpoint_model(path: str | Path) -> AmpModel:
             "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file",
         ) from exc
     return model.eval()
+
+
+def checkpoint_knobs(path: str | Path) -> dict[str, list[float]] | None:
+    """A parametric model's knobs, {name: [low, high]} in its inputs' order; None for others."""
+    return torch.load(Path(path), map_location="cpu", weights_only=False)["hyper_parameters"].get("knobs")

@@ -48,9 +48,11 @@ class BenchSettings:
             raise ConfigError("bench.buffer_sizes", f"{self.buffer_sizes} is not a list of positive sizes", "e.g. [32, 64, 512]")
 
 
-def benchmark(model_path: str | Path, settings: BenchSettings, progress: bool = True, size: float | None = None) -> dict[str, Any]:
+def benchmark(
+    model_path: str | Path, settings: BenchSettings, progress: bool = True, size: float | None = None, knobs: dict[str, tuple[float, float]] | None = None
+) -> dict[str, Any]:
     """`size` picks a SlimmableContainer's submodel (the plugin's size control; default the largest)."""
-    model = load_model(model_path, size)
+    model = load_model(model_path, size, knobs)  # a parametric model: folded at `knobs`, as players run it
     engine, rate = model.engine, model.sample_rate
     x = playing(max(settings.offline_seconds, settings.stream_seconds + settings.warmup_seconds), rate, settings.seed)
     offline_x = x[: int(settings.offline_seconds * rate)]

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import ModelFileError
-from ampcapture.formats.checkpoint import load_checkpoint_model
+from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
 from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, read_nam_dict, submodel
 from ampcapture.models import LSTM, AmpModel
 from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
@@ -57,14 +60,19 @@ def engine_for_model(model: AmpModel) -> Engine:
     return engine_for(read_nam_dict(nam_body(model), "model"))
 
 
-def load_model(path: str | Path, size: float | None = None) -> LoadedModel:
+def load_model(path: str | Path, size: float | None = None, knobs: dict[str, tuple[float, float]] | None = None) -> LoadedModel:
     """Any `.nam` (ours or NAM's trainer's) or ampcapture checkpoint; of a SlimmableContainer
-    (A2) the submodel the plugin plays at `size` (default: the largest)."""
+    (A2) the submodel the plugin plays at `size` (default: the largest); of a parametric
+    checkpoint, the model its knobs make at the setting `knobs` ({name: (value, value)})."""
     path = Path(path)
     if path.suffix == ".nam":
+        knob_inputs(None, knobs or {})  # refuses knobs
         return _loaded(path, "nam", read_nam(path), None, size)
     if path.suffix == ".ckpt":
         model = load_checkpoint_model(path)
+        values = knob_inputs(checkpoint_knobs(path), knobs or {})
+        if values is not None:
+            model = model.at_knobs(torch.from_numpy(values))
         if isinstance(model, LSTM) and model.skip:  # no .nam layout; one size
             return _loaded(path, "checkpoint", None, model, size)
         return _loaded(path, "checkpoint", read_nam_dict(nam_body(model), path), model, size)

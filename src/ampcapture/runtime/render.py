@@ -8,12 +8,15 @@ from typing import Callable
 
 import numpy as np
 import soundfile as sf
+import torch
 from rich.progress import Progress
 from scipy.signal import resample_poly
 
 from ampcapture.audio.io import read_audio
+from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import atomic_path
+from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
 from ampcapture.runtime.load import load_model
 
 CHUNK = 48000  # samples per progress step
@@ -34,16 +37,24 @@ def render_file(
     progress: bool = True,
     warn: Callable[[str], None] = print,
     size: float | None = None,
+    knobs: dict[str, tuple[float, float]] | None = None,
 ) -> dict:
     """Each channel goes through the model from silence; the output keeps the input's rate,
-    length, channels, file format and sample format. `size` picks a container's submodel."""
+    length, channels, file format and sample format. `size` picks a container's submodel;
+    `knobs` ({name: (start, end)}) sets a parametric checkpoint's knobs, held (start == end: the
+    folded model, on the engine) or ramped across the file (the torch model, sample by sample)."""
     out_path = Path(out_path)
     for source, what in ((in_path, "input take"), (model_path, "model")):
         if out_path.exists() and Path(source).exists() and out_path.samefile(source):
             raise AmpCaptureError(out_path, f"is the {what} itself: rendering would overwrite it", "name a new output file, e.g. take_amp.wav")
     if out_path.is_dir():
         raise AmpCaptureError(out_path, "is a folder", f"name a file inside it, e.g. {out_path / 'take_amp.wav'}")
-    model = load_model(model_path, size)
+    knobs = knobs or {}
+    model = load_model(model_path, size, {n: (a, a) for n, (a, _) in knobs.items()})
+    ramped = None
+    if any(a != b for a, b in knobs.values()):
+        full = load_checkpoint_model(model_path)
+        ramped = full if model.submodel is None else full.sizes[model.submodel]
     audio = read_audio(in_path)
     info = sf.info(str(audio.path))
     if audio.sample_rate != model.sample_rate:
@@ -57,6 +68,10 @@ def render_file(
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"rendering {audio.path.name}", total=x.size)
         for c in range(x.shape[1]):
+            if ramped is not None:
+                y[:, c] = _render_ramp(ramped, x[:, c], knob_inputs(checkpoint_knobs(model_path), knobs, x.shape[0]))
+                bar.advance(task, x.shape[0])
+                continue
             model.engine.reset()
             for start in range(0, x.shape[0], CHUNK):
                 y[start : start + CHUNK, c] = model.engine.process(x[start : start + CHUNK, c])
@@ -87,3 +102,14 @@ def render_file(
         "seconds": audio.frames / audio.sample_rate,
         "peak_db": 20 * np.log10(peak) if peak > 0 else None,
     }
+
+
+def _render_ramp(model, x: np.ndarray, knobs: np.ndarray) -> np.ndarray:
+    """`x` through a parametric torch model whose knobs move (knobs: (n, frames)), from silence
+    held at the first setting; a region at a time (AmpModel.evaluate)."""
+    lead = model.pre_roll
+    signal = torch.cat([torch.zeros(lead), torch.from_numpy(x)])
+    curve = torch.from_numpy(knobs)
+    curve = torch.cat([curve[:, :1].expand(-1, lead), curve], dim=1)
+    with torch.no_grad():
+        return model.evaluate(signal[None], curve[None])[0].numpy()
