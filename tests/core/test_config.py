@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from ampcapture.audio.stimulus import StimulusSpec
-from ampcapture.audio.virtual_amp import AmpSettings
+from ampcapture.audio.virtual_amp import AmpSettings, KnobGrid
 from ampcapture.capture.align import AlignSettings
 from ampcapture.capture.split import SplitSettings
 from ampcapture.core.config import compose, defaults, load_params, settings
@@ -37,6 +37,7 @@ def test_params_yaml_is_the_composition_of_conf(tmp_path, monkeypatch):
 SCHEMAS = [
     StimulusSpec,
     AmpSettings,
+    KnobGrid,
     AlignSettings,
     SplitSettings,
     LossSettings,

@@ -90,3 +90,21 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     status = _dvc(project, "status").stdout
     assert "split:" in status and "align:" not in status and "stimulus:" not in status
+
+    # The parametric DAG: the same stages on the demo capture set (what `dvc exp run -S
+    # capture=demo_knobs` runs), one model with a knob input per grid setting, exported per setting.
+    params["data"]["split"]["train_fraction"] = 0.8
+    params["capture"] = "demo_knobs"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    rerun = _dvc(project, "repro").stdout
+    assert "Running stage 'demo'" not in rerun and "Running stage 'demo_knobs'" not in rerun  # rendered by the first repro
+    assert "Running stage 'align'" in rerun
+    align = json.loads((project / "reports/demo_knobs/align.json").read_text())
+    assert len(align["recordings"]) == 9 and align["knobs"] == {"drive_db": [6.0, 30.0], "treble_db": [-4.0, 8.0]}
+    final = json.loads((project / "models/demo_knobs/final/metrics.json").read_text())
+    assert final["knobs"] == align["knobs"] and final["heldout_esr"] == final["settings"]["drive_db18_treble_db2"]["test_esr"]
+    exported = json.loads((project / "reports/demo_knobs/export.json").read_text())
+    assert exported["knobs"] == {"drive_db": 18.0, "treble_db": 2.0} and len(exported["knob_settings"]) == 9
+    for path in exported["knob_settings"]:
+        assert load_model(project / path).architecture == "WaveNet"
+    assert json.loads((project / "reports/demo_knobs/benchmark.json").read_text())["offline"]["rtf"] > 0

@@ -18,12 +18,14 @@ a small model cannot fit it perfectly. Signal chain, all causal:
 
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import yaml
 from rich.progress import Progress
 from scipy.signal import lfilter, lfilter_zi
 
@@ -59,6 +61,16 @@ class AmpSettings:
     def latency_samples(self) -> int:
         """The latency the aligner must find; fixed by the seed, unknown to the aligner."""
         return int(np.random.default_rng(self.seed).integers(0, self.max_latency_samples + 1))
+
+
+@dataclass
+class KnobGrid:
+    """The demo capture set's settings: each virtual-amp knob (an AmpSettings field) and its values;
+    every combination is recorded (`render_demo_capture_set`)."""
+
+    SECTION: ClassVar[str] = "demo_knobs"
+
+    grid: dict[str, list[float]]
 
 
 class _Filter:
@@ -174,5 +186,37 @@ def render_demo_capture(stimulus_wav: str | Path, out_dir: str | Path, settings:
     with atomic_dir(out_dir) as tmp:
         write_audio(tmp / "input.wav", x, source.sample_rate, subtype="PCM_24")
         write_audio(tmp / "output.wav", y, source.sample_rate, subtype="PCM_24")
+        (tmp / "device.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def render_demo_capture_set(stimulus_wav: str | Path, out_dir: str | Path, settings: AmpSettings, grid: dict[str, list[float]]) -> dict:
+    """A capture set (`capture.knobs`): the reamp input through the virtual amp at every setting
+    of `grid` ({AmpSettings field: values}, e.g. {"drive_db": [6, 18, 30]}), one output per
+    setting, and its captures.yaml. The setting nearest the middle of every knob's range is held
+    out, the usual test of how a parametric model interpolates."""
+    unknown = [k for k in grid if k not in asdict(settings) or k in ("max_latency_samples", "seed")]
+    if unknown or not grid or any(len(v) < 2 for v in grid.values()):
+        raise ConfigError("--knob", f"{unknown[0] if unknown else grid!r} is not a grid of amp settings", "give e.g. drive_db=6,18,30 (two values or more)")
+    source = read_audio(stimulus_wav)
+    x = source.samples if source.channels == 1 else source.samples[:, 0]
+    names = list(grid)
+    combos = list(itertools.product(*(sorted(grid[n]) for n in names)))
+    middle = [(min(grid[n]) + max(grid[n])) / 2 for n in names]
+    spans = [max(grid[n]) - min(grid[n]) for n in names]
+    held = min(combos, key=lambda c: sum(((v - m) / s) ** 2 for v, m, s in zip(c, middle, spans)))
+    recordings = []
+    with atomic_dir(out_dir) as tmp:
+        write_audio(tmp / "input.wav", x, source.sample_rate, subtype="PCM_24")
+        for combo in combos:
+            values = dict(zip(names, (float(v) for v in combo)))
+            file = "_".join(f"{n}{v:g}" for n, v in values.items()) + ".wav"
+            y = render(x, replace(settings, **values), source.sample_rate, np.random.default_rng(settings.seed + 1))
+            write_audio(tmp / file, y, source.sample_rate, subtype="PCM_24")
+            recordings.append({"file": file, **values, **({"held_out": True} if combo == held else {})})
+        manifest = {"knobs": {n: [float(min(grid[n])), float(max(grid[n]))] for n in names}, "recordings": recordings}
+        header = "# A capture set: ampcapture's virtual amp at every setting of a grid.\n"
+        (tmp / "captures.yaml").write_text(header + yaml.safe_dump(manifest, sort_keys=False))
+        info = {"device": "ampcapture virtual amp", "settings": asdict(settings), "grid": grid, "latency_samples": settings.latency_samples()}
         (tmp / "device.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
