@@ -50,13 +50,13 @@ class AmpModule(pl.LightningModule):
         """Mean training loss of the epoch so far; Lightning reduces its own only after validation."""
         return self._loss_sum / self._loss_count if self._loss_count else math.nan
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, pre_roll + n) -> (batch, n) (AmpModel.predict)."""
-        return self.model.predict(x)
+        return self.model.predict(x, knobs)
 
-    def evaluate(self, x: torch.Tensor) -> torch.Tensor:
+    def evaluate(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """A whole region, chunk by chunk (AmpModel.evaluate)."""
-        return self.model.evaluate(x)
+        return self.model.evaluate(x, knobs)
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         if not torch.isfinite(value):
