@@ -256,17 +256,22 @@ TINY_LSTM = {
 }
 
 
+def training_cfg(params: dict, tmp_path: Path, monkeypatch, model: dict = TINY_WAVENET, epochs: int = 3) -> dict:
+    """A training config on a tiny capture (or capture set): short epochs, MLflow in the test's folder."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    cfg = copy.deepcopy(params)
+    cfg["paths"]["models"] = str(tmp_path / "models")
+    cfg["model"] = copy.deepcopy(model)
+    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
+    cfg["trainer"].update(max_epochs=epochs, progress_bar=False)
+    cfg["logger"].update(clip_seconds=0.5)
+    return cfg
+
+
 @pytest.fixture
 def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
     """A training config on the tiny demo capture: a 4-channel WaveNet, 3 short epochs, MLflow in the test's folder."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    cfg = copy.deepcopy(tiny_params)
-    cfg["paths"]["models"] = str(tmp_path / "models")
-    cfg["model"] = copy.deepcopy(TINY_WAVENET)
-    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
-    cfg["trainer"].update(max_epochs=3, progress_bar=False)
-    cfg["logger"].update(clip_seconds=0.5)
-    return cfg
+    return training_cfg(tiny_params, tmp_path, monkeypatch)
 
 
 def esr_curve(result: dict) -> list[dict[str, float]]:

@@ -420,25 +420,31 @@ def test_aidax_refuses_what_aidax_cannot_load():
             to_aidax(build_model("LSTM", config))
 
 
+def _tiny_checkpoints(params: dict, folder: Path, epochs: int, *names: str) -> dict[str, Path]:
+    """Short tiny trainings of these presets (container_tiny: a two-size container) on `params`'
+    capture, their runs in a scratch MLflow store in `folder`."""
+    from ampcapture.training.fit import train
+
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    result = {}
+    for preset in names:
+        cfg = copy.deepcopy(params)
+        cfg["paths"]["models"] = str(folder / "models")
+        cfg["model"] = copy.deepcopy(TINY_CONTAINER) if preset == "container_tiny" else presets.preset(preset)
+        cfg["model"]["config"].update({"warmup": 256} if preset == "lstm_small" else {})
+        cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
+        cfg["trainer"].update(max_epochs=epochs, progress_bar=False)
+        cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
+        result[preset] = Path(train(cfg)["checkpoint"])
+    return result
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tiny_params, tmp_path_factory) -> dict[str, Path]:
     """One-epoch tiny trainings (WaveNet nano, GuitarML LSTM, a two-size container) whose runs are in a scratch MLflow store."""
-    from ampcapture.training.fit import train
-
     root = tmp_path_factory.mktemp("export")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
-        result = {}
-        for preset in ("wavenet_nano", "lstm_guitarml", "container_tiny"):
-            cfg = copy.deepcopy(tiny_params)
-            cfg["paths"]["models"] = str(root / "models")
-            cfg["model"] = copy.deepcopy(TINY_CONTAINER) if preset == "container_tiny" else presets.preset(preset)
-            cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
-            cfg["trainer"].update(max_epochs=1, progress_bar=False)
-            cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
-            result[preset] = Path(train(cfg)["checkpoint"])
-        result["store"] = root / "mlflow.db"
-        yield result
+        yield {**_tiny_checkpoints(tiny_params, root, 1, "wavenet_nano", "lstm_guitarml", "container_tiny"), "store": root / "mlflow.db"}
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
@@ -609,22 +615,8 @@ def test_a_file_that_is_not_a_checkpoint_fails_clearly(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def knob_checkpoints(tiny_knob_params, tmp_path_factory) -> dict[str, Path]:
     """Two-epoch tiny trainings on the tiny capture set (drive 6..30 dB): a WaveNet, an LSTM and a two-size container."""
-    from ampcapture.training.fit import train
-
-    root = tmp_path_factory.mktemp("knob_export")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
-        result = {}
-        for preset in ("wavenet_nano", "lstm_small", "container_tiny"):
-            cfg = copy.deepcopy(tiny_knob_params)
-            cfg["paths"]["models"] = str(root / "models")
-            cfg["model"] = copy.deepcopy(TINY_CONTAINER) if preset == "container_tiny" else presets.preset(preset)
-            cfg["model"]["config"].update({"warmup": 256} if preset.startswith("lstm") else {})
-            cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
-            cfg["trainer"].update(max_epochs=2, progress_bar=False)
-            cfg["logger"].update(clip_seconds=0.0, log_checkpoint=False)
-            result[preset] = Path(train(cfg)["checkpoint"])
-        yield result
+        yield _tiny_checkpoints(tiny_knob_params, tmp_path_factory.mktemp("knob_export"), 2, "wavenet_nano", "lstm_small", "container_tiny")
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 

@@ -22,7 +22,7 @@ from ampcapture.models import WaveNet
 from ampcapture.training.fit import train
 from ampcapture.training.module import AmpModule, TrainingDiverged
 
-from conftest import TINY_CONTAINER, TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder
+from conftest import TINY_CONTAINER, TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder, training_cfg
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -302,13 +302,7 @@ def test_a_capture_set_trains_one_model_with_knob_inputs(tiny_knob_params, tmp_p
     from ampcapture.capture.dataset import Capture
     from ampcapture.training.losses import esr
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    cfg = copy.deepcopy(tiny_knob_params)
-    cfg["paths"]["models"] = str(tmp_path / "models")
-    cfg["model"] = copy.deepcopy(model)
-    cfg["train"].update(ny=1024, batch_size=4, windows_per_epoch=8, lr=0.01)
-    cfg["trainer"].update(max_epochs=4, progress_bar=False)
-    cfg["logger"].update(clip_seconds=0.5)
+    cfg = training_cfg(tiny_knob_params, tmp_path, monkeypatch, model, epochs=4)
     result = train(cfg)
 
     assert result["knobs"] == {"drive_db": [6.0, 30.0]}
