@@ -23,7 +23,7 @@ from ampcapture.core.errors import AmpCaptureError, ModelFileError
 from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.formats import nam as nam_file
 from ampcapture.formats.aidax import to_aidax
-from ampcapture.formats.checkpoint import load_checkpoint_model
+from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.models import LSTM, build_model
 from ampcapture.models.layout import wavenet_weight_count
 from ampcapture.runtime.bench import BenchSettings, benchmark, plot
@@ -475,7 +475,7 @@ def test_a_container_exports_as_one_nam_whose_every_size_plays_as_trained(checkp
     data = json.loads(out.read_text())
     assert data["architecture"] == "SlimmableContainer" and [s["max_value"] for s in data["config"]["submodels"]] == [0.5, 1.0]
     assert data["metadata"]["loudness"] == data["config"]["submodels"][1]["model"]["metadata"]["loudness"]  # the largest's, as NAM writes
-    model = load_checkpoint_model(checkpoints["container_tiny"])
+    model = load_checkpoint(checkpoints["container_tiny"])[0]
     x = signals["guitar"][:6000]
     for size, part in ((0.25, 0), (0.75, 1)):
         assert np.max(np.abs(load_model(out, size).engine.render(x) - torch_render(model.sizes[part], x))) <= 1e-5
@@ -637,7 +637,7 @@ def test_a_parametric_model_exports_a_plain_file_per_setting_that_nams_loader_pl
         assert not out.exists()
     run_nam(NAM_RENDER, tmp_path, *(str(p) for p in written))
     for path, (checkpoint, value) in written.items():
-        parametric = load_checkpoint_model(checkpoint)
+        parametric = load_checkpoint(checkpoint)[0]
         knobs = torch.tensor([(value - 6.0) / 24.0])
         for name, x in signals.items():
             for i, size in enumerate(getattr(parametric, "sizes", [parametric])):
@@ -687,7 +687,7 @@ def test_render_holds_or_ramps_a_parametric_models_knobs(knob_checkpoints, tmp_p
     assert np.max(np.abs(held["6"] - held["30"])) > 1e-3
     # the ramp starts at drive 6 and ends at drive 30 (within the model's memory of the ramp)
     assert np.max(np.abs(ramp[:200] - held["6"][:200])) < 0.1 * np.max(np.abs(held["6"] - held["30"]))
-    model = load_checkpoint_model(checkpoint)
+    model = load_checkpoint(checkpoint)[0]
     curve = torch.linspace(0, 1, x.size)[None]
     with torch.no_grad():
         assert np.max(np.abs(ramp - model.render(torch.from_numpy(x), curve).numpy())) <= 1e-5

@@ -19,7 +19,7 @@ from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import atomic_path, write_json
 from ampcapture.formats.aidax import drops_initial_state, to_aidax
-from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
+from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.formats.nam import plugin_differences, to_nam, write_nam
 from ampcapture.models import LSTM, SlimmableContainer
 from ampcapture.runtime.load import load_model
@@ -66,8 +66,8 @@ def export_checkpoint(
     checkpoint, out = Path(checkpoint), Path(out)
     if out.is_dir():
         raise AmpCaptureError(out, "is a folder", f"name the .nam file to write, e.g. {out / (checkpoint.parent.name + '.nam')}")
-    parametric = load_checkpoint_model(checkpoint)
-    values = knob_inputs(checkpoint_knobs(checkpoint), {n: (v, v) for n, v in (knobs or {}).items()})
+    parametric, ranges = load_checkpoint(checkpoint)
+    values = knob_inputs(ranges, {n: (v, v) for n, v in (knobs or {}).items()})
     knob_tensor = None if values is None else torch.from_numpy(values)
     model = parametric if knob_tensor is None else parametric.at_knobs(knob_tensor)
     metrics = _read_json(checkpoint.parent / "metrics.json")
@@ -78,7 +78,7 @@ def export_checkpoint(
         raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
     metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
     if knobs:
-        metadata["training"]["ampcapture"].update(knobs=dict(knobs), knob_ranges=checkpoint_knobs(checkpoint))
+        metadata["training"]["ampcapture"].update(knobs=dict(knobs), knob_ranges=ranges)
     report: dict[str, Any] = {
         "capture": capture,
         "checkpoint": str(checkpoint),

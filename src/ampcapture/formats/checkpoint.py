@@ -11,8 +11,10 @@ from ampcapture.core.errors import ModelFileError
 from ampcapture.models import AmpModel, build_model
 
 
-def load_checkpoint_model(path: str | Path) -> AmpModel:
-    """The model of a training checkpoint (the averaged weights, when the run kept an average)."""
+def load_checkpoint(path: str | Path) -> tuple[AmpModel, dict[str, list[float]] | None]:
+    """The model of a training checkpoint (the averaged weights, when the run kept an average)
+    and, of a parametric one, its knobs ({name: [low, high]} in its inputs' order; None for
+    others), from one read of the file."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "file not found", "give a .nam file or a checkpoint such as models/<capture>/final/best.ckpt")
@@ -28,9 +30,4 @@ def load_checkpoint_model(path: str | Path) -> AmpModel:
             f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
             "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file",
         ) from exc
-    return model.eval()
-
-
-def checkpoint_knobs(path: str | Path) -> dict[str, list[float]] | None:
-    """A parametric model's knobs, {name: [low, high]} in its inputs' order; None for others."""
-    return torch.load(Path(path), map_location="cpu", weights_only=False)["hyper_parameters"].get("knobs")
+    return model.eval(), hp.get("knobs")

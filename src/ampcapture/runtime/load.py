@@ -3,7 +3,7 @@ checkpoint, as the real-time engine that renders it (and its torch model, for a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import torch
 
 from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import ModelFileError
-from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
+from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, read_nam_dict, submodel
 from ampcapture.models import LSTM, AmpModel
 from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
@@ -30,6 +30,8 @@ class LoadedModel:
     metadata: dict[str, Any]
     sizes: list[float] | None = None  # a container's submodel max_values
     submodel: int | None = None  # the one playing
+    knob_ranges: dict[str, list[float]] | None = None  # a parametric checkpoint's knobs
+    parametric: AmpModel | None = None  # its torch model with the knobs as inputs (all sizes)
 
     def describe(self) -> dict[str, Any]:
         size = {} if self.sizes is None else {"container": CONTAINER, "sizes": self.sizes, "submodel": self.submodel}
@@ -69,13 +71,12 @@ def load_model(path: str | Path, size: float | None = None, knobs: dict[str, tup
         knob_inputs(None, knobs or {})  # refuses knobs
         return _loaded(path, "nam", read_nam(path), None, size)
     if path.suffix == ".ckpt":
-        model = load_checkpoint_model(path)
-        values = knob_inputs(checkpoint_knobs(path), knobs or {})
-        if values is not None:
-            model = model.at_knobs(torch.from_numpy(values))
-        if isinstance(model, LSTM) and model.skip:  # no .nam layout; one size
-            return _loaded(path, "checkpoint", None, model, size)
-        return _loaded(path, "checkpoint", read_nam_dict(nam_body(model), path), model, size)
+        parametric, ranges = load_checkpoint(path)
+        values = knob_inputs(ranges, knobs or {})
+        model = parametric if values is None else parametric.at_knobs(torch.from_numpy(values))
+        nam = None if isinstance(model, LSTM) and model.skip else read_nam_dict(nam_body(model), path)  # skip LSTM: no .nam layout
+        loaded = _loaded(path, "checkpoint", nam, model, size)
+        return loaded if ranges is None else replace(loaded, knob_ranges=ranges, parametric=parametric)
     raise ModelFileError(path, f"unsupported model file type {path.suffix!r}", "give a .nam file or a .ckpt checkpoint")
 
 

@@ -16,7 +16,6 @@ from ampcapture.audio.io import read_audio
 from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import atomic_path
-from ampcapture.formats.checkpoint import checkpoint_knobs, load_checkpoint_model
 from ampcapture.runtime.load import load_model
 
 CHUNK = 48000  # samples per progress step
@@ -53,8 +52,7 @@ def render_file(
     model = load_model(model_path, size, {n: (a, a) for n, (a, _) in knobs.items()})
     ramped = None
     if any(a != b for a, b in knobs.values()):
-        full = load_checkpoint_model(model_path)
-        ramped = full if model.submodel is None else full.sizes[model.submodel]
+        ramped = model.parametric if model.submodel is None else model.parametric.sizes[model.submodel]
     audio = read_audio(in_path)
     info = sf.info(str(audio.path))
     if audio.sample_rate != model.sample_rate:
@@ -65,11 +63,12 @@ def render_file(
     channels = audio.samples.reshape(audio.frames, -1)
     x = resample(channels, audio.sample_rate, model.sample_rate).astype(np.float32)
     y = np.empty_like(x)
+    curve = None if ramped is None else knob_inputs(model.knob_ranges, knobs, x.shape[0])
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"rendering {audio.path.name}", total=x.size)
         for c in range(x.shape[1]):
             if ramped is not None:
-                y[:, c] = _render_ramp(ramped, x[:, c], knob_inputs(checkpoint_knobs(model_path), knobs, x.shape[0]))
+                y[:, c] = _render_ramp(ramped, x[:, c], curve)
                 bar.advance(task, x.shape[0])
                 continue
             model.engine.reset()

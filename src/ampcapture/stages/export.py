@@ -15,7 +15,7 @@ from ampcapture.core.files import atomic_dir, write_json
 from ampcapture.core.paths import FINAL_RUN, Layout
 from ampcapture.export.selection import choose, gather
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.formats.checkpoint import checkpoint_knobs
+from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.stages import console
 from ampcapture.tracking import LoggerSettings
 
@@ -27,7 +27,7 @@ def run(params: dict[str, Any]) -> None:
         raise AmpCaptureError(sweep_report, "not found", "run the sweep and train stages first (`dvc repro`)")
     selection = choose(gather(layout, FINAL_RUN, json.loads(sweep_report.read_text())))
     export_settings = settings(ExportSettings, params)
-    ranges = checkpoint_knobs(selection["checkpoint"])
+    ranges = load_checkpoint(selection["checkpoint"])[1]
     # a parametric model: the .nam at the middle of every knob, and one per recorded setting
     middle = None if ranges is None else {name: (low + high) / 2 for name, (low, high) in ranges.items()}
     with atomic_dir(layout.models / "knobs") as knob_dir:
