@@ -65,15 +65,14 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def make_logger(
-    settings: LoggerSettings, capture: str, run_name: str, run_id_file: Path | None, tags: dict[str, str] | None = None, parent_run: str | None = None
+    settings: LoggerSettings, capture: str, run_name: str, run_id: str | None, tags: dict[str, str] | None = None, parent_run: str | None = None
 ) -> "MLFlowLogger | None":
-    """A Lightning MLFlowLogger; `run_id_file` (when resuming) names the run to continue;
+    """A Lightning MLFlowLogger; `run_id` (when resuming) names the run to continue;
     `parent_run` nests the run under a sweep's study run."""
     if not settings.mlflow:
         return None
     from pytorch_lightning.loggers import MLFlowLogger
 
-    run_id = run_id_file.read_text().strip() if run_id_file is not None and run_id_file.is_file() else None
     _experiment_id(_client(settings), settings, settings.experiment or capture)  # so the logger finds it marked
     logger = MLFlowLogger(
         experiment_name=settings.experiment or capture,
@@ -85,6 +84,9 @@ def make_logger(
         artifact_location=settings.artifact_location,
     )
     logger.resuming = run_id is not None
+    if logger.resuming:  # a re-queued trial continues its run under its new trial number
+        for key, value in (tags or {}).items():
+            logger.experiment.set_tag(logger.run_id, key, value)
     return logger
 
 
@@ -179,6 +181,16 @@ def close_abandoned(settings: LoggerSettings, run_id: str | None) -> None:
 def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) -> None:
     if run_id is not None:
         _client(settings).set_terminated(run_id, status)
+
+
+def download_run_files(settings: LoggerSettings, run_id: str, files: dict[str, str], folder: Path) -> None:
+    """Fetch artifacts of a run into `folder`: `files` maps each file name there to its artifact path."""
+    import tempfile
+
+    client = _client(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, artifact in files.items():
+            Path(client.download_artifacts(run_id, artifact, tmp)).replace(folder / name)
 
 
 def publish_study(settings: LoggerSettings, run_id: str | None, study, best, objectives: list[str], report: Path, plots: list[Path]) -> None:

@@ -79,6 +79,18 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics and "loudness" in metrics
     assert "val_esr" in _dvc(project, "plots", "show", "--json").stdout
 
+    # Data for a worker on another machine (README, "Scaling out"): the outputs pushed to a DVC
+    # remote; a copy of the project without data/ pulls the capture's split when a training starts.
+    _dvc(project, "remote", "add", "-d", "store", str(tmp_path / "remote"))
+    assert "files pushed" in _dvc(project, "push").stdout
+    worker = tmp_path / "worker"
+    outputs = {"data", "models", "reports", "plots", "outputs", "mlflow.db", "optuna.db", "mlartifacts"}
+    shutil.copytree(project, worker, ignore=lambda folder, names: (outputs if folder == str(project) else {"cache", "tmp"}) & set(names))
+    train = [sys.executable, "pipelines/train.py", "--config-dir", ".", "--config-name", "params", "run_name=worker", "logger.mlflow=false"]
+    run = subprocess.run(train, cwd=worker, capture_output=True, text=True)
+    assert run.returncode == 0 and "from the DVC remote 'store'" in run.stderr, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (worker / "data/splits/demo/split.json").is_file() and (worker / "models/demo/worker/metrics.json").is_file()
+
     # Nothing changed, so nothing re-runs; a changed final-fit budget re-runs train, export and
     # benchmark, not the sweep; a changed split parameter makes `split` stale, not align.
     assert "up to date" in _dvc(project, "status").stdout

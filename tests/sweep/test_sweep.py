@@ -49,7 +49,8 @@ def project(tiny_params, tmp_path) -> Path:
     return tmp_path
 
 
-def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`pipelines/train.py -m` on the tiny search in `project`; `env` adds to (or, with None values, removes from) the environment."""
     paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}", f"paths.reports={project / 'reports'}"]
     run = subprocess.run(
         [
@@ -68,7 +69,7 @@ def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True
         capture_output=True,
         text=True,
         timeout=600,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        env={k: v for k, v in {**os.environ, "MLFLOW_TRACKING_URI": None, **(env or {})}.items() if v is not None},
     )
     if check:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -3,15 +3,22 @@ sweep (the DAG's `sweep` stage runs it with `-m`)."""
 
 from __future__ import annotations
 
+import os
+
 from omegaconf import OmegaConf
 
-from ampcapture.core.errors import AmpCaptureError, user_error
+from ampcapture.core.errors import AmpCaptureError, ConfigError, user_error
 from ampcapture.stages import console
 from ampcapture.training.fit import TrainingInterrupted, train
 
 
-def train_from_hydra(cfg) -> float:
-    """Train, print the figures, return the validation ESR (what a sweeper minimizes)."""
+def train_from_hydra(cfg) -> dict:
+    """Train, print the figures, return them (metrics.json: the sweeper reads its objectives there)."""
+    workdir = cfg.get("trial", {}).get("workdir")
+    if workdir and os.path.realpath(workdir) != os.path.realpath(os.getcwd()):  # a worker started elsewhere (Ray, SLURM)
+        if not os.path.isdir(workdir):  # the trial fails, recorded by the sweeper
+            raise ConfigError("trial.workdir", f"the sweep's project folder {workdir} is not on this worker", "put the project at that path on every worker")
+        os.chdir(workdir)
     try:
         try:
             result = train(OmegaConf.to_container(cfg, resolve=True), say=console.print)
@@ -29,4 +36,4 @@ def train_from_hydra(cfg) -> float:
         f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
         f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}"
     )
-    return result["validation_esr"]
+    return result

@@ -19,12 +19,15 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from ampcapture import tracking
 from ampcapture.core.errors import ConfigError
 from ampcapture.core.files import atomic_dir
+from ampcapture.training.trial import absolute
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # Trial attributes the sweeper keeps in the study (and PRUNER, the study's pruner: ampcapture.training.trial).
-RUN_NAME, INTERRUPTED = "run_name", "interrupted"
+RUN_NAME, INTERRUPTED, MLFLOW_RUN = "run_name", "interrupted", "mlflow_run_id"
+MAX_REQUEUES = 3  # times one trial's worker may be lost before the trial counts as failed
 
 
 def distribution(key: str, expression: str) -> BaseDistribution | str:
@@ -107,14 +110,26 @@ def finished_count(study: optuna.Study) -> int:
 
 
 def requeue_interrupted(study: optuna.Study, say=print) -> None:
-    """A trial still RUNNING when the sweep starts was cut off by a killed sweep: mark it failed
-    and queue its parameters again under the same run name, so its training resumes from its
-    last checkpoint."""
+    """A trial still RUNNING when the sweep starts was cut off by a killed sweep: queue it again."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # no public API for another's trial
+        requeue(study, trial, say)
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial, say=print, why: str = "was interrupted") -> None:
+    """Mark a cut-off trial failed and interrupted (it does not count) and queue its parameters
+    again under the same run name, so its training resumes from its last checkpoint. A trial cut
+    off MAX_REQUEUES times (a worker that dies of it: out of memory, say) stays failed."""
+    run_name = trial.user_attrs.get(RUN_NAME)
+    tries = 1 + sum(t.user_attrs.get(INTERRUPTED, False) and t.user_attrs.get(RUN_NAME) == run_name for t in study.get_trials(deepcopy=False))
+    if tries > MAX_REQUEUES:
+        study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker was lost {tries} times")
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={RUN_NAME: trial.user_attrs.get(RUN_NAME)})
-        say(f"trial {trial.number} was interrupted: queued again, it resumes from its last checkpoint")
+        say(f"trial {trial.number} {why}, {tries} times: recorded as failed")
+        return
+    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # no public API for another's trial
+    study.tell(trial.number, state=TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={RUN_NAME: run_name})
+    say(f"trial {trial.number} {why}: queued again, it resumes from its last checkpoint")
 
 
 def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -159,17 +174,22 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return min(front, key=lambda t: sign * t.values[0])
 
 
-def publish_best(run_dir: Path, best_dir: Path) -> None:
-    """Copy the best trial's model (checkpoint, config, metrics) to `best_dir`, replacing it whole."""
+BEST_FILES = {"best.ckpt": "checkpoints/best.ckpt", "config.yaml": "config/config.yaml", "metrics.json": "metrics.json"}  # -> in its MLflow run
+
+
+def publish_best(run_dir: Path, best_dir: Path, logger_settings=None, mlflow_run: str | None = None, say=print) -> None:
+    """Copy the best trial's model (checkpoint, config, metrics) to `best_dir`, replacing it whole;
+    from its MLflow run when it trained on a worker that shares no disk with the sweeper."""
     with atomic_dir(best_dir) as tmp:
-        for name in ("best.ckpt", "config.yaml", "metrics.json"):
+        if not (run_dir / "best.ckpt").is_file() and mlflow_run is not None and logger_settings is not None:
+            say(f"{run_dir} is not on this machine: the best model comes from its MLflow run {mlflow_run}")
+            tracking.download_run_files(logger_settings, mlflow_run, BEST_FILES, tmp)
+            return
+        for name in BEST_FILES:
             shutil.copy2(run_dir / name, tmp / name)
 
 
 def study_key(storage: Any, name: str) -> str:
     """One study's identity, for the lock that keeps two sweeps of it from running at once (a
-    relative SQLite path made absolute: two projects' `sqlite:///optuna.db` are different studies)."""
-    storage = str(storage)
-    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
-        storage = "sqlite:///" + str(Path(storage.removeprefix("sqlite:///")).resolve())
-    return f"{storage} {name}"
+    relative file made absolute: two projects' `sqlite:///optuna.db` are different studies)."""
+    return f"{absolute(storage)} {name}"

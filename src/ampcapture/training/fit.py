@@ -5,8 +5,10 @@ to its Optuna trial; returns the run's figures (also its metrics.json)."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import signal
+import socket
 import tempfile
 from dataclasses import asdict
 from datetime import timedelta
@@ -20,6 +22,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from ampcapture import tracking
 from ampcapture.capture.dataset import Capture, RandomWindows, knob_ranges
+from ampcapture.capture.fetch import fetch_split
 from ampcapture.core.config import section, settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
@@ -33,7 +36,7 @@ from ampcapture.training.optim import EMA
 from ampcapture.training.report import knob_plot, test_artifacts
 from ampcapture.training.runs import checkpoint_weights, prepare_run_dir
 from ampcapture.training.settings import TrainerSettings, TrainSettings
-from ampcapture.training.trial import PruneOnValidationESR, TrialLink
+from ampcapture.training.trial import WORKER, PruneOnValidationESR, TrialLink
 
 USEFUL_ESR = 2.0  # a silent output scores 1.0; a model that ends far above it learned nothing usable
 
@@ -68,8 +71,9 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
             f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a training window of train.ny={train_settings.ny}",
             "raise train.ny or use smaller FFT sizes",
         )
-    split_json = Layout.of(cfg).split_json
-
+    layout = Layout.of(cfg)
+    split_json = layout.split_json
+    fetch_split(layout, say)  # a worker on another machine pulls the capture from the DVC remote
     captures = Capture.load_all(split_json)  # fail early, before any output is written
     knobs = knob_ranges(split_json)  # a capture set's: the model takes them as inputs
     model_config = model_cfg["config"] if knobs is None else {**model_cfg["config"], "knobs": len(knobs)}
@@ -86,12 +90,15 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     init_weights = checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
     left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
     resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
-    if not resuming:  # a run killed before its first checkpoint (kill -9) left its MLflow run RUNNING
+    # A run killed before its first checkpoint (kill -9, a lost worker) left its MLflow run RUNNING:
+    # a sweep's trial starts over in it (one trial, one run); any other run closes it.
+    reopened = left_open if resuming or link.active else None
+    if not resuming and not link.active:
         tracking.close_abandoned(log_settings, left_open)
     if init_weights is not None and not resuming:
         module.load_state_dict(init_weights)
         say(f"starting from the weights of {train_settings.init_from}")
-    logger = tracking.make_logger(log_settings, capture, name, paths.mlflow_run if resuming else None, link.tags, link.parent_run)
+    logger = tracking.make_logger(log_settings, capture, name, reopened, link.tags, link.parent_run)
     if logger is not None:
         paths.mlflow_run.write_text(logger.run_id)
         tracking.log_config(logger, cfg, paths.config, module.model)
@@ -106,7 +113,9 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
     if size_bests is not None:
         callbacks.append(size_bests)
     if link.active:
-        callbacks.append(PruneOnValidationESR(link.trial()))
+        trial = link.trial()
+        trial.set_user_attr(WORKER, f"{socket.gethostname()} pid {os.getpid()}")  # the sweeper knows the job started
+        callbacks.append(PruneOnValidationESR(trial))
     if train_settings.early_stopping_patience:
         callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
     trainer = pl.Trainer(

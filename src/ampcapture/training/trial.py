@@ -5,12 +5,38 @@ validation ESR to the trial and stops the run when the study's pruner says it is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import optuna
 from pytorch_lightning.callbacks import Callback
 
 PRUNER = "pruner"  # the study attribute that holds the sweep's pruner (Optuna stores none)
+WORKER = "worker"  # the trial attribute naming the machine and process that trains it
+
+
+def absolute(storage: Any) -> str:
+    """The storage URL with a relative SQLite or journal file made absolute, so every worker
+    (another process, another working directory) opens the same study."""
+    storage = str(storage)
+    for scheme in ("sqlite:///", "journal:///"):
+        if storage.startswith(scheme) and not storage.startswith(scheme + "/"):
+            return scheme + str(Path(storage.removeprefix(scheme)).resolve())
+    return storage
+
+
+def open_storage(storage: Any) -> str | optuna.storages.BaseStorage:
+    """What Optuna opens for `hydra.sweeper.storage`: an RDB URL as it is (sqlite:///optuna.db for
+    one process; postgresql://user@host/db for workers on several machines), or
+    journal:///optuna.log, Optuna's journal file, for several processes of one machine (SQLite
+    serves one writer at a time; a journal file takes appends from all of them)."""
+    storage = str(storage)
+    if storage.startswith("journal:///"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(absolute(storage).removeprefix("journal:///")))
+    return storage
 
 
 @dataclass
@@ -24,6 +50,7 @@ class TrialLink:
     trial_id: int | None
     number: int | None
     parent_run: str | None
+    workdir: str | None
 
     @property
     def active(self) -> bool:
@@ -38,7 +65,7 @@ class TrialLink:
         """The running trial, judged by the sweep's pruner (kept in the study: Optuna stores no pruner)."""
         from hydra.utils import instantiate
 
-        study = optuna.load_study(study_name=self.study, storage=self.storage)
+        study = optuna.load_study(study_name=self.study, storage=open_storage(self.storage))
         pruner = study.user_attrs.get(PRUNER)
         study.pruner = instantiate(pruner) if pruner else optuna.pruners.NopPruner()
         return optuna.Trial(study, self.trial_id)

@@ -15,7 +15,7 @@ class OptunaSweeperConf:
     pruner: Any = field(default_factory=lambda: {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 2, "n_warmup_steps": 2})
     direction: Any = "minimize"  # or a list, one per objective
     # Keys of the run's metrics.json to optimize, one per direction (validation_esr,
-    # macs_per_sample, parameters, ...); null: the job's return value (validation ESR).
+    # macs_per_sample, parameters, ...); null: validation_esr.
     objectives: Any = None
     storage: Any = "sqlite:///optuna.db"  # persistent: a re-run resumes the study
     study_name: Any = None  # null: the capture's name

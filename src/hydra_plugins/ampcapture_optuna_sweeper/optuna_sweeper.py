@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import optuna
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
+from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
@@ -25,7 +27,7 @@ from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout
 from ampcapture.sweep import study as sweep
 from ampcapture.sweep.plots import study_plots
-from ampcapture.training.trial import PRUNER
+from ampcapture.training.trial import PRUNER, WORKER, absolute, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ class OptunaSweeper(Sweeper):
                 f"n_trials={n_trials}, n_jobs={n_jobs}, max_failure_rate={max_failure_rate}",
                 "use n_trials >= 1, n_jobs >= 1, 0 <= max_failure_rate <= 1",
             )
-        self.storage, self.study_name = storage, study_name
+        self.storage, self.study_name = absolute(storage), study_name  # absolute: workers run elsewhere
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.params = _plain(params) or {}
         self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
@@ -121,17 +123,24 @@ class OptunaSweeper(Sweeper):
         logger_settings = settings(tracking.LoggerSettings, {"logger": _plain(cfg.logger)})
         parent = tracking.sweep_parent_run(logger_settings, str(cfg.logger.experiment or capture), study, space)
         sweep.requeue_interrupted(study, say=log.info)
+        # A sampler that ends the study (grid, brute force: every point tried) calls study.stop(),
+        # which Optuna allows only inside study.optimize(); the sweeper is that loop here.
+        study._thread_local.in_optimize_loop = True
         results: list[Any] = []
         try:
-            while (to_go := self.n_trials - sweep.finished_count(study)) > 0:
+            while (to_go := self.n_trials - sweep.finished_count(study)) > 0 and not study._stop_flag:
                 trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
                 overrides = [self._overrides(study, trial, fixed, parent) for trial in trials]
                 try:
                     returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-                except Exception as exc:  # e.g. Hydra cannot apply a searched key to this model preset
+                except HydraException as exc:  # e.g. Hydra cannot apply a searched key to this model preset
                     for trial in trials:  # never leave a trial RUNNING that no job will finish
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     raise self._launch_error(exc) from exc
+                except Exception as exc:  # a worker died (killed, out of memory, node lost): the launcher lost the batch
+                    self.job_idx += len(trials)
+                    self._recover(study, trials, exc)
+                    continue
                 self.job_idx += len(returns)
                 failures = sum(not self._tell(study, trial, ret) for trial, ret in zip(trials, returns))
                 results.extend(returns)
@@ -147,6 +156,26 @@ class OptunaSweeper(Sweeper):
         self._publish(study, objectives, cfg, logger_settings, parent)
         return results
 
+    def _recover(self, study: optuna.Study, trials: list[optuna.Trial], exc: Exception) -> None:
+        """After a lost batch: a trial whose run finished (its metrics.json is there) is told its
+        values; every other one is queued again and resumes from its last checkpoint. A batch of
+        which no job started is the launcher's own failure (its settings, a cluster it cannot reach)."""
+        why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        if not any(study._storage.get_trial(t._trial_id).user_attrs.get(WORKER) for t in trials):
+            for trial in trials:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            launcher = self.config.hydra.runtime.choices.get("hydra/launcher")
+            raise AmpCaptureError(f"hydra/launcher={launcher}", f"started none of the trials ({why})", 'check hydra.launcher.* (README, "Scaling out")')
+        log.warning(f"the launcher lost a batch of {len(trials)} trials ({why})")
+        for trial in trials:
+            metrics = self._layout(self.config).run(trial.user_attrs[sweep.RUN_NAME]).metrics
+            if metrics.is_file():
+                values = self._objectives(json.loads(metrics.read_text()))
+                study.tell(trial, values)
+                log.info(f"trial {trial.number} had finished: {dict(zip(self.objectives or ['value'], values))}")
+            else:
+                sweep.requeue(study, trial, say=log.warning, why="lost its worker")
+
     def _launch_error(self, exc: Exception) -> ConfigError:
         choices = self.config.hydra.runtime.choices
         search, model = choices.get("hparams_search"), choices.get("model")
@@ -155,21 +184,21 @@ class OptunaSweeper(Sweeper):
             where,
             f"its trials cannot be launched with model={model} ({str(exc).splitlines()[0]})",
             "each searched or fixed key must exist in the model preset: use the preset the search space "
-            "was written for (its `override /model:` line), or search only keys model={model} has",
+            f"was written for (its `override /model:` line), or search only keys model={model} has",
         )
 
     def _study(self, name: str) -> optuna.Study:
         pruner = self.pruner or optuna.pruners.NopPruner()
 
+        storage = open_storage(self.storage)
+
         def make() -> optuna.Study:
-            return optuna.create_study(
-                storage=self.storage, sampler=self.sampler, pruner=pruner, study_name=name, directions=self.directions, load_if_exists=True
-            )
+            return optuna.create_study(storage=storage, sampler=self.sampler, pruner=pruner, study_name=name, directions=self.directions, load_if_exists=True)
 
         study = make()
         if self.restart_finished and sweep.finished_count(study) >= self.n_trials:
             log.info(f"study {name} is finished: starting a new one")
-            optuna.delete_study(study_name=name, storage=self.storage)
+            optuna.delete_study(study_name=name, storage=storage)
             study = make()
         if not study.trials:  # a new study: no trial of an older one may pass for its own
             shutil.rmtree(self._runs_dir(study), ignore_errors=True)
@@ -194,9 +223,14 @@ class OptunaSweeper(Sweeper):
         if overlap:
             raise ConfigError("hydra.sweeper.params", f"{sorted(overlap)} are both searched and fixed", "keep one of them")
         link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number, "parent_run": parent}
+        link["workdir"] = os.getcwd()  # relative paths (data/, models/, sqlite:///mlflow.db) mean the sweep's
         quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
+        tracking_uri = [f"logger.tracking_uri={quoted(os.environ['MLFLOW_TRACKING_URI'])}"] if os.environ.get("MLFLOW_TRACKING_URI") else []
         return (
-            [f"{k}={v}" for k, v in {**trial.params, **fixed}.items()] + [f"run_name={quoted(run_name)}"] + [f"trial.{k}={quoted(v)}" for k, v in link.items()]
+            [f"{k}={v}" for k, v in {**trial.params, **fixed}.items()]
+            + [f"run_name={quoted(run_name)}"]
+            + [f"trial.{k}={quoted(v)}" for k, v in link.items()]
+            + tracking_uri  # the environment does not travel to a worker on another machine
         )
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, ret) -> bool:
@@ -217,15 +251,21 @@ class OptunaSweeper(Sweeper):
             log.warning(f"trial {trial.number} returned no usable objective: {exc}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             return False
+        if isinstance(ret.return_value, dict) and ret.return_value.get("mlflow_run_id"):  # where its model is, wherever it trained
+            trial.set_user_attr(sweep.MLFLOW_RUN, ret.return_value["mlflow_run_id"])
         study.tell(trial, values)
         log.info(f"trial {trial.number}: {dict(zip(self.objectives or ['value'], values))}")
         return True
 
     def _values(self, ret) -> list[float]:
-        if self.objectives is None:
+        """The objectives from the run's figures, which the job returns (so a worker on another
+        machine need not share the models folder); a plain number is the validation ESR."""
+        if isinstance(ret.return_value, (int, float)):
             return [float(ret.return_value)]
-        metrics = json.loads(self._layout(ret.cfg).run(str(ret.cfg.run_name)).metrics.read_text())
-        return [float(metrics[key]) for key in self.objectives]
+        return self._objectives(ret.return_value)
+
+    def _objectives(self, metrics) -> list[float]:
+        return [float(metrics[key]) for key in self.objectives or ["validation_esr"]]
 
     def _publish(self, study: optuna.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
         report = sweep.study_report(study, objectives)
@@ -235,7 +275,8 @@ class OptunaSweeper(Sweeper):
             raise AmpCaptureError(f"study {study.study_name}", "no trial completed", "see the trials' errors above; fix them and run the sweep again")
         best_dir = Path(self.best_dir or self._runs_dir(study) / "best")
         layout = self._layout(cfg)
-        sweep.publish_best(layout.run(best.user_attrs[sweep.RUN_NAME]).root, best_dir)
+        run_dir = layout.run(best.user_attrs[sweep.RUN_NAME]).root
+        sweep.publish_best(run_dir, best_dir, logger_settings, best.user_attrs.get(sweep.MLFLOW_RUN), say=log.info)
         report["best_dir"] = str(best_dir)
         report_path = Path(self.report_path or layout.study_report(study.study_name))
         write_json(report_path, report)
