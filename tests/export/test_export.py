@@ -114,6 +114,30 @@ def test_engine_renders_what_torch_renders_whole_and_streamed(preset, signals):
         assert np.max(np.abs(expected)) > 1e-3  # a silent model would prove nothing
 
 
+@pytest.mark.parametrize("preset", ["lstm_small", "lstm_2_layers", "wavenet_nano"])
+def test_a_render_starts_as_the_plugin_plays_after_its_prewarm(preset, signals):
+    """NAM's core settles a model on silence at reset before it plays (`DSP::prewarm`: GetPrewarmSamples()
+    zeros from the file's state, in buffers of the host's size: 64 in its render tool; half a second
+    for an LSTM, 1 + the receptive fields for a WaveNet); our engine and torch render do the same."""
+    model = preset_model(preset)
+    if isinstance(model, LSTM):  # a learned initial state, which the prewarm moves away from
+        torch.manual_seed(0)
+        model.initial_hidden.data.normal_(0.0, 0.5)
+        model.initial_cell.data.normal_(0.0, 0.5)
+        prewarm = int(0.5 * SR)
+    else:
+        prewarm = 1 + model.receptive_field
+    prewarm = -(-prewarm // 64) * 64  # whole buffers, as DSP::prewarm plays them
+    x = signals["guitar"]
+    with torch.no_grad():
+        played = model(torch.cat([torch.zeros(prewarm), torch.from_numpy(x)])[None])[0].numpy()[-x.size :]
+        cold = model(torch.from_numpy(x)[None])[0].numpy()[-x.size :]
+    assert np.max(np.abs(engine_for_model(model).render(x) - played)) <= 1e-5
+    assert np.max(np.abs(torch_render(model, x) - played)) <= 1e-5
+    if isinstance(model, LSTM):
+        assert np.max(np.abs(cold[:64] - played[:64])) > 1e-3  # without the prewarm the first samples differ
+
+
 def test_oldest_is_the_oldest_version_that_holds_the_model_and_one_that_cannot_is_refused():
     assert nam_file.nam_body(preset_model("wavenet_standard"))["version"] == "0.7.0"  # the default
     assert nam_file.nam_body(preset_model("wavenet_standard"), "oldest")["version"] == "0.5.4"
@@ -175,10 +199,13 @@ for path in sys.argv[2:]:
     parts = [s["model"] for s in data["config"]["submodels"]] if data["architecture"] == "SlimmableContainer" else [data]
     for i, part in enumerate(parts):
         model = init_from_nam(part).eval()
+        # NAM's core (the plugin) prewarms an LSTM on half a second of silence at reset; its Python does not
+        prewarm = int(0.5 * data["sample_rate"]) if part["architecture"] == "LSTM" else 0
         with torch.no_grad():
             for name in ("random", "guitar"):
                 x = torch.from_numpy(np.load(sys.argv[1] + f"/{name}.npy"))
-                np.save(path + f".{name}.{i}.npy", model(x[None], pad_start=True)[0].numpy())
+                y = model(torch.cat([x.new_zeros(prewarm), x])[None], pad_start=True)[0]
+                np.save(path + f".{name}.{i}.npy", y[prewarm:].numpy())
     out[path] = {"loudness": model._metadata_loudness(), "gain": float(model._metadata_gain())}
 print(json.dumps(out))
 """
@@ -409,7 +436,9 @@ def test_aidax_json_read_back_by_an_independent_forward_pass(preset, signals):
     data = json.loads(json.dumps(to_aidax(model, {"name": preset})))
     x = signals["guitar"][:4000]
     assert data["in_skip"] == int(model.skip) and data["layers"][0]["type"] == "lstm"
-    assert np.max(np.abs(keras_lstm_forward(data, x) - torch_render(model, x))) <= 1e-5
+    with torch.no_grad():  # AIDA-X (RTNeural) plays from its reset state, with no prewarm
+        ours = model(torch.from_numpy(x)[None])[0].numpy()
+    assert np.max(np.abs(keras_lstm_forward(data, x) - ours)) <= 1e-5
 
 
 def test_aidax_refuses_what_aidax_cannot_load():

@@ -59,10 +59,17 @@ class AmpModel(nn.Module, abc.ABC):
     def render(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """A 1-D signal as a stream that starts from silence: what an exported file renders.
         `knobs`: (n,) held, or (n, time) moving with the signal."""
-        lead = self.receptive_field - 1
+        lead = self.prewarm_samples
         if knobs is not None and knobs.dim() == 2:
             knobs = torch.cat([knobs[:, :1].expand(-1, lead), knobs], dim=1)
-        return self(torch.cat([x.new_zeros(lead), x]).unsqueeze(0), None if knobs is None else knobs.unsqueeze(0)).squeeze(0)
+        y = self(torch.cat([x.new_zeros(lead), x]).unsqueeze(0), None if knobs is None else knobs.unsqueeze(0)).squeeze(0)
+        return y[y.shape[0] - x.shape[0] :]
+
+    @property
+    def prewarm_samples(self) -> int:
+        """Silence played before a render, as NAM's core prewarms at reset: a WaveNet's receptive
+        field (after it, silence is all it holds)."""
+        return self.receptive_field - 1
 
     def at_knobs(self, values: torch.Tensor) -> "AmpModel":
         """The ordinary model this one is with its knobs held at `values` (n,), normalized."""

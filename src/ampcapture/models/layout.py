@@ -212,6 +212,12 @@ def lstm_macs(hidden_size: int, num_layers: int) -> int:
     return gates + 3 * h * num_layers + h
 
 
+def lstm_prewarm_samples(sample_rate: float) -> int:
+    """The silence an LSTM settles on before it plays: half a second, NAM's core's
+    `nam::lstm::LSTM::GetPrewarmSamples` (its state has no receptive field to fill)."""
+    return max(int(0.5 * sample_rate), 1)
+
+
 @dataclass(frozen=True)
 class LSTMLayerSlices:
     """Where one layer sits in NAM's flat LSTM weights: [W_ih | W_hh] (4h x (n_in + h), row

@@ -9,7 +9,7 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel, knob_slice
-from ampcapture.models.layout import lstm_layout, lstm_macs
+from ampcapture.models.layout import lstm_layout, lstm_macs, lstm_prewarm_samples
 
 
 class LSTM(AmpModel):
@@ -65,6 +65,11 @@ class LSTM(AmpModel):
         features, state = self.core(inputs, state)
         y = self.head(features).squeeze(-1)
         return (y + x if self.skip else y), state
+
+    @property
+    def prewarm_samples(self) -> int:
+        """Half a second of silence from the initial state, as NAM's core prewarms an LSTM."""
+        return lstm_prewarm_samples(self.sample_rate)
 
     @property
     def pre_roll(self) -> int:
@@ -139,5 +144,7 @@ class LSTM(AmpModel):
 
     @torch.no_grad()
     def process(self, buffer: torch.Tensor) -> torch.Tensor:
+        if self._state is None:  # after a reset: settle on silence first, as render() does
+            _, self._state = self.step(buffer.new_zeros(1, self.prewarm_samples))
         y, self._state = self.step(buffer.unsqueeze(0), self._state)
         return y.squeeze(0)

@@ -38,6 +38,7 @@ from ampcapture.models.layout import (
     kernel_sizes,
     lstm_layout,
     lstm_macs,
+    lstm_prewarm_samples,
     post_head_blocks,
     wavenet_blocks,
     wavenet_macs,
@@ -74,25 +75,36 @@ P_IN, P_OUT, P_KERNEL, P_ACT, P_W, P_B, P_STATE, P_HISTORY, P_ACT_P = range(9)
 jit = numba.njit(cache=True, fastmath=True, error_model="numpy")
 
 
+# tanh as Eigen computes it in float32 (x P(x^2) / Q(x^2), degrees 13/6, clamped where tanh
+# rounds to +-1): within 2.6e-7 of the exact value, and 3.4x faster here than the float64
+# polynomial it replaced, because it vectorizes at twice the width (the LSTM's and the gated
+# layers' time goes to it).
+_F = np.float32
+_P13, _P11, _P9, _P7, _P5, _P3, _P1 = (
+    _F(-2.76076847742355e-16),
+    _F(2.00018790482477e-13),
+    _F(-8.60467152213735e-11),
+    _F(5.12229709037114e-08),
+    _F(1.48572235717979e-05),
+    _F(6.37261928875436e-04),
+    _F(4.89352455891786e-03),
+)
+_Q6, _Q4, _Q2, _Q0 = _F(1.19825839466702e-06), _F(1.18534705686654e-04), _F(2.26843463243900e-03), _F(4.89352518554385e-03)
+_TANH_CLAMP, _HALF = _F(7.90531110763549805), _F(0.5)
+
+
 @jit
 def _tanh(v):
-    """tanh from exp(2v) = exp(v / 16) ** 32: a polynomial and five squarings, in float64.
-    Unlike libm's tanh it vectorizes (0.8 ns vs 11 ns here); within 6e-8 of the exact value."""
-    y = min(max(np.float64(v), -9.0), 9.0) * (1.0 / 16.0)
-    p = 1.0 + y * (
-        1.0 + y * (1 / 2 + y * (1 / 6 + y * (1 / 24 + y * (1 / 120 + y * (1 / 720 + y * (1 / 5040 + y * (1 / 40320 + y * (1 / 362880 + y * (1 / 3628800)))))))))
-    )
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return (p - 1.0) / (p + 1.0)
+    x = min(max(_F(v), -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = ((((((_P13 * x2 + _P11) * x2 + _P9) * x2 + _P7) * x2 + _P5) * x2 + _P3) * x2 + _P1) * x
+    q = ((_Q6 * x2 + _Q4) * x2 + _Q2) * x2 + _Q0
+    return p / q
 
 
 @jit
 def _sigmoid(v):
-    return 0.5 + 0.5 * _tanh(0.5 * v)
+    return _HALF + _HALF * _tanh(_HALF * v)
 
 
 @jit
@@ -425,33 +437,42 @@ def _wavenet_block(x, condition, out, w, arrays, layers, post, state, positions,
 @jit
 def _lstm_block(x, out, weights, hidden, cell, head_w, head_b, skip):
     """Stacked LSTM, one sample at a time. weights[l]: (in + H + 1, 4H) = [W_ih | W_hh | b]^T,
-    so each input adds a contiguous row to the gates (vectorized across the 4H gates)."""
+    so each of the layer's inputs z = [input, h] adds a contiguous row to the gates (vectorized
+    across the 4H gates; eight rows a pass, so the gates are read and written an eighth as
+    often). The input, forget and output gates' rows are halved: sigmoid(v) = (1 + tanh(v / 2)) / 2,
+    so one tanh over all 4H gates (one vectorized loop) gives every gate."""
     n_layers, h_size = hidden.shape
     gates = np.empty(4 * h_size, np.float32)
-    layer_in = np.empty(h_size, np.float32)
+    z = np.empty(2 * h_size, np.float32)
     for t in range(x.shape[0]):
-        layer_in[0] = x[t]
+        z[0] = x[t]
         n_in = 1
         for layer in range(n_layers):
-            wl = weights[layer]
-            h = hidden[layer]
-            bias = wl[n_in + h_size]
+            wl, h, c = weights[layer], hidden[layer], cell[layer]
+            rows = n_in + h_size
+            for u in range(h_size):
+                z[n_in + u] = h[u]
+            bias = wl[rows]
             for g in range(4 * h_size):
                 gates[g] = bias[g]
-            for i in range(n_in):
-                row, v = wl[i], layer_in[i]
+            i = 0
+            while i + 8 <= rows:
+                r0, r1, r2, r3, r4, r5, r6, r7 = wl[i], wl[i + 1], wl[i + 2], wl[i + 3], wl[i + 4], wl[i + 5], wl[i + 6], wl[i + 7]
+                v0, v1, v2, v3, v4, v5, v6, v7 = z[i], z[i + 1], z[i + 2], z[i + 3], z[i + 4], z[i + 5], z[i + 6], z[i + 7]
+                for g in range(4 * h_size):
+                    gates[g] += ((r0[g] * v0 + r1[g] * v1) + (r2[g] * v2 + r3[g] * v3)) + ((r4[g] * v4 + r5[g] * v5) + (r6[g] * v6 + r7[g] * v7))
+                i += 8
+            for j in range(i, rows):
+                row, v = wl[j], z[j]
                 for g in range(4 * h_size):
                     gates[g] += row[g] * v
-            for i in range(h_size):
-                row, v = wl[n_in + i], h[i]
-                for g in range(4 * h_size):
-                    gates[g] += row[g] * v
-            c = cell[layer]
+            for g in range(4 * h_size):
+                gates[g] = _tanh(gates[g])
             for u in range(h_size):  # torch's gate order: input, forget, cell, output
-                c[u] = _sigmoid(gates[h_size + u]) * c[u] + _sigmoid(gates[u]) * _tanh(gates[2 * h_size + u])
+                c[u] = (_HALF + _HALF * gates[h_size + u]) * c[u] + (_HALF + _HALF * gates[u]) * gates[2 * h_size + u]
             for u in range(h_size):
-                h[u] = _sigmoid(gates[3 * h_size + u]) * _tanh(c[u])
-                layer_in[u] = h[u]
+                h[u] = (_HALF + _HALF * gates[3 * h_size + u]) * _tanh(c[u])
+                z[u] = h[u]  # the next layer's input
             n_in = h_size
         y = head_b
         for u in range(h_size):
@@ -626,6 +647,8 @@ class LSTMEngine(Engine):
         for layer, at in enumerate(layers):
             cells[layer, : at.inputs + h] = w[at.matrix].reshape(4 * h, at.inputs + h).T
             cells[layer, at.inputs + h] = w[at.bias]
+        sigmoid_gates = np.r_[0 : 2 * h, 3 * h : 4 * h]  # input, forget, output: halved for _lstm_block
+        cells[:, :, sigmoid_gates] *= 0.5
         self.initial_hidden = np.stack([w[at.hidden] for at in layers])
         self.initial_cell = np.stack([w[at.cell] for at in layers])
         self.head_w = np.ascontiguousarray(w[head_w])
@@ -636,10 +659,14 @@ class LSTMEngine(Engine):
         self.cell = self.initial_cell.copy()
         # parameters as torch/NAM count them: the file sums b_ih and b_hh into one bias
         self.cost = Cost(parameters=int(w.size) + 4 * h * n_layers, macs_per_sample=lstm_macs(h, n_layers))
+        self.reset()
 
     def reset(self) -> None:
+        """The file's initial state settled on half a second of silence, as NAM's core prewarms
+        an LSTM at reset (`nam::lstm::LSTM::GetPrewarmSamples`), so both play alike from the first sample."""
         self.hidden[:] = self.initial_hidden
         self.cell[:] = self.initial_cell
+        self.process(np.zeros(lstm_prewarm_samples(self.sample_rate), np.float32))
 
     def _block(self, x: np.ndarray, out: np.ndarray) -> None:
         _lstm_block(x, out, self.cells, self.hidden, self.cell, self.head_w, self.head_b, self.skip)
