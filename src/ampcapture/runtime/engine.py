@@ -196,9 +196,16 @@ def _conv_into(w, at, hist, p, k, d, rows, n, out, taps):
         acc = out[o]
         for j in range(k):
             start = p - (k - 1 - j) * d
-            for i in range(ch):
-                wv = w[at + (o * k + j) * ch + i]
-                row = hist[i, start : start + n]
+            at_j = at + (o * k + j) * ch
+            i = 0
+            while i + 4 <= ch:  # four channels a pass: the output row is read and written a quarter as often
+                r0, r1, r2, r3 = hist[i, start:], hist[i + 1, start:], hist[i + 2, start:], hist[i + 3, start:]
+                w0, w1, w2, w3 = w[at_j + i], w[at_j + i + 1], w[at_j + i + 2], w[at_j + i + 3]
+                for t in range(n):
+                    acc[t] += (w0 * r0[t] + w1 * r1[t]) + (w2 * r2[t] + w3 * r3[t])
+                i += 4
+            for i in range(i, ch):
+                wv, row = w[at_j + i], hist[i, start:]
                 for t in range(n):
                     acc[t] += wv * row[t]
 
@@ -213,9 +220,16 @@ def _matmul_into(w, at, rows, a, out):
     out[:, :] = 0.0
     for o in range(rows):
         acc = out[o]
-        for i in range(cols):
-            wv = w[at + o * cols + i]
-            ai = a[i]
+        at_o = at + o * cols
+        i = 0
+        while i + 4 <= cols:  # four inputs a pass, as in _conv_into
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            w0, w1, w2, w3 = w[at_o + i], w[at_o + i + 1], w[at_o + i + 2], w[at_o + i + 3]
+            for t in range(n):
+                acc[t] += (w0 * a0[t] + w1 * a1[t]) + (w2 * a2[t] + w3 * a3[t])
+            i += 4
+        for i in range(i, cols):
+            wv, ai = w[at_o + i], a[i]
             for t in range(n):
                 acc[t] += wv * ai[t]
 
