@@ -90,11 +90,7 @@ def mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[str]:
         _wait_for(f"{url}/health", process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process, 30)
 
 
 @contextmanager
@@ -118,9 +114,13 @@ def ray_head(num_cpus: int = 2) -> Iterator[tuple[str, dict[str, str]]]:
             time.sleep(0.5)
         yield address, auth
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process, 60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen, seconds: float) -> None:
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
