@@ -31,13 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 import mlflow  # noqa: E402
 import optuna  # noqa: E402
-import psutil  # noqa: E402
 
 from ampcapture.core.config import load_params  # noqa: E402
 from ampcapture.core.files import write_json  # noqa: E402
 from ampcapture.core.paths import Layout  # noqa: E402
 from ampcapture.sweep.study import INTERRUPTED  # noqa: E402
 from ampcapture.training.trial import open_storage  # noqa: E402
+from devtools.servers import joblib_workers  # noqa: E402
 
 STUDY = "scale_out"
 
@@ -71,10 +71,6 @@ def sweep_command(args, folder: Path, splits: Path, *overrides: str) -> list[str
     ]
 
 
-def workers(sweep: subprocess.Popen) -> list[psutil.Process]:
-    return [p for p in psutil.Process(sweep.pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
-
-
 def run_sweep(args, folder: Path, splits: Path, overrides: list[str], kill: bool = False) -> dict:
     """One sweep in `folder`; with `kill`, SIGKILL a worker once a trial has a checkpoint."""
     folder.mkdir(parents=True)
@@ -84,8 +80,8 @@ def run_sweep(args, folder: Path, splits: Path, overrides: list[str], kill: bool
     with open(folder / "sweep.log", "w") as log:
         sweep = subprocess.Popen(sweep_command(args, folder, splits, *overrides), cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=env)
         while kill and killed is None and sweep.poll() is None:
-            if list((folder / "models" / args.capture / STUDY).glob("trial_*/last.ckpt")) and workers(sweep):
-                killed = workers(sweep)[0]
+            if list((folder / "models" / args.capture / STUDY).glob("trial_*/last.ckpt")) and joblib_workers(sweep):
+                killed = joblib_workers(sweep)[0]
                 killed.send_signal(signal.SIGKILL)
             time.sleep(0.05)
         code = sweep.wait()

@@ -1,5 +1,6 @@
 """Real servers on 127.0.0.1 for the scale-out tests and benchmark: PostgreSQL, an MLflow
-tracking server over it, and a Ray head node. Each is started, waited for and stopped by a
+tracking server over it, and a Ray head node (and the worker processes of a joblib sweep, which
+both kill). Each is started, waited for and stopped by a
 context manager; nothing is mocked.
 
 PostgreSQL is Debian's (package `postgresql`, which .ci/run installs where it is missing); it
@@ -21,6 +22,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
+
+
+def joblib_workers(process: subprocess.Popen) -> list[psutil.Process]:
+    """The processes of a joblib-launched sweep that run its trials (not loky's resource tracker)."""
+    return [p for p in psutil.Process(process.pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
 
 
 def free_port() -> int:

@@ -11,30 +11,21 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 import optuna
-import psutil
 import pytest
-from test_sweep import ROOT, _sweep
+import test_sweep
+from test_sweep import _sweep, _sweep_command, _sweep_env
 
 from ampcapture.sweep.study import INTERRUPTED, RUN_NAME
 from ampcapture.training.trial import open_storage
-from devtools.servers import mlflow_server, postgres, postgres_installed, ray_head
+from devtools.servers import joblib_workers, mlflow_server, postgres, postgres_installed, ray_head
 
+project = test_sweep.project  # the fixture: a folder with the tiny search (conf_extra/hparams_search/tiny.yaml)
 TWO_WORKERS = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "trainer.threads=1")
-
-
-@pytest.fixture
-def project(tiny_params, tmp_path) -> Path:
-    from test_sweep import TINY_SEARCH
-
-    (tmp_path / "conf_extra" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf_extra" / "hparams_search" / "tiny.yaml").write_text(TINY_SEARCH)
-    return tmp_path
 
 
 def _journal(project: Path) -> str:
@@ -144,27 +135,18 @@ def test_a_postgresql_study_prunes_across_workers_and_an_mlflow_server_gets_ever
         assert (best / "best.ckpt").stat().st_size > 0 and (best / "config.yaml").is_file()
 
 
-def _loky_workers(sweep: subprocess.Popen) -> list[psutil.Process]:
-    """The processes that run the trials (not loky's resource tracker)."""
-    return [p for p in psutil.Process(sweep.pid).children(recursive=True) if "popen_loky_posix" in " ".join(p.cmdline())]
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_no_trial(project, tiny_params):
     storage = _journal(project)
-    paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}", f"paths.reports={project / 'reports'}"]
-    cmd = [sys.executable, str(ROOT / "pipelines/train.py"), "-m", "--config-dir", str(project / "conf_extra"), "hparams_search=tiny", "capture=demo", *paths]
-    cmd += [f"hydra.sweep.dir={project / 'multirun'}", *TWO_WORKERS, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}"]
-    cmd += ["hydra.sweeper.pruner=null", "trainer.max_epochs=8"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    overrides = (*TWO_WORKERS, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}", "hydra.sweeper.pruner=null", "trainer.max_epochs=8")
     with open(project / "sweep.log", "w") as log:
-        sweep = subprocess.Popen(cmd, cwd=project, stdout=log, stderr=subprocess.STDOUT, env=env)
+        sweep = subprocess.Popen(_sweep_command(project, tiny_params, *overrides), cwd=project, stdout=log, stderr=subprocess.STDOUT, env=_sweep_env())
     deadline = time.monotonic() + 300
     while not list((project / "models/demo/tiny").glob("trial_00*/last.ckpt")):  # a trial has a checkpoint to resume from
         assert sweep.poll() is None and time.monotonic() < deadline, (project / "sweep.log").read_text()[-3000:]
         time.sleep(0.05)
-    _loky_workers(sweep)[0].send_signal(signal.SIGKILL)
+    joblib_workers(sweep)[0].send_signal(signal.SIGKILL)
     assert sweep.wait(600) == 0, (project / "sweep.log").read_text()[-3000:]
 
     said = (project / "sweep.log").read_text()

@@ -49,28 +49,20 @@ def project(tiny_params, tmp_path) -> Path:
     return tmp_path
 
 
-def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`pipelines/train.py -m` on the tiny search in `project`; `env` adds to (or, with None values, removes from) the environment."""
+def _sweep_command(project: Path, tiny_params: dict, *overrides: str) -> list[str]:
+    """`pipelines/train.py -m` on the tiny search in `project`."""
     paths = [f"paths.splits={tiny_params['paths']['splits']}", f"paths.models={project / 'models'}", f"paths.reports={project / 'reports'}"]
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "pipelines" / "train.py"),
-            "-m",
-            "--config-dir",
-            str(project / "conf_extra"),
-            "hparams_search=tiny",
-            "capture=demo",
-            *paths,
-            f"hydra.sweep.dir={project / 'multirun'}",
-            *overrides,
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={k: v for k, v in {**os.environ, "MLFLOW_TRACKING_URI": None, **(env or {})}.items() if v is not None},
-    )
+    train = [sys.executable, str(ROOT / "pipelines" / "train.py"), "-m", "--config-dir", str(project / "conf_extra"), "hparams_search=tiny", "capture=demo"]
+    return [*train, *paths, f"hydra.sweep.dir={project / 'multirun'}", *overrides]
+
+
+def _sweep_env(env: dict | None = None) -> dict:
+    """The environment without MLFLOW_TRACKING_URI; `env` adds to it (or, with None values, removes from it)."""
+    return {k: v for k, v in {**os.environ, "MLFLOW_TRACKING_URI": None, **(env or {})}.items() if v is not None}
+
+
+def _sweep(project: Path, tiny_params: dict, *overrides: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    run = subprocess.run(_sweep_command(project, tiny_params, *overrides), cwd=project, capture_output=True, text=True, timeout=600, env=_sweep_env(env))
     if check:
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
