@@ -5,7 +5,7 @@ regions (the test region: playing neither trainer saw) are printed with our/NAM 
 written to result.json.
 
     python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard | a2 | ...]
-                                [--reuse-nam] [--nam-seed N] [key=value ...]
+                                [--reuse-nam] [--nam-seed N] [--test-curve] [key=value ...]
 
 `key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
 the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
@@ -14,7 +14,9 @@ on both sides (NAM: its PackedWaveNet, both sizes in one run, each exported from
 checkpoint; ours: the SlimmableContainer) and reports every size's ESRs besides the largest's. `nam-full` always seeds torch
 with 0; `--nam-seed N` trains NAM under another seed (kept in nam_seed<N>/), and with
 `train.seed=N` on our side, repeated runs show each trainer's run-to-run spread: on a short,
-hard test region one pair of runs says little.
+hard test region one pair of runs says little. `--test-curve` also writes our every size's
+validation and test ESR after each epoch to ours/<overrides>/test_curve.csv (the weights
+validation sees): whether some epoch plays the test region better than the one kept.
 
 NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
 weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 import yaml
 
@@ -197,7 +200,26 @@ def set_key(cfg: dict, dotted: str, value) -> None:
     (section(cfg, ".".join(path)) if path else cfg)[last] = value
 
 
-def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path) -> dict:
+class EpochCurve(pl.Callback):
+    """Every size's validation and test ESR after each epoch, with the weights validation sees
+    (the run's own callbacks come first, so the weight average is already swapped in). A
+    diagnostic of this benchmark: the test region steers nothing."""
+
+    def __init__(self, path: Path):
+        self.path, self.rows = path, []
+
+    def on_validation_epoch_start(self, trainer, module) -> None:
+        data = trainer.datamodule
+        with torch.no_grad():
+            validation = module.size_esrs(next(iter(data.val_dataloader())))
+            test = module.size_esrs(next(iter(data.test_dataloader())))
+        self.rows.append([trainer.current_epoch, trainer.global_step, *(float(v) for v in validation + test)])
+        sizes = range(len(validation))
+        header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes)]
+        self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *self.rows]) + "\n")
+
+
+def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path, test_curve: bool = False) -> dict:
     cfg = copy.deepcopy({**params, "capture": capture, "model": preset, "run_name": preset["name"]})
     cfg["trainer"].update(max_minutes=minutes, max_epochs=100000, progress_bar=False)
     cfg["train"].update(early_stopping_patience=None, resume=False)
@@ -207,7 +229,8 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
         key, _, value = override.partition("=")
         set_key(cfg, key, yaml.safe_load(value))
     started = time.perf_counter()
-    result = train(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    result = train(cfg, callbacks=[EpochCurve(out / "test_curve.csv")] if test_curve else ())
     wall = round(time.perf_counter() - started, 1)
     nam = out / f"{preset['name']}.nam"
     export_checkpoint(result["checkpoint"], nam, defaults(ExportSettings, aidax=False, register=False))
@@ -237,6 +260,7 @@ def main() -> None:
     parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet, A2 or NAM LSTM preset from conf/model/")
     parser.add_argument("--reuse-nam", action="store_true", help="take NAM's model from an earlier run of this budget")
     parser.add_argument("--nam-seed", type=int, default=0, help="torch seed of NAM's run (nam-full's own: 0)")
+    parser.add_argument("--test-curve", action="store_true", help="also write our sizes' validation and test ESR after each epoch")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -254,7 +278,7 @@ def main() -> None:
         tag += f"_nam_seed{args.nam_seed}"
     python = ensure_nam()
 
-    ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag)
+    ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag, args.test_curve)
     nam = reuse_nam(nam_dir, args.minutes) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
 
     audio = ROOT / split["audio"]

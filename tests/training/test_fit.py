@@ -296,6 +296,28 @@ def test_a_containers_sizes_are_assembled_each_from_its_own_best_epoch(tmp_path)
     assert [float(weights[f"model.sizes.{i}.w"][0]) for i in range(3)] == [10.0, 1.0, 2.0]
 
 
+def test_a_benchmarks_callback_sees_each_epoch_with_the_weights_validation_sees(cfg, tmp_path):
+    """`train(cfg, callbacks=...)` as benchmarks/vs_nam.py --test-curve uses it: its callback
+    runs after the run's own, so the weight average is already in when it measures."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vs_nam", ROOT / "benchmarks" / "vs_nam.py")
+    vs_nam = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vs_nam)
+    cfg["model"] = copy.deepcopy(TINY_CONTAINER)
+    cfg["trainer"]["max_epochs"] = 3
+    assert cfg["train"]["ema_decay"]
+    result = train(cfg, callbacks=[vs_nam.EpochCurve(tmp_path / "curve.csv")])
+    rows = (tmp_path / "curve.csv").read_text().splitlines()
+    header, values = rows[0].split(","), [dict(zip(rows[0].split(","), map(float, r.split(",")))) for r in rows[1:]]
+    assert header == ["epoch", "step", "validation_esr_size0", "validation_esr_size1", "test_esr_size0", "test_esr_size1"]
+    assert [int(v["epoch"]) for v in values] == [0, 1, 2]
+    for logged, measured in zip(esr_curve(result), values):
+        assert measured["validation_esr_size1"] == pytest.approx(float(logged["val_esr"]), rel=1e-5)
+    best = min(values, key=lambda v: v["validation_esr_size1"])
+    assert best["test_esr_size1"] == pytest.approx(result["test_esr"], rel=1e-4)
+
+
 @pytest.mark.parametrize("model", [TINY_WAVENET, TINY_LSTM, TINY_CONTAINER], ids=["wavenet", "lstm", "container"])
 def test_a_capture_set_trains_one_model_with_knob_inputs(tiny_knob_params, tmp_path, monkeypatch, model):
     """Validation: the mean over the trained settings; the held-out one only in the test."""

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -45,20 +46,21 @@ class TrainingInterrupted(AmpCaptureError):
     """Ctrl+C (or a kill) stopped the run; its last checkpoint is where a re-run resumes."""
 
 
-def train(cfg: dict[str, Any], say=print) -> dict[str, Any]:
+def train(cfg: dict[str, Any], say=print, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Fit the configured model on the configured capture; returns the run's figures.
 
     `cfg` is the resolved configuration (conf/ composed, overrides applied). Re-running with the
     same configuration after an interruption resumes from the last checkpoint. One process at a
-    time trains a run: a second one fails at once instead of overwriting its files.
+    time trains a run: a second one fails at once instead of overwriting its files. `callbacks`:
+    more Lightning callbacks (a benchmark's diagnostics), called after the run's own.
     """
     name = run_name(cfg)
     paths = Layout.of(cfg).run(name)
     with exclusive(str(paths.root.resolve()), paths.root, "wait for the other training to finish, or give this one another run_name"):
-        return _train(cfg, name, paths, say)
+        return _train(cfg, name, paths, say, callbacks)
 
 
-def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, Any]:
+def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks: Sequence[Callback]) -> dict[str, Any]:
     capture = str(section(cfg, "capture"))
     model_cfg = section(cfg, "model")
     loss = asdict(settings(LossSettings, cfg))
@@ -118,6 +120,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> dict[str, An
         callbacks.append(PruneOnValidationESR(trial))
     if train_settings.early_stopping_patience:
         callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
+    callbacks.extend(extra_callbacks)
     trainer = pl.Trainer(
         accelerator=trainer_settings.accelerator,
         devices=trainer_settings.devices,
