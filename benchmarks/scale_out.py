@@ -80,8 +80,8 @@ def run_sweep(args, folder: Path, splits: Path, overrides: list[str], kill: bool
     with open(folder / "sweep.log", "w") as log:
         sweep = subprocess.Popen(sweep_command(args, folder, splits, *overrides), cwd=folder, stdout=log, stderr=subprocess.STDOUT, env=env)
         while kill and killed is None and sweep.poll() is None:
-            if list((folder / "models" / args.capture / STUDY).glob("trial_*/last.ckpt")) and joblib_workers(sweep):
-                killed = joblib_workers(sweep)[0]
+            if list((folder / "models" / args.capture / STUDY).glob("trial_*/last.ckpt")) and (workers := joblib_workers(sweep)):
+                killed = workers[0]
                 killed.send_signal(signal.SIGKILL)
             time.sleep(0.05)
         code = sweep.wait()

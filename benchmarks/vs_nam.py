@@ -201,20 +201,22 @@ def set_key(cfg: dict, dotted: str, value) -> None:
 
 
 class EpochCurve(pl.Callback):
-    """Every size's validation and test ESR after each epoch, with the weights validation sees
-    (the run's own callbacks come first, so the weight average is already swapped in). A
-    diagnostic of this benchmark: the test region steers nothing."""
+    """Every size's validation and test ESR after each epoch: the test region rendered with the
+    weights validation sees (the run's own callbacks come first, so the weight average is already
+    swapped in), the validation figures the run logged itself. A diagnostic of this benchmark:
+    the test region steers nothing."""
 
     def __init__(self, path: Path):
-        self.path, self.rows = path, []
+        self.path, self.rows, self.test = path, [], []
 
     def on_validation_epoch_start(self, trainer, module) -> None:
-        data = trainer.datamodule
         with torch.no_grad():
-            validation = module.size_esrs(next(iter(data.val_dataloader())))
-            test = module.size_esrs(next(iter(data.test_dataloader())))
-        self.rows.append([trainer.current_epoch, trainer.global_step, *(float(v) for v in validation + test)])
-        sizes = range(len(validation))
+            self.test = [float(v) for v in module.size_esrs(next(iter(trainer.datamodule.test_dataloader())))]
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        metrics, sizes = trainer.callback_metrics, range(len(self.test))
+        validation = [float(metrics[f"val_esr_size{i}"]) for i in sizes] if len(self.test) > 1 else [float(metrics["val_esr"])]
+        self.rows.append([trainer.current_epoch, trainer.global_step, *validation, *self.test])
         header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes)]
         self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *self.rows]) + "\n")
 
