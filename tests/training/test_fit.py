@@ -309,7 +309,8 @@ def test_a_benchmarks_callback_sees_each_epoch_with_the_weights_validation_sees(
     assert cfg["train"]["ema_decay"]
     result = train(cfg, callbacks=[vs_nam.EpochCurve(tmp_path / "curve.csv")])
     rows = (tmp_path / "curve.csv").read_text().splitlines()
-    header, values = rows[0].split(","), [dict(zip(rows[0].split(","), map(float, r.split(",")))) for r in rows[1:]]
+    header = rows[0].split(",")
+    values = [dict(zip(header, map(float, r.split(",")))) for r in rows[1:]]
     assert header == ["epoch", "step", "validation_esr_size0", "validation_esr_size1", "test_esr_size0", "test_esr_size1"]
     assert [int(v["epoch"]) for v in values] == [0, 1, 2]
     for logged, measured in zip(esr_curve(result), values):
