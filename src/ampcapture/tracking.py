@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,12 +81,12 @@ def make_logger(
         tracking_uri=settings.uri,
         run_id=run_id,
         log_model=False,
-        tags={"capture": capture, **(tags or {}), **({"mlflow.parentRunId": parent_run} if parent_run else {})},
+        tags={"capture": capture, **(tags or {}), **_process_tags(), **({"mlflow.parentRunId": parent_run} if parent_run else {})},
         artifact_location=settings.artifact_location,
     )
     logger.resuming = run_id is not None
-    if logger.resuming:  # a re-queued trial continues its run under its new trial number
-        for key, value in (tags or {}).items():
+    if logger.resuming:  # a re-queued trial continues its run under its new trial number, in this process
+        for key, value in {**(tags or {}), **_process_tags()}.items():
             logger.experiment.set_tag(logger.run_id, key, value)
     return logger
 
@@ -176,6 +177,37 @@ def close_abandoned(settings: LoggerSettings, run_id: str | None) -> None:
         return
     if run.info.status == "RUNNING":
         client.set_terminated(run_id, "KILLED")
+
+
+HOST, PROCESS = "ampcapture.host", "ampcapture.process"  # the tags naming the process that trains a run
+
+
+def _process_tags() -> dict[str, str]:
+    import psutil
+
+    return {HOST: socket.gethostname(), PROCESS: f"{os.getpid()}@{psutil.Process().create_time():.2f}"}
+
+
+def close_dead_runs(settings: LoggerSettings, experiment: str) -> None:
+    """Mark KILLED every RUNNING run of `experiment` trained on this host by a process that is
+    gone (killed before it could end its run: it would show RUNNING forever)."""
+    if not settings.mlflow:
+        return
+    import psutil
+
+    client = _client(settings)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    host = socket.gethostname().replace("'", "")
+    for run in client.search_runs([found.experiment_id], f"attributes.status = 'RUNNING' and tags.`{HOST}` = '{host}'"):
+        pid, _, started = run.data.tags.get(PROCESS, "").partition("@")
+        try:
+            alive = f"{psutil.Process(int(pid)).create_time():.2f}" == started
+        except (ValueError, psutil.Error):
+            alive = False
+        if not alive:
+            client.set_terminated(run.info.run_id, "KILLED")
 
 
 def end_parent_run(settings: LoggerSettings, run_id: str | None, status: str) -> None:

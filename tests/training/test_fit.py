@@ -131,19 +131,33 @@ def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
     assert len(_client().get_metric_history(run.info.run_id, "val_esr")) == 4
 
     said.clear()
-    train(cfg, say=said.append)  # a finished run is not resumed: the same command trains anew
-    assert any("finished run" in line for line in said) and any(line.startswith("epoch 0:") for line in said)
-
-    said.clear()
     cfg["train"]["lr"] = 0.005  # an interrupted run of another configuration starts over
     (run_dir / "metrics.json").unlink()
     train(cfg, say=said.append)
     assert any("another configuration: starting over" in line for line in said)
 
-    best = (run_dir / "best.ckpt").read_bytes()
-    _interrupted(cfg, monkeypatch, 1)  # killed while retraining a finished run: the finished one is kept
-    assert (run_dir / ".previous" / "best.ckpt").read_bytes() == best and (run_dir / ".previous" / "metrics.json").is_file()
-    train(cfg)  # resumed and finished: the run it replaces goes
+
+def test_a_finished_run_is_never_lost(cfg, monkeypatch):
+    run_dir = Path(train(cfg)["checkpoint"]).parent
+    best, metrics = (run_dir / "best.ckpt").read_bytes(), json.loads((run_dir / "metrics.json").read_text())
+    with pytest.raises(AmpCaptureError, match="holds a finished run") as error:  # the same command again: refused
+        train(cfg)
+    assert f"{metrics['validation_esr']:.5g}" in error.value.problem and "run_name" in error.value.fix and "train.overwrite=true" in error.value.fix
+    assert (run_dir / "best.ckpt").read_bytes() == best
+
+    said: list[str] = []
+    train({**cfg, "train": {**cfg["train"], "overwrite": True}}, say=said.append)  # trained anew, the old one kept beside it
+    (kept,) = [p for p in run_dir.parent.iterdir() if p.name.startswith(f"{run_dir.name}.")]
+    assert (kept / "best.ckpt").read_bytes() == best and json.loads((kept / "metrics.json").read_text()) == metrics
+    assert (run_dir / "metrics.json").is_file() and any(str(kept) in line for line in said)
+
+    best = (run_dir / "best.ckpt").read_bytes()  # a DAG stage replaces its run (DVC keeps the old outputs)...
+    with monkeypatch.context() as patch:
+        interrupt_at_epoch(patch, 1)
+        with pytest.raises(AmpCaptureError, match="interrupted"):
+            train(cfg, replace=True)
+    assert (run_dir / ".previous" / "best.ckpt").read_bytes() == best  # ...killed meanwhile, the finished one is kept
+    train(cfg, replace=True)  # resumed and finished: the run it replaces goes
     assert not (run_dir / ".previous").exists() and (run_dir / "metrics.json").is_file()
 
 

@@ -3,15 +3,29 @@ section (conf/paths/default.yaml; dvc.yaml spells the same layout with `${paths.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ampcapture.core.config import section
+from ampcapture.core.errors import ConfigError
 
 STIMULUS_NAME = "reamp_input.wav"
 SWEEP_RUNS = "sweep"  # the DAG's sweep trains its trials in models/<capture>/sweep/ (conf/hparams_search/dag.yaml)
 FINAL_RUN = "final"  # and the final fit in models/<capture>/final/
+
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def checked_name(key: str, value: Any) -> str:
+    """A name that becomes one folder or file name (a capture, a run, a study, a setting):
+    letters, digits, '.', '_' and '-', not '.' or '..'; never a path that leads elsewhere."""
+    name = str(value)
+    if not _NAME.fullmatch(name) or name in (".", ".."):
+        raise ConfigError(key, f"{name!r} is not a name (a folder is made of it)", "use letters, digits, '.', '_' and '-' only, e.g. my_amp-take2")
+    return name
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,8 @@ class Layout:
     @classmethod
     def of(cls, params: dict[str, Any], capture: str | None = None) -> "Layout":
         paths = section(params, "paths")
-        return cls({k: str(v) for k, v in dict(paths).items()}, str(capture if capture is not None else section(params, "capture")))
+        name = checked_name("capture", capture if capture is not None else section(params, "capture"))
+        return cls({k: str(v) for k, v in dict(paths).items()}, name)
 
     def _folder(self, key: str) -> Path:
         if key not in self.paths:
@@ -108,6 +123,9 @@ class Layout:
         return self._folder("models") / self.capture
 
     def run(self, run_name: str) -> RunPaths:
+        """models/<capture>/<run_name>/ (a sweep's trials: <runs>/<trial>), checked to lie inside models/<capture>/."""
+        for part in run_name.split("/"):
+            checked_name("run_name", part)
         return RunPaths(self.models / run_name)
 
     @property
@@ -121,5 +139,8 @@ class Layout:
 
 
 def run_name(cfg: dict[str, Any]) -> str:
-    """A training run's name: the config's run_name, or its model preset's name."""
-    return str(cfg.get("run_name") or section(cfg, "model.name"))
+    """A training run's name: the config's run_name, or its model preset's name; a sweep's trial
+    is <runs>/<run_name> (the config's trial.runs: the folder of the sweep's trials)."""
+    name = checked_name("run_name", cfg.get("run_name") or section(cfg, "model.name"))
+    runs = (cfg.get("trial") or {}).get("runs")
+    return f"{checked_name('hydra.sweeper.runs', runs)}/{name}" if runs else name

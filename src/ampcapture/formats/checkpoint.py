@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
+from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.errors import ModelFileError
 from ampcapture.models import AmpModel, build_model
 
@@ -16,18 +15,13 @@ def load_checkpoint(path: str | Path) -> tuple[AmpModel, dict[str, list[float]] 
     and, of a parametric one, its knobs ({name: [low, high]} in its inputs' order; None for
     others), from one read of the file."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, "file not found", "give a .nam file or a checkpoint such as models/<capture>/final/best.ckpt")
+    fix = "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file"
+    checkpoint = read_checkpoint(path, fix)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         hp = checkpoint["hyper_parameters"]
         model = build_model(hp["architecture"], hp["config"], hp["sample_rate"])
         prefix = "model."
         model.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
-    except Exception as exc:  # torch.load raises many types for a damaged or foreign file
-        raise ModelFileError(
-            path,
-            f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
-            "use a .ckpt written by `pipelines/train.py` (models/<capture>/<run>/best.ckpt) or a .nam file",
-        ) from exc
+    except Exception as exc:  # a foreign checkpoint: other keys, another model's weights
+        raise ModelFileError(path, f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})", fix) from exc
     return model.eval(), hp.get("knobs")

@@ -4,6 +4,7 @@ when dag.warm_start is set. Interrupted, it resumes like any training."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import yaml
@@ -13,6 +14,7 @@ from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.paths import FINAL_RUN, SWEEP_RUNS, Layout
 from ampcapture.stages import console
 from ampcapture.training.fit import train
+from ampcapture.training.trial import TrialLink
 
 
 def run(params: dict[str, Any]) -> None:
@@ -21,10 +23,10 @@ def run(params: dict[str, Any]) -> None:
     if not best.config.is_file():
         raise AmpCaptureError(best.root, "holds no sweep result", "run the sweep stage first (`dvc repro sweep`)")
     cfg = yaml.safe_load(best.config.read_text())
-    cfg.update(run_name=FINAL_RUN, trial={key: None for key in cfg.get("trial") or {}})
+    cfg.update(run_name=FINAL_RUN, trial={field.name: None for field in fields(TrialLink)})
     cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
     cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
-    result = train(cfg, say=console.print)
+    result = train(cfg, say=console.print, replace=True)  # DVC keeps the outputs it replaces
     console.print(
         f"final fit of {layout.capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
         f"after {result['epochs']} epochs -> {result['checkpoint']}"

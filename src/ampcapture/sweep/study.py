@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from ampcapture import tracking
 from ampcapture.core.errors import ConfigError
 from ampcapture.core.files import atomic_dir
+from ampcapture.training.runs import MARKER, remove_run
 from ampcapture.training.trial import absolute
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -180,7 +181,9 @@ BEST_FILES = {"best.ckpt": "checkpoints/best.ckpt", "config.yaml": "config/confi
 def publish_best(run_dir: Path, best_dir: Path, logger_settings=None, mlflow_run: str | None = None, say=print) -> None:
     """Copy the best trial's model (checkpoint, config, metrics) to `best_dir`, replacing it whole;
     from its MLflow run when it trained on a worker that shares no disk with the sweeper."""
+    remove_run(best_dir, "give the sweep another hydra.sweeper.best_dir, or move that folder away")  # only a folder we made
     with atomic_dir(best_dir) as tmp:
+        (tmp / MARKER).write_text("the best trial of a sweep, copied by ampcapture\n")
         if not (run_dir / "best.ckpt").is_file() and mlflow_run is not None and logger_settings is not None:
             say(f"{run_dir} is not on this machine: the best model comes from its MLflow run {mlflow_run}")
             tracking.download_run_files(logger_settings, mlflow_run, BEST_FILES, tmp)

@@ -15,6 +15,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
+from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.files import atomic_path
 
 
@@ -84,13 +85,13 @@ class SizeBests(Callback):
     def assemble(self, best: Path) -> list[int | None]:
         """Each smaller size's best weights into the checkpoint `best`; returns the epoch each
         size's weights are from (the last: best's own)."""
-        saved = torch.load(best, map_location="cpu", weights_only=False)
+        saved = read_checkpoint(best)
         epochs: list[int | None] = []
         for i in range(self.sizes - 1):
             if not self.path(i).is_file():
                 epochs.append(saved["epoch"])
                 continue
-            own = torch.load(self.path(i), map_location="cpu", weights_only=False)
+            own = read_checkpoint(self.path(i))
             prefix = f"model.sizes.{i}."
             saved["state_dict"].update({k: v for k, v in own["state_dict"].items() if k.startswith(prefix)})
             epochs.append(own["epoch"])
@@ -107,6 +108,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         with atomic_path(Path(path)) as tmp:
             torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Resuming reads the checkpoint as data too (never Lightning's default unpickler)."""
+        return read_checkpoint(path)
 
 
 def quiet_lightning() -> None:

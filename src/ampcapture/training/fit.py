@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from ampcapture import tracking
 from ampcapture.capture.dataset import Capture, RandomWindows, knob_ranges
 from ampcapture.capture.fetch import fetch_split
+from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.config import section, settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
@@ -46,21 +47,23 @@ class TrainingInterrupted(AmpCaptureError):
     """Ctrl+C (or a kill) stopped the run; its last checkpoint is where a re-run resumes."""
 
 
-def train(cfg: dict[str, Any], say=print, callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+def train(cfg: dict[str, Any], say=print, callbacks: Sequence[Callback] = (), replace: bool = False) -> dict[str, Any]:
     """Fit the configured model on the configured capture; returns the run's figures.
 
     `cfg` is the resolved configuration (conf/ composed, overrides applied). Re-running with the
     same configuration after an interruption resumes from the last checkpoint. One process at a
     time trains a run: a second one fails at once instead of overwriting its files. `callbacks`:
-    more Lightning callbacks (a benchmark's diagnostics), called after the run's own.
+    more Lightning callbacks (a benchmark's diagnostics), called after the run's own. A finished
+    run is not trained again unless train.overwrite (it is kept under a dated name) or `replace`
+    (a DAG stage, whose old outputs DVC keeps).
     """
     name = run_name(cfg)
     paths = Layout.of(cfg).run(name)
     with exclusive(str(paths.root.resolve()), paths.root, "wait for the other training to finish, or give this one another run_name"):
-        return _train(cfg, name, paths, say, callbacks)
+        return _train(cfg, name, paths, say, callbacks, replace)
 
 
-def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks: Sequence[Callback]) -> dict[str, Any]:
+def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks: Sequence[Callback], replace: bool) -> dict[str, Any]:
     capture = str(section(cfg, "capture"))
     model_cfg = section(cfg, "model")
     loss = asdict(settings(LossSettings, cfg))
@@ -91,12 +94,14 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
     # read before the run directory is touched, so a wrong checkpoint costs nothing
     init_weights = checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
     left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
-    resuming = prepare_run_dir(paths, cfg, train_settings.resume, say)
+    resume_from = prepare_run_dir(paths, cfg, train_settings.resume, train_settings.overwrite, replace, say)
+    resuming = resume_from is not None
     # A run killed before its first checkpoint (kill -9, a lost worker) left its MLflow run RUNNING:
     # a sweep's trial starts over in it (one trial, one run); any other run closes it.
     reopened = left_open if resuming or link.active else None
     if not resuming and not link.active:
         tracking.close_abandoned(log_settings, left_open)
+    tracking.close_dead_runs(log_settings, log_settings.experiment or capture)
     if init_weights is not None and not resuming:
         module.load_state_dict(init_weights)
         say(f"starting from the weights of {train_settings.init_from}")
@@ -140,7 +145,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
     )
     sigint = signal.getsignal(signal.SIGINT)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(paths.last) if resuming else None)
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resuming else None, weights_only=True)
     except TrainingDiverged:
         tracking.end(logger, "FAILED")
         raise
@@ -166,7 +171,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
             "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)",
         )
     epochs = size_bests.assemble(paths.best) if size_bests is not None else []
-    saved = torch.load(paths.best, map_location="cpu", weights_only=False)
+    saved = read_checkpoint(paths.best)
     best = AmpModule(**saved["hyper_parameters"])
     best.load_state_dict(saved["state_dict"])
     test = trainer.test(best, datamodule=data, verbose=False)[0]

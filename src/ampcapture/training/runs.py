@@ -1,11 +1,13 @@
 """A run folder's life: resume an interrupted run of the same configuration, start over
-otherwise (a finished run is moved aside, never deleted, until its successor finishes), and
-read warm-start weights from another run's checkpoint."""
+otherwise, never lose a finished run nor touch a folder ampcapture did not make, and read
+warm-start weights from another run's checkpoint."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,8 @@ from typing import Any
 import torch
 import yaml
 
-from ampcapture.core.errors import ConfigError
+from ampcapture.core.checkpoints import read_checkpoint
+from ampcapture.core.errors import AmpCaptureError, ConfigError, ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.core.paths import RunPaths
 
@@ -28,45 +31,102 @@ def config_fingerprint(cfg: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, say=print) -> bool:
-    """Make the run directory; return True when its last checkpoint should be resumed: an
-    unfinished run of the same configuration. A finished run, or one of another configuration,
-    is started over (the old run stays in MLflow; set run_name to keep both on disk). A finished
-    run is moved aside, not deleted, until the new one finishes: killing it loses nothing."""
+MARKER = ".ampcapture-run"  # written into every run folder ampcapture makes: only such a folder is ever emptied
+# What a run writes (a run folder of before the marker is known by holding nothing else).
+RUN_FILES = re.compile(r"(best|last|best_size\d+)\.ckpt|config\.yaml|metrics\.json|esr_curve\.csv|mlflow_run_id|\.previous|\.gitignore|\..+\.tmp")
+
+
+def made_by_us(folder: Path) -> bool:
+    """Whether ampcapture made `folder`: it holds the marker, or (a run of before the marker,
+    a DVC checkout of the DAG's final fit) nothing but what a run writes. A symlink never is."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return (folder / MARKER).is_file() or all(RUN_FILES.fullmatch(item.name) for item in folder.iterdir())
+
+
+def remove_run(folder: Path, fix: str) -> None:
+    """Delete a run folder (a sweep's trial about to start anew), refusing any folder ampcapture did not make."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not made_by_us(folder):
+        raise AmpCaptureError(folder, f"was not made by ampcapture (it has no {MARKER} marker): nothing in it is touched", fix)
+    shutil.rmtree(folder)
+
+
+def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, overwrite: bool = False, replace: bool = False, say=print) -> Path | None:
+    """Make the run directory; return the checkpoint to resume from: of an unfinished run of the
+    same configuration, its last.ckpt, or its best.ckpt when last.ckpt is damaged (one of another
+    configuration starts over). None: a new run.
+
+    A finished run is never lost: training it again is refused, unless `overwrite` (the user's
+    train.overwrite), which keeps it beside the new one as <run_name>.<date>, or `replace` (a DAG
+    stage: DVC keeps the old outputs), where it waits in .previous until the new one finishes.
+    A folder ampcapture did not make is never touched."""
+    root = paths.root
+    if root.exists() or root.is_symlink():
+        if not made_by_us(root):
+            raise AmpCaptureError(
+                root,
+                f"exists and was not made by ampcapture (no {MARKER} marker): nothing in it is touched",
+                "give this run another run_name, or move that folder away",
+            )
     finished = paths.metrics.is_file()
-    if finished:
-        say(f"{paths.root} holds a finished run: training a new one (the finished one waits in {paths.previous} until the new one finishes)")
+    if finished and not replace:
+        if not overwrite:
+            raise AmpCaptureError(
+                root,
+                f"holds a finished run ({_figures(paths)})",
+                "give this one another run_name, or set train.overwrite=true to train anew (the finished run is kept beside it under a dated name)",
+            )
+        kept = root.with_name(f"{root.name}.{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        root.rename(kept)
+        say(f"{root} held a finished run: kept as {kept}")
+        finished = False
+    elif finished:
+        say(f"{root} holds a finished run: training a new one (the finished one waits in {paths.previous} until the new one finishes)")
     elif paths.last.is_file() and resume and paths.config.is_file():
         saved = yaml.safe_load(paths.config.read_text())
         if config_fingerprint(saved) != config_fingerprint(cfg):
-            say(f"{paths.root} holds a run with another configuration: starting over")
-        elif not readable_checkpoint(paths.last):
-            say(f"{paths.last} is damaged (a full disk or a crash while writing it?): starting over")
-        else:
+            say(f"{root} holds a run with another configuration: starting over")
+        elif readable_checkpoint(paths.last):
             say(f"resuming from {paths.last}")
-            return True
-    if paths.root.exists():
+            return paths.last
+        elif paths.best.is_file() and readable_checkpoint(paths.best):
+            say(f"{paths.last} is damaged (a full disk or a crash while writing it?): resuming from {paths.best}, its best epoch")
+            return paths.best
+        else:
+            say(f"{paths.last} is damaged (a full disk or a crash while writing it?): starting over")
+    if root.exists():
         if finished:
             shutil.rmtree(paths.previous, ignore_errors=True)
             paths.previous.mkdir()
-        for item in paths.root.iterdir():
-            if item.name in (".gitignore", paths.previous.name):  # .gitignore: DVC's, when the DAG owns this run
+        for item in root.iterdir():
+            if item.name in (".gitignore", MARKER, paths.previous.name):  # .gitignore: DVC's, when the DAG owns this run
                 continue
             if finished:
                 item.rename(paths.previous / item.name)
             else:
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
-    paths.root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("a training run of ampcapture: re-running it may replace what is here\n")
     with atomic_path(paths.config) as tmp:
         Path(tmp).write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return False
+    return None
+
+
+def _figures(paths: RunPaths) -> str:
+    try:
+        metrics = json.loads(paths.metrics.read_text())
+        return f"validation ESR {metrics['validation_esr']:.5g}, test ESR {metrics['test_esr']:.5g}, {metrics['epochs']} epochs"
+    except (ValueError, KeyError, TypeError):
+        return "its metrics.json is unreadable"
 
 
 def readable_checkpoint(path: Path) -> bool:
     try:
-        torch.load(path, map_location="cpu", weights_only=False)
+        read_checkpoint(path)
         return True
-    except Exception:  # torch.load raises many types for a truncated file
+    except ModelFileError:
         return False
 
 
@@ -75,11 +135,9 @@ def checkpoint_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.T
     if not path.is_file():
         raise ConfigError("train.init_from", f"{path} not found", "give a checkpoint such as models/<capture>/<run>/best.ckpt, or null")
     try:
-        weights = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-    except Exception as exc:  # torch.load raises many types for a damaged or foreign file
-        raise ConfigError(
-            "train.init_from", f"{path} is not an ampcapture checkpoint ({type(exc).__name__})", "give a .ckpt written by pipelines/train.py"
-        ) from exc
+        weights = read_checkpoint(path)["state_dict"]
+    except ModelFileError as exc:
+        raise ConfigError("train.init_from", f"{path} {exc.problem}", "give a .ckpt written by pipelines/train.py") from None
     mine = module.state_dict()
     if set(weights) != set(mine) or any(weights[k].shape != mine[k].shape for k in mine):
         raise ConfigError(

@@ -37,6 +37,7 @@ class TrainSettings:
     grad_clip: float | None
     early_stopping_patience: int | None
     resume: bool
+    overwrite: bool
     init_from: str | None
 
     def __post_init__(self) -> None:

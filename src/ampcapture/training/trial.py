@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 import optuna
 from pytorch_lightning.callbacks import Callback
 
-PRUNER = "pruner"  # the study attribute that holds the sweep's pruner (Optuna stores none)
+from ampcapture.core.errors import ConfigError
+
+PRUNER = "pruner"  # the study attribute that holds the sweep's pruner (Optuna stores none): {"name", "kwargs"}
+# The pruners a study may name: a study's storage (a shared database) holds data, never what to build.
+PRUNERS = ("MedianPruner", "PercentilePruner", "SuccessiveHalvingPruner", "HyperbandPruner", "ThresholdPruner", "PatientPruner", "WilcoxonPruner", "NopPruner")
+PLAIN = (bool, int, float, str, type(None))
 WORKER = "worker"  # the trial attribute naming the machine and process that trains it
 
 
@@ -51,6 +56,7 @@ class TrialLink:
     number: int | None
     parent_run: str | None
     workdir: str | None
+    runs: str | None
 
     @property
     def active(self) -> bool:
@@ -63,12 +69,41 @@ class TrialLink:
 
     def trial(self) -> optuna.Trial:
         """The running trial, judged by the sweep's pruner (kept in the study: Optuna stores no pruner)."""
-        from hydra.utils import instantiate
-
         study = optuna.load_study(study_name=self.study, storage=open_storage(self.storage))
         pruner = study.user_attrs.get(PRUNER)
-        study.pruner = instantiate(pruner) if pruner else optuna.pruners.NopPruner()
+        study.pruner = build_pruner(pruner, f"study {self.study} ({self.storage})") if pruner else optuna.pruners.NopPruner()
         return optuna.Trial(study, self.trial_id)
+
+
+def pruner_record(config: Any, where: str = "hydra.sweeper.pruner") -> dict[str, Any]:
+    """What the study stores of the sweep's pruner config ({_target_: optuna.pruners.X, ...}):
+    its name and plain keyword values (a PatientPruner's wrapped_pruner: a record of its own)."""
+    if not isinstance(config, dict) or not isinstance(config.get("_target_"), str):
+        raise ConfigError(where, f"must be {{_target_: optuna.pruners.<name>, ...}}, got {config!r}", f"use one of {', '.join(PRUNERS)}")
+    name = config["_target_"].removeprefix("optuna.pruners.")
+    kwargs = {k: v for k, v in config.items() if k != "_target_"}
+    if isinstance(kwargs.get("wrapped_pruner"), dict):
+        kwargs["wrapped_pruner"] = pruner_record(kwargs["wrapped_pruner"], f"{where}.wrapped_pruner")
+    record = {"name": name, "kwargs": kwargs}
+    build_pruner(record, where)  # refused here, before any trial runs
+    return record
+
+
+def build_pruner(record: Any, where: str) -> optuna.pruners.BasePruner:
+    """The pruner a study's record names, built from the allowlist with plain keyword values
+    only: nothing a database holds chooses what a worker runs."""
+    fix = f"a pruner is one of {', '.join(PRUNERS)} with plain values; start a new study (hydra.sweeper.study_name)"
+    if not isinstance(record, dict) or set(record) != {"name", "kwargs"} or record["name"] not in PRUNERS or not isinstance(record["kwargs"], dict):
+        raise ConfigError(where, f"names a pruner ampcapture does not build: {str(record)[:200]}", fix)
+    kwargs = dict(record["kwargs"])
+    if kwargs.get("wrapped_pruner") is not None:
+        kwargs["wrapped_pruner"] = build_pruner(kwargs["wrapped_pruner"], f"{where}.wrapped_pruner")
+    if any(not isinstance(v, PLAIN) for k, v in kwargs.items() if k != "wrapped_pruner"):
+        raise ConfigError(where, f"gives {record['name']} values that are not plain numbers, strings or booleans: {str(kwargs)[:200]}", fix)
+    try:
+        return getattr(optuna.pruners, record["name"])(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(where, f"{record['name']}({kwargs}) is refused by Optuna ({exc})", fix) from None
 
 
 class PruneOnValidationESR(Callback):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from ampcapture import tracking
 from ampcapture.core.config import settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
-from ampcapture.core.paths import Layout
+from ampcapture.core.paths import Layout, checked_name
 from ampcapture.sweep import study as sweep
 from ampcapture.sweep.plots import study_plots
-from ampcapture.training.trial import PRUNER, WORKER, absolute, open_storage
+from ampcapture.training.runs import remove_run
+from ampcapture.training.trial import PRUNER, WORKER, absolute, open_storage, pruner_record
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> list[Any]:
         name = self.study_name or str(self.config.capture)
         try:
+            checked_name("hydra.sweeper.study_name", name)  # it names the folder of the trials' runs
+            if self.runs:
+                checked_name("hydra.sweeper.runs", self.runs)
             with exclusive(
                 sweep.study_key(self.storage, name),
                 f"study {name} ({self.storage})",
@@ -114,7 +117,7 @@ class OptunaSweeper(Sweeper):
                 "hydra.sweeper.study_name", f"study {study.study_name!r} in {self.storage} optimizes {found}", "use another study_name for other directions"
             )
         pruner = cfg.hydra.sweeper.get("pruner")
-        study.set_user_attr(PRUNER, OmegaConf.to_container(pruner, resolve=True) if pruner is not None else None)
+        study.set_user_attr(PRUNER, pruner_record(OmegaConf.to_container(pruner, resolve=True)) if pruner is not None else None)
         log.info(f"study {study.study_name} ({self.storage}): {sweep.finished_count(study)} of {self.n_trials} trials done")
         if study.trials and self.sampler is not None:  # resumed: restarted from its seed, a sampler would repeat trials
             self.sampler.reseed_rng()
@@ -201,11 +204,13 @@ class OptunaSweeper(Sweeper):
             optuna.delete_study(study_name=name, storage=storage)
             study = make()
         if not study.trials:  # a new study: no trial of an older one may pass for its own
-            shutil.rmtree(self._runs_dir(study), ignore_errors=True)
+            runs = self._runs_dir(study)
+            for folder in sorted(runs.iterdir()) if runs.is_dir() else ():
+                remove_run(folder, f"move it out of {runs}, or give the sweep other runs (hydra.sweeper.runs=...)")
         return study
 
     def _runs_dir(self, study: optuna.Study) -> Path:
-        return self._layout(self.config).models / str(self.runs or study.study_name)
+        return self._layout(self.config).run(str(self.runs or study.study_name)).root
 
     @staticmethod
     def _layout(cfg: DictConfig) -> Layout:
@@ -215,20 +220,21 @@ class OptunaSweeper(Sweeper):
         run_name = trial.user_attrs.get(sweep.RUN_NAME)
         if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
             run_name = f"{self.runs or study.study_name}/trial_{trial.number:03d}"
-            shutil.rmtree(self._layout(self.config).run(run_name).root, ignore_errors=True)
+            remove_run(self._layout(self.config).run(run_name).root, "move it away, or give the sweep other runs (hydra.sweeper.runs=...)")
             trial.set_user_attr(sweep.RUN_NAME, run_name)
         if self.custom_search_space is not None:
             self.custom_search_space(self.config, trial)
         overlap = set(trial.params) & set(fixed)
         if overlap:
             raise ConfigError("hydra.sweeper.params", f"{sorted(overlap)} are both searched and fixed", "keep one of them")
-        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number, "parent_run": parent}
+        runs, _, name = run_name.rpartition("/")  # the trial trains in models/<capture>/<runs>/<name>
+        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number, "parent_run": parent, "runs": runs}
         link["workdir"] = os.getcwd()  # relative paths (data/, models/, sqlite:///mlflow.db) mean the sweep's
         quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
         tracking_uri = [f"logger.tracking_uri={quoted(os.environ['MLFLOW_TRACKING_URI'])}"] if os.environ.get("MLFLOW_TRACKING_URI") else []
         return (
             [f"{k}={v}" for k, v in {**trial.params, **fixed}.items()]
-            + [f"run_name={quoted(run_name)}"]
+            + [f"run_name={quoted(name)}"]
             + [f"trial.{k}={quoted(v)}" for k, v in link.items()]
             + tracking_uri  # the environment does not travel to a worker on another machine
         )
