@@ -287,6 +287,21 @@ def _mp3_named_wav(tmp_path, x, y):
     return inp, out
 
 
+def _mp3_decoded(tmp_path, x, y):
+    inp, out = write_pair(tmp_path, x, y)
+    sf.write(str(tmp_path / "take.mp3"), y, SR, format="MP3")
+    sf.write(str(out), sf.read(str(tmp_path / "take.mp3"), dtype="float32")[0][: y.size], SR, subtype="PCM_24")  # decoded back to WAV
+    return inp, out
+
+
+def _eight_bit(tmp_path, x, y):
+    return write_pair(tmp_path, x, y, subtype="PCM_U8")
+
+
+def _few_levels(tmp_path, x, y):
+    return write_pair(tmp_path, x, np.round(y * 60) / 60)  # a few dozen levels, in a 24-bit file
+
+
 def _dropout(tmp_path, x, y):
     y = y.copy()
     y[y.size // 2 : y.size // 2 + SR // 50] = 0.0  # 20 ms of a buffer underrun, mid-playing
@@ -331,6 +346,9 @@ BAD = {
     "same_file": (_same_file, "input.wav", "is the input itself (the same file)"),
     "identical_copy": (_identical_copy, "output.wav", "is the input itself (an identical copy)"),
     "mp3_named_wav": (_mp3_named_wav, "output.wav", "lossy-compressed audio (MPEG_LAYER_III)"),
+    "mp3_decoded": (_mp3_decoded, "output.wav", "decoded from a lossy codec"),
+    "eight_bit": (_eight_bit, "output.wav", "8-bit audio or coarser"),
+    "few_levels": (_few_levels, "output.wav", "8-bit audio or coarser"),
     "dropout": (_dropout, "output.wav", "goes flat for 20.0 ms"),
     "dc_offset": (_dc_offset, "output.wav", "DC offset of +0.300"),
     "another_take": (_another_take_after_the_count_in, "output.wav", "is not explained by the input"),
@@ -356,6 +374,17 @@ def test_bad_capture_is_refused_by_check_and_align(tmp_path, tiny_stimulus, caps
     assert file_name in str(err.value) and problem in str(err.value) and "fix" in str(err.value)
     assert not (tmp_path / "aligned").exists() and not (tmp_path / "reports").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["capture"]  # no temp files left either
+
+
+def test_clipping_below_full_scale_is_a_warning_that_names_the_level(tmp_path, tiny_stimulus):
+    path, x, _ = tiny_stimulus
+    y = delayed(x, 37, 1.8)  # peaks at -0.9 dBFS
+    inp, out = write_pair(tmp_path, x, np.clip(y, -0.5, 0.5))  # a limiter, or a fuzz, at half scale
+    result = inspect(inp, out, defaults(AlignSettings), reference_wav=path)
+    (warning,) = [c for c in result.warnings if c.name == "clipping"]
+    assert "cut flat at -6.0 dBFS" in warning.message and "on purpose" in warning.message and not result.errors
+    inp, out = write_pair(tmp_path, x, y)  # the same playing unclipped: no warning
+    assert not [c for c in inspect(inp, out, defaults(AlignSettings), reference_wav=path).warnings if c.name == "clipping"]
 
 
 def test_check_passes_a_good_capture(tmp_path, tiny_stimulus, capsys):

@@ -20,6 +20,7 @@ import numpy as np
 from ampcapture.audio import io as audio_io
 from ampcapture.audio import stimulus
 from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, write_audio
+from ampcapture.capture import quality
 from ampcapture.capture.knobs import MANIFEST, CaptureSet
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import CaptureError, ConfigError
@@ -335,6 +336,21 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
             result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
         else:
             result.add(f"{role}_silence", "ok", round(level, 2))
+    if result.errors:
+        return None
+    for role, path, s, info in (("input", in_path, x, i_in), ("output", out_path, y, i_out)):
+        levels = quality.distinct_levels(s)
+        if info.subtype in ("PCM_U8", "PCM_S8") or levels <= quality.LOW_BIT_LEVELS:
+            result.add(
+                f"{role}_bit_depth",
+                "error",
+                levels,
+                f"uses only {levels} distinct sample values ({info.subtype}): 8-bit audio or coarser, whose quantization noise a model would learn",
+                "record and export at 24-bit (or 16-bit), the level peaking around -6 dBFS",
+                path,
+            )
+    if result.errors:  # (a coarse recording's repeated values would pass for dropouts and flat tops)
+        return None
     clipped = sum(int(np.count_nonzero(np.abs(y[b]) >= settings.clip_level)) for b in _blocks(y.size))
     if clipped > settings.max_clipped_samples:
         result.add(
@@ -345,8 +361,32 @@ def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: Alig
             "lower the recording level (interface input gain or the gear's output) by a few dB and record again",
             out_path,
         )
+    elif tops := quality.flat_tops(y):
+        level, count = max(tops, key=lambda t: t[1])
+        result.add(
+            "clipping",
+            "warning",
+            count,
+            f"is cut flat at {20 * np.log10(abs(level)):.1f} dBFS ({count} samples at exactly {level:+.4f}): a limiter, or an interface or "
+            "plug-in clipping below full scale; or a fuzz or clipper that does this on purpose",
+            "unless the gear clips this hard itself, find the stage that clips (interface gain, a limiter on the track), lower it and record again",
+            out_path,
+        )
     else:
         result.add("clipping", "ok", clipped)
+    cutoff = quality.lossy_cutoff(x, y, sr)
+    if cutoff is not None:
+        result.add(
+            "lossy_decoded",
+            "error",
+            round(cutoff),
+            f"has no sound above {cutoff / 1000:.1f} kHz where the input has: it was decoded from a lossy codec (MP3, AAC, Vorbis), "
+            "whose low-pass and artifacts are not the gear",
+            "export the recording again as WAV (24-bit PCM or 32-bit float) straight from the recording software, never through MP3 or AAC",
+            out_path,
+        )
+    else:
+        result.add("lossy_decoded", "ok", None)
     return None if result.errors else (x, y)
 
 

@@ -24,7 +24,7 @@ def read_checkpoint(path: str | Path, fix: str = "use a .ckpt written by `pipeli
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for a truncated or foreign file
-        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):  # a global it does not allow
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in str(exc):  # a class or function it does not allow
             raise ModelFileError(path, NOT_DATA, fix) from None
         raise ModelFileError(path, f"is not an ampcapture checkpoint ({type(exc).__name__}: {str(exc)[:200]})", fix) from exc
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:

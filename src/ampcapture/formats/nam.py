@@ -32,6 +32,7 @@ import torch
 
 from ampcapture.core.errors import ModelFileError
 from ampcapture.core.files import atomic_path
+from ampcapture.formats import nam_limits as limits
 from ampcapture.models import LSTM, AmpModel, SlimmableContainer, WaveNet, build_model
 from ampcapture.models.layout import (
     ACTIVATION_PARAMETERS,
@@ -259,38 +260,57 @@ def read_nam(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "file not found", "check the path (a .nam file or a .ckpt checkpoint)")
+    limits.check_file_size(path, path.stat().st_size)
     try:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(path, f"is not a .nam file (not valid JSON: {exc})", "export the model again (`ampcapture export`), or re-download it") from exc
+    except RecursionError:
+        raise ModelFileError(path, f"nests its JSON more than {limits.MAX_DEPTH} levels deep", "the file is damaged; export it again") from None
+    limits.check_depth(data, path)
     return read_nam_dict(data, path)
 
 
 def read_nam_dict(data: Any, where: str | os.PathLike, outputs: int = 1) -> dict[str, Any]:
     """A `.nam` dict read and checked (see `read_nam`); `outputs`: the channels the model must
-    output (a condition DSP's: as many as the layers it conditions take)."""
+    output (a condition DSP's: as many as the layers it conditions take). A value of the wrong
+    type anywhere (a file is data from anywhere) is a ModelFileError, never a traceback."""
     if not isinstance(data, dict) or not {"architecture", "config", "weights"} <= set(data):
         raise ModelFileError(where, "is not a .nam model (needs architecture, config and weights)", "export the model again")
+    if not isinstance(data.get("metadata") or {}, dict):
+        raise ModelFileError(where, "has metadata that is not a mapping", "the file is damaged; export it again")
+    limits.check_version(data.get("version"), where)
+    try:
+        return _read_nam_dict(data, where, outputs)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        name = str(data["architecture"])[:40]
+        raise ModelFileError(where, f"has a broken {name} config or weights ({str(exc)[:200] or type(exc).__name__})", "export the model again") from None
+
+
+def _read_nam_dict(data: dict[str, Any], where: str | os.PathLike, outputs: int) -> dict[str, Any]:
+    sample_rate = limits.checked_sample_rate(data.get("sample_rate"), where)
     architecture = data["architecture"]
     if architecture == CONTAINER:
         return _read_container(data, where)
-    try:
-        groups: list[dict[str, int]] = []
-        if architecture == "WaveNet":
-            config, groups = _read_wavenet_config(data["config"], where)
-        elif architecture == "LSTM":
-            config = {k: int(data["config"][k]) for k in ("hidden_size", "num_layers")}
-            if int(data["config"].get("input_size", 1)) != 1:
-                raise ModelFileError(where, "has a conditioned LSTM (input_size > 1, knobs)", "use a model without knob inputs")
-        else:
-            raise ModelFileError(where, f"architecture {architecture!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
+    groups: list[dict[str, int]] = []
+    if architecture == "WaveNet":
+        config, groups = _read_wavenet_config(data["config"], where)
+        limits.check_wavenet(config, where)
+    elif architecture == "LSTM":
+        config = {k: data["config"][k] for k in ("hidden_size", "num_layers")}
+        limits.check_lstm(config, where)
+        if data["config"].get("input_size", 1) != 1:
+            raise ModelFileError(where, "has a conditioned LSTM (input_size > 1, knobs)", "use a model without knob inputs")
+    else:
+        raise ModelFileError(where, f"architecture {str(architecture)[:40]!r} is not supported", f"use a WaveNet, LSTM or {CONTAINER} .nam")
+    if not isinstance(data["weights"], list):
+        raise ModelFileError(where, "has weights that are not a list of numbers", "the file is damaged; export it again")
+    with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, refused below by index
         weights = np.asarray(data["weights"], dtype=np.float32)
-        if any(g != 1 for array in groups for g in array.values()):
-            weights = _ungrouped(config, groups, weights, where)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
-        raise ModelFileError(where, f"has a broken {architecture} config or weights ({exc!r})", "export the model again") from exc
+    if weights.ndim != 1:
+        raise ModelFileError(where, "has weights that are not a flat list of numbers", "the file is damaged; export it again")
+    if any(g != 1 for array in groups for g in array.values()):
+        weights = _ungrouped(config, groups, weights, where)
     bad = ~np.isfinite(weights)
     if bad.any():  # one NaN weight turns every output sample into NaN (or full-scale DC in PCM)
         raise ModelFileError(
@@ -298,7 +318,6 @@ def read_nam_dict(data: Any, where: str | os.PathLike, outputs: int = 1) -> dict
             f"{int(bad.sum())} of its {weights.size} weights are NaN or infinite (the first at index {int(np.argmax(bad))})",
             "the file is damaged; export it again from its checkpoint",
         )
-    sample_rate = data.get("sample_rate") or 48000.0
     result = {
         "version": str(data.get("version", "")),
         "architecture": architecture,

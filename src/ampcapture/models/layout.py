@@ -20,6 +20,9 @@ ACTIVATION_PARAMETERS = {
     "LeakyHardtanh": {"min_val": -1.0, "max_val": 1.0, "min_slope": 0.01, "max_slope": 0.01},
     "PReLU": {"negative_slope": 0.25},
 }
+# The engine's layer histories are shifted back to the front when they fill up; this many
+# samples fit between two shifts (each layer keeps its taps' span plus this).
+HISTORY_BLOCK = 4096
 # Where NAM 0.13's FiLM can modulate a layer's signals by its condition, in NAM's weight order.
 FILM_POSITIONS = ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post", "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")
 

@@ -16,6 +16,7 @@ so what it renders is exactly what the exported file holds.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from ampcapture.models.layout import (
     ACTIVATIONS,
     FILM_POSITIONS,
     GATING_MODES,
+    HISTORY_BLOCK,
     activation_name,
     activation_parameters,
     activation_specs,
@@ -49,9 +51,7 @@ from ampcapture.models.layout import (
 
 # The compiled kernels know an activation by its index in ampcapture.models.layout.ACTIVATIONS.
 
-# A stream's layer histories are shifted back to the front when they fill up; this many
-# samples fit between two shifts (longer buffers are cut into blocks of this size).
-BLOCK = 4096
+BLOCK = HISTORY_BLOCK  # longer buffers are cut into blocks of this size
 # Convolutions over at most this many channels run as plain loops, wider ones as BLAS products.
 DIRECT_MAX_CHANNELS = 16
 
@@ -548,6 +548,14 @@ class Engine:
         for start in range(0, x.size, BLOCK):
             self._block(x[start : start + BLOCK], out[start : start + BLOCK])
         return out
+
+    def clone(self) -> "Engine":
+        """Another stream of the same model, in this one's state (a stereo take's second channel)."""
+        twin = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, (np.ndarray, Engine)):
+                setattr(twin, name, value.copy() if isinstance(value, np.ndarray) else value.clone())
+        return twin
 
     def render(self, x: np.ndarray) -> np.ndarray:
         """A whole signal from silence (offline render)."""
