@@ -28,7 +28,7 @@ SR = 48000
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = dict(
-    silence_s=0.25, blip_spacing_s=0.25, validation_s=1.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3, noise_levels_db=[-20.0], playing_s=3.0, test_s=1.0
+    silence_s=0.25, blip_spacing_s=0.25, validation_s=3.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3, noise_levels_db=[-20.0], playing_s=3.0, test_s=3.0
 )
 
 

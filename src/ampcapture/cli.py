@@ -15,6 +15,7 @@ from rich.table import Table
 from ampcapture.audio.stimulus import StimulusSpec, sidecar_path, write_stimulus
 from ampcapture.audio.virtual_amp import AmpSettings, render_demo_capture, render_demo_capture_set
 from ampcapture.capture.align import AlignSettings, inspect, inspect_capture_set
+from ampcapture.capture.split import SplitSettings
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import AmpCaptureError, user_error
 from ampcapture.core.files import write_json
@@ -242,7 +243,7 @@ def _check(args, console: Console) -> int:
         return _check_set(args, settings, console)
     if args.output is None:
         raise AmpCaptureError(args.input, "no output recording given", "ampcapture check INPUT.wav OUTPUT.wav, or ampcapture check CAPTURE_SET_FOLDER")
-    result = inspect(args.input, args.output, settings, args.reference)
+    result = inspect(args.input, args.output, settings, args.reference, defaults(SplitSettings))
     report = result.report()
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -266,7 +267,7 @@ def _check(args, console: Console) -> int:
 
 def _check_set(args, settings: AlignSettings, console: Console) -> int:
     """A capture set: each recording's latency and verdicts, then every problem."""
-    capture_set, results, problems = inspect_capture_set(args.input, settings, args.reference)
+    capture_set, results, problems = inspect_capture_set(args.input, settings, args.reference, defaults(SplitSettings))
     if args.json:
         print(json.dumps({"recordings": {n: r.report() for n, r in results.items()}, "errors": problems}, indent=2, default=str))
         return 1 if problems else 0

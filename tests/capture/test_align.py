@@ -133,8 +133,10 @@ def test_an_unconfirmed_latency_is_an_error_until_set_by_hand(tmp_path, tiny_sti
     assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0])]) == 1
     text = " ".join(capsys.readouterr().out.split())
     assert "is uncertain" in text and "data.align.latency_samples" in text and "--latency N" in text
-    assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0]), "--latency", "7"]) == 0
-    assert "latency 7 samples (data.align.latency_samples)" in capsys.readouterr().out
+    assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0]), "--latency", "7", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)  # the latency settled; left: 4 s are too short to split
+    assert report["latency_samples"] == 7 and report["latency_method"] == "data.align.latency_samples"
+    assert [e for e in report["errors"] if "too short" in e or "each needs at least" in e] == report["errors"] != []
 
 
 @pytest.mark.parametrize("drive_db", [0.0, 18.0, 40.0])
@@ -385,6 +387,14 @@ def test_clipping_below_full_scale_is_a_warning_that_names_the_level(tmp_path, t
     assert "cut flat at -6.0 dBFS" in warning.message and "on purpose" in warning.message and not result.errors
     inp, out = write_pair(tmp_path, x, y)  # the same playing unclipped: no warning
     assert not [c for c in inspect(inp, out, defaults(AlignSettings), reference_wav=path).warnings if c.name == "clipping"]
+
+
+def test_a_capture_too_short_to_split_is_refused_with_the_length_it_needs(tmp_path, tiny_stimulus, capsys):
+    x = guitar.render_notes(guitar.perform(0.5, seed=3), 0.5, SR, seed=3)  # half a second, no sidecar
+    inp, out = write_pair(tmp_path, x, delayed(x, 37, 0.5))
+    assert cli(["check", str(inp), str(out), "--reference", str(tiny_stimulus[0]), "--json"]) == 1
+    (error,) = [e for e in json.loads(capsys.readouterr().out)["errors"] if "split" in e]
+    assert "is 0.5 s long" in error and "validation 0.05 s, test 0.05 s" in error and "at least 3 s" in error and "record at least 30 s" in error
 
 
 def test_check_passes_a_good_capture(tmp_path, tiny_stimulus, capsys):

@@ -29,14 +29,16 @@ def test_split_of_the_standardized_signal_follows_its_sidecar(tmp_path, tiny_sti
     # Neither copy of the validation segment nor the test segment is ever trained on.
     for held_out in ([regions["validation_a"]], [regions["validation_b"]], split["test"]):
         assert not _spans_overlap(split["train"], held_out)
-    assert report["validation_s"] == pytest.approx(1.0) and report["test_s"] == pytest.approx(1.0)
+    assert report["validation_s"] == pytest.approx(3.0) and report["test_s"] == pytest.approx(3.0)
 
 
 def test_recording_without_sidecar_splits_by_fractions(tmp_path):
     aligned = tmp_path / "aligned"
     aligned.mkdir()
     sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
-    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2))
+    report = split_capture(
+        aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2, min_region_s=0.001)
+    )
     split = json.loads((tmp_path / "splits" / "split.json").read_text())
     assert report["method"] == "fractions"
     assert (split["train"], split["validation"], split["test"]) == ([[0, 700]], [[700, 900]], [[900, 1000]])
@@ -46,6 +48,15 @@ def test_recording_without_sidecar_splits_by_fractions(tmp_path):
 def test_nonsense_fractions_are_refused(fractions):
     with pytest.raises(ConfigError, match="data.split"):
         defaults(SplitSettings, **dict(zip(("train_fraction", "validation_fraction"), fractions)))
+
+
+def test_a_recording_too_short_to_split_is_refused_with_the_length_it_needs(tmp_path):
+    aligned = tmp_path / "aligned"
+    aligned.mkdir()
+    sf.write(str(aligned / "input.wav"), [0.1] * 24000, 48000)  # half a second
+    with pytest.raises(CaptureError, match="validation 0.05 s, test 0.05 s; each needs at least 3 s") as error:
+        split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings))
+    assert "record at least 30 s" in error.value.fix and not (tmp_path / "splits").exists() and not (tmp_path / "split_report.json").exists()
 
 
 def test_split_without_aligned_audio_says_to_run_align(tmp_path):

@@ -54,7 +54,19 @@ def _with(data: dict, path: tuple, value) -> dict:
         ("container", ("config", "submodels", 0, "model", "config", "layers", 0, "channels"), 10**4, "(submodels[0]) (layers[0]): has channels 10000"),
         ("wavenet", ("metadata",), True, "metadata that is not a mapping"),
     ],
-    ids=["dilation-1e8", "receptive-field", "channels", "rate-negative", "rate-1e9", "rate-1", "version-banana", "version-newer", "hidden", "container", "metadata"],
+    ids=[
+        "dilation-1e8",
+        "receptive-field",
+        "channels",
+        "rate-negative",
+        "rate-1e9",
+        "rate-1",
+        "version-banana",
+        "version-newer",
+        "hidden",
+        "container",
+        "metadata",
+    ],
 )
 def test_a_hostile_nam_is_refused_by_name_before_anything_is_allocated(seeds, tmp_path, capsys, seed, path, value, message):
     bad = tmp_path / "bad.nam"

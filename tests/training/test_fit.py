@@ -245,6 +245,14 @@ def test_bad_configs_fail_before_writing_anything(cfg, key, value, match):
     assert not Path(cfg["paths"]["models"]).exists()
 
 
+def test_validation_and_test_regions_shorter_than_ten_receptive_fields_are_refused(cfg):
+    cfg["model"] = copy.deepcopy(cfg["model"])
+    cfg["model"]["config"]["layers"][0].update(kernel_size=2, dilations=[8192, 8192])  # a 16385-sample field: 3.4 s for ten
+    with pytest.raises(AmpCaptureError, match="validation region is 3.00 s, shorter than 10 receptive fields"):
+        train(cfg)
+    assert not Path(cfg["paths"]["models"]).exists()
+
+
 def _hydra_app(*overrides: str, cwd: Path, prefix: list[str] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*prefix, sys.executable, str(ROOT / "pipelines" / "train.py"), *overrides, f"hydra.run.dir={cwd}/hydra"],

@@ -22,6 +22,7 @@ from ampcapture.audio import stimulus
 from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, write_audio
 from ampcapture.capture import quality
 from ampcapture.capture.knobs import MANIFEST, CaptureSet
+from ampcapture.capture.split import SplitSettings, regions_from_fractions, regions_from_sidecar, too_short
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import CaptureError, ConfigError
 from ampcapture.core.files import atomic_dir, write_json
@@ -154,12 +155,14 @@ def _describe(c: Check) -> str:
     return f"{text} (fix: {c.fix})" if c.fix else text
 
 
-def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSettings, reference_wav: str | Path | None = None) -> Inspection:
+def inspect(
+    input_path: str | Path, output_path: str | Path, settings: AlignSettings, reference_wav: str | Path | None = None, split: SplitSettings | None = None
+) -> Inspection:
     """Run every check on a reamp pair and, if none fails, align the output to the input.
 
     `reference_wav` is the standardized reamp signal (with its sidecar beside it) that the
     input may be a copy of; without it the standard signal is regenerated at the input's
-    rate to compare against.
+    rate to compare against. With `split`, a capture too short to split is an error too.
     """
     result = Inspection(str(input_path), str(output_path))
     pair = _read_pair(result, Path(input_path), Path(output_path), settings)
@@ -172,6 +175,11 @@ def inspect(input_path: str | Path, output_path: str | Path, settings: AlignSett
     except CaptureError as exc:  # a damaged sidecar beside the input
         result.add("sidecar", "error", False, exc.problem, exc.fix, exc.where)
         return result
+    if split is not None:
+        method = "sidecar" if result.sidecar else "fractions"
+        regions = regions_from_sidecar(result.sidecar, x.size) if result.sidecar else regions_from_fractions(x.size, split)
+        short = too_short(regions, sr, x.size, split, method)
+        result.add("length_for_split", "error" if short else "ok", round(x.size / sr, 2), *(short or ()), file=output_path if short else "")
     if _find_latency(result, x, y, settings) is None:
         return result
     shift = result.latency_samples - settings.safety_margin_samples
@@ -741,7 +749,9 @@ def align_capture(input_path, output_path, out_dir, report_path, settings: Align
     return report
 
 
-def inspect_capture_set(folder, settings: AlignSettings, reference_wav=None) -> tuple[CaptureSet, dict[str, Inspection], list[str]]:
+def inspect_capture_set(
+    folder, settings: AlignSettings, reference_wav=None, split: SplitSettings | None = None
+) -> tuple[CaptureSet, dict[str, Inspection], list[str]]:
     """Every check on every recording of a set against its one input, and that they agree on the
     latency (within `drift_tolerance_samples`): the set, each setting's inspection, and the
     problems (one line each, naming the file and the fix)."""
@@ -755,7 +765,7 @@ def inspect_capture_set(folder, settings: AlignSettings, reference_wav=None) -> 
         if not path.is_file():
             problems.append(f"{path}: not found (fix: record it, or remove it from {MANIFEST})")
             continue
-        result = inspect(folder / "input.wav", path, settings, reference_wav)
+        result = inspect(folder / "input.wav", path, settings, reference_wav, split)
         problems += [_describe(c) for c in result.errors]
         results[s.name] = result
     latencies = {s: r.latency_samples for s, r in results.items() if r.latency_samples is not None}

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from ampcapture.core.errors import CaptureError
+from ampcapture.core.paths import checked_name
 
 MANIFEST = "captures.yaml"
 
@@ -89,6 +90,7 @@ class CaptureSet:
                 if not isinstance(v, (int, float)) or not low <= v <= high:
                     raise CaptureError(where, f"{rec['file']}: {name} = {v!r} is outside its range [{low:g}, {high:g}]", "fix the value or the knob's range")
                 values[name] = float(v)
+            checked_name(f"{where}: recordings[{i}].file", rec["file"])  # a file beside the manifest, never elsewhere
             settings.append(Setting(rec["file"], values, bool(rec.get("held_out", False))))
         names = [s.name for s in settings]
         duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -28,6 +28,7 @@ class SplitSettings:
 
     train_fraction: float
     validation_fraction: float
+    min_region_s: float
 
     def __post_init__(self) -> None:
         t, v = self.train_fraction, self.validation_fraction
@@ -37,6 +38,8 @@ class SplitSettings:
                 f"train_fraction={t}, validation_fraction={v} leave no room for all three splits",
                 "use fractions > 0 with train_fraction + validation_fraction < 1 (the rest is the test split)",
             )
+        if not self.min_region_s > 0:
+            raise ConfigError("data.split.min_region_s", f"must be > 0, got {self.min_region_s}", "e.g. 3.0 (seconds)")
 
 
 def regions_from_sidecar(sidecar: dict, num_samples: int) -> dict[str, list[list[int]]]:
@@ -55,6 +58,21 @@ def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[st
     a = round(num_samples * settings.train_fraction)
     b = round(num_samples * (settings.train_fraction + settings.validation_fraction))
     return {"train": [[0, a]], "validation": [[a, b]], "test": [[b, num_samples]]}
+
+
+def too_short(regions: dict[str, list[list[int]]], sample_rate: int, num_samples: int, settings: SplitSettings, method: str) -> tuple[str, str] | None:
+    """(problem, fix) when the validation or test region is shorter than min_region_s: too
+    little unseen playing to choose the kept epoch on, or to measure the model by."""
+    seconds = {name: sum(e - s for s, e in regions[name]) / sample_rate for name in ("validation", "test")}
+    short = {name: s for name, s in seconds.items() if s < settings.min_region_s}
+    if not short:
+        return None
+    told = ", ".join(f"{name} {s:.2f} s" for name, s in short.items())
+    problem = f"is {num_samples / sample_rate:.1f} s long: split, it leaves {told}; each needs at least {settings.min_region_s:g} s"
+    if method == "fractions":
+        needed = settings.min_region_s / min(settings.validation_fraction, 1 - settings.train_fraction - settings.validation_fraction)
+        return problem, f"record at least {needed:.0f} s of playing (or play the whole standardized reamp input through the gear)"
+    return problem, "record the whole standardized reamp input through the gear, from start to end"
 
 
 def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str | Path, settings: SplitSettings, capture: str | None = None) -> dict:
@@ -79,6 +97,8 @@ def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str
     for name, spans in regions.items():
         if not spans:
             raise CaptureError(sidecar_file, f"no {name} region fits in the aligned audio", "record the whole reamp input")
+    if (short := too_short(regions, sr, n, settings, method)) is not None:
+        raise CaptureError(wav, *short)
     split = {"capture": capture, "method": method, "sample_rate": sr, "num_samples": n, "audio": str(first), **regions}
     seconds = {f"{name}_s": round(sum(e - s for s, e in spans) / sr, 3) for name, spans in regions.items()}
     report = {"capture": capture, "method": method, **seconds, "regions": {k: len(v) for k, v in regions.items()}}

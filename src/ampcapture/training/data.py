@@ -9,7 +9,25 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from ampcapture.capture.dataset import Capture, RandomWindows
+from ampcapture.core.errors import CaptureError
 from ampcapture.training.settings import TrainSettings
+
+MIN_FIELDS = 10  # a validation or test region spans at least this many of the model's receptive fields
+
+
+def check_regions(captures: list[Capture], pre_roll: int, split_json: Path) -> None:
+    """Refuse validation and test regions too short for this model: its ESR there would be
+    measured on a few receptive fields of audio (or none) and choose the kept epoch by chance."""
+    sample_rate = captures[0].sample_rate
+    for name in ("validation", "test"):
+        length = min(sum(e - s for s, e in c.regions[name]) for c in captures)
+        needed = MIN_FIELDS * (pre_roll + 1)
+        if length < needed:
+            raise CaptureError(
+                split_json,
+                f"its {name} region is {length / sample_rate:.2f} s, shorter than {MIN_FIELDS} receptive fields of this model ({needed / sample_rate:.2f} s)",
+                "record a longer capture (the whole standardized reamp input), or train a model with a smaller receptive field",
+            )
 
 
 class _Segments(Dataset):

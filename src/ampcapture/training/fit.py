@@ -31,7 +31,7 @@ from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, RunPaths, run_name
 from ampcapture.models import SlimmableContainer
 from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, SizeBests, quiet_lightning
-from ampcapture.training.data import CaptureDataModule
+from ampcapture.training.data import CaptureDataModule, check_regions
 from ampcapture.training.losses import LossSettings
 from ampcapture.training.module import AmpModule, TrainingDiverged
 from ampcapture.training.optim import EMA
@@ -89,6 +89,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
     data = CaptureDataModule(split_json, module.pre_roll, train_settings)
     data.captures = captures
     RandomWindows(data.trained, "train", train_settings.ny, module.pre_roll)  # ny too long: fails now
+    check_regions(captures, module.pre_roll, split_json)
 
     link = settings(TrialLink, cfg)
     # read before the run directory is touched, so a wrong checkpoint costs nothing
