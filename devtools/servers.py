@@ -1,6 +1,7 @@
-"""Real servers on 127.0.0.1 for the scale-out tests and benchmark: PostgreSQL, an MLflow
-tracking server over it, and a Ray head node (and the worker processes of a joblib sweep, which
-both kill). Each is started, waited for and stopped by a
+"""Real servers on 127.0.0.1 for the scale-out tests and benchmark, secured as the README's
+recipes are: PostgreSQL with password authentication, an MLflow tracking server over it with
+MLflow's basic-auth app, and a Ray head node with token authentication (and the worker
+processes of a joblib sweep, which both kill). Each is started, waited for and stopped by a
 context manager; nothing is mocked.
 
 PostgreSQL is Debian's (package `postgresql`, which .ci/run installs where it is missing); it
@@ -46,27 +47,33 @@ def postgres_installed() -> bool:
 
 
 @contextmanager
-def postgres(*databases: str) -> Iterator[str]:
-    """A throwaway PostgreSQL server with `databases` created; yields its URL without a database
-    (postgresql://postgres@127.0.0.1:PORT), trust authentication on loopback only."""
+def postgres(*databases: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A throwaway PostgreSQL server with `databases` created, secured as the README's recipe
+    is: listening on 127.0.0.1 only, every connection (the local socket too) authenticated by
+    password (scram-sha-256). Yields its URL without a database and without the password
+    (postgresql://postgres@127.0.0.1:PORT) and the environment a client needs (PGPASSWORD)."""
     if not postgres_installed():
         raise RuntimeError("PostgreSQL's initdb, pg_ctl, createdb not found: install Debian's postgresql package (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="ampcapture-pg-"))
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data, port, password = root / "data", free_port(), secrets.token_urlsafe(24)
+    (root / "password").write_text(password)
     if as_user:
         shutil.chown(root, "postgres", "postgres")
-    data, port = root / "data", free_port()
+        shutil.chown(root / "password", "postgres", "postgres")
+    credentials = {"PGPASSWORD": password}
 
     def run(*cmd: str) -> None:
-        subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True)
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, env={**os.environ, **credentials})
 
-    run(_postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    run(_postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={root / 'password'}", "-E", "UTF8")
+    (root / "password").unlink()
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
     run(_postgres_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
     try:
         for name in databases:
             run(_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name)
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield f"postgresql://postgres@127.0.0.1:{port}", credentials
     finally:
         subprocess.run([*as_user, _postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -86,17 +93,48 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 1
     raise RuntimeError(f"no answer from {url} within {seconds:g} s: {log.read_text()[-3000:]}")
 
 
+AUTH_CONFIG = """[mlflow]
+default_permission = NO_PERMISSIONS
+database_uri = {users}
+admin_username = ampcapture
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+"""
+
+
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[str]:
-    """`mlflow server` over `backend_store_uri`, serving artifacts from `artifacts`; yields its URL."""
+def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """`mlflow server` with MLflow's basic-auth app over `backend_store_uri`, serving artifacts
+    from `artifacts`, on 127.0.0.1; `env`: what it needs to reach its store (PGPASSWORD). Yields
+    its URL and the environment a client needs (MLFLOW_TRACKING_USERNAME and _PASSWORD)."""
     port, log = free_port(), artifacts.parent / "mlflow-server.log"
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts)]
+    config, password = artifacts.parent / "mlflow-auth.ini", secrets.token_urlsafe(24)
+    config.write_text(AUTH_CONFIG.format(users=f"sqlite:///{artifacts.parent / 'mlflow-users.db'}"))
+    server_env = {
+        **os.environ,
+        **(env or {}),
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,  # the admin the auth app creates on its first start
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--app-name",
+        "basic-auth",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--artifacts-destination",
+        str(artifacts),
+    ]
     with open(log, "w") as out:
-        process = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], stdout=out, stderr=subprocess.STDOUT)
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(f"{url}/health", process, log)
-        yield url
+        yield url, {"MLFLOW_TRACKING_USERNAME": "ampcapture", "MLFLOW_TRACKING_PASSWORD": password}
     finally:
         _stop(process, 30)
 

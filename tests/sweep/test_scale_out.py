@@ -11,12 +11,16 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
 import optuna
 import pytest
+import sqlalchemy
 import test_sweep
 from test_sweep import _sweep, _sweep_command, _sweep_env
 
@@ -64,6 +68,14 @@ def test_two_local_workers_run_trials_side_by_side_on_a_journal_store(project, t
 @pytest.mark.slow
 def test_a_sweep_runs_its_trials_on_a_ray_cluster_joined_by_address(project, tiny_params):
     with ray_head(num_cpus=2) as (address, auth):  # started in another folder: the trials move to the sweep's
+        stranger = subprocess.run(  # a client without the cluster's token is refused
+            [sys.executable, "-c", f"import ray; ray.init(address='{address}')"],
+            env=_sweep_env({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert stranger.returncode != 0 and "token" in (stranger.stdout + stranger.stderr).lower(), stranger.stderr[-2000:]
         run = _sweep(
             project,
             tiny_params,
@@ -102,11 +114,22 @@ def test_submitit_launches_the_trials_as_jobs(project, tiny_params):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_postgresql_study_prunes_across_workers_and_an_mlflow_server_gets_every_run(project, tiny_params, tmp_path):
+def test_a_postgresql_study_prunes_across_workers_and_an_mlflow_server_gets_every_run(project, tiny_params, tmp_path, monkeypatch):
     if not postgres_installed() and not os.environ.get("AMPCAPTURE_REQUIRE_POSTGRES"):  # .ci/run installs it and requires it
         pytest.skip("PostgreSQL is not installed here: apt-get install postgresql")
-    with postgres("optuna", "mlflow") as server, mlflow_server(f"{server}/mlflow", tmp_path / "artifacts") as tracking:
-        storage, env = f"{server}/optuna", {"MLFLOW_TRACKING_URI": tracking}
+    with postgres("optuna", "mlflow") as (server, db_login), mlflow_server(f"{server}/mlflow", tmp_path / "artifacts", db_login) as (tracking, login):
+        # secured as the README's recipes: without the credentials, both servers refuse
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="password"):
+            monkeypatch.delenv("PGPASSWORD", raising=False)
+            sqlalchemy.create_engine(f"{server}/optuna").connect()
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(f"{tracking}/api/2.0/mlflow/experiments/search?max_results=1")
+        wrong = urllib.request.Request(f"{tracking}/api/2.0/mlflow/experiments/search?max_results=1", headers={"Authorization": "Basic YW1wY2FwdHVyZTp4"})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(wrong)  # ampcapture:x
+        for key, value in {**db_login, **login}.items():  # this process's client (MlflowClient, optuna) logs in too
+            monkeypatch.setenv(key, value)
+        storage, env = f"{server}/optuna", {"MLFLOW_TRACKING_URI": tracking, **db_login, **login}
         _sweep(project, tiny_params, *TWO_WORKERS, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}", "train.lr=0.02", env=env)
         # two hopeless trials side by side: each is pruned against the finished ones in PostgreSQL
         run = _sweep(project, tiny_params, *TWO_WORKERS, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}", "train.lr=1e-7", env=env)
