@@ -82,7 +82,7 @@ def main() -> None:
         "check": f"from ampcapture.cli import main; import sys; sys.exit(main(['check', {str(capture / 'input.wav')!r}, {str(capture / 'output.wav')!r}]))",
         "align": f"{load}; from ampcapture.stages import align; align.run(params)",
         "split": f"{load}; from ampcapture.stages import split; split.run(params)",
-        "train": f"{load}; from ampcapture.training.fit import train; r = train(params); "
+        "train": f"{load}; from ampcapture.training.fit import train; r = train(params, replace=True); "
         "print('validation ESR', r['validation_esr'], 'test ESR', r['test_esr'])",
     }
     rows = []

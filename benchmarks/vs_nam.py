@@ -232,7 +232,7 @@ def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrid
         set_key(cfg, key, yaml.safe_load(value))
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    result = train(cfg, callbacks=[EpochCurve(out / "test_curve.csv")] if test_curve else ())
+    result = train(cfg, callbacks=[EpochCurve(out / "test_curve.csv")] if test_curve else (), replace=True)  # a benchmark re-run trains anew
     wall = round(time.perf_counter() - started, 1)
     nam = out / f"{preset['name']}.nam"
     export_checkpoint(result["checkpoint"], nam, defaults(ExportSettings, aidax=False, register=False))

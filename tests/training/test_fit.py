@@ -161,7 +161,7 @@ def test_a_finished_run_is_never_lost(cfg, monkeypatch):
     assert not (run_dir / ".previous").exists() and (run_dir / "metrics.json").is_file()
 
 
-def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_is_not_resumed(cfg, monkeypatch):
+def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_resumes_from_the_best(cfg, monkeypatch):
     run_dir = _interrupted(cfg, monkeypatch, 2)
     good = (run_dir / "last.ckpt").read_bytes()
 
@@ -179,7 +179,8 @@ def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_is_not_r
     (run_dir / "last.ckpt").write_bytes(good[: len(good) // 2])  # damaged some other way: a crash, a copy cut short
     said: list[str] = []
     result = train(cfg, say=said.append)
-    assert any("damaged" in line for line in said) and [int(r["epoch"]) for r in esr_curve(result)] == [0, 1, 2]
+    assert [int(r["epoch"]) for r in esr_curve(result)] == [0, 1, 2]
+    assert any("damaged" in line and "resuming from" in line and line.endswith("best.ckpt, its best epoch") for line in said), said  # kept, not discarded
 
 
 def test_two_trainings_of_one_run_never_write_at_once(cfg):
