@@ -94,9 +94,9 @@ def test_a_checkpoint_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_
 
 
 def test_fuzzed_models_and_wavs_end_in_a_clear_error_or_a_render(tmp_path):
-    tally = fuzz(tmp_path, cases=240, seed=1)
+    tally = fuzz(tmp_path, cases=160, seed=1)
     assert tally.failures == [], "\n".join(tally.failures[:20])
-    assert tally.outcomes["error"] > 150 and tally.outcomes["played"] > 15  # both outcomes exercised
+    assert tally.outcomes["error"] > 100 and tally.outcomes["played"] > 10  # both outcomes exercised
     assert tally.max_rss_mb < 2048
 
 

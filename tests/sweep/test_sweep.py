@@ -91,7 +91,7 @@ def test_a_two_trial_study_runs_end_to_end(project, tiny_params):
     best = report["best"]
     assert report["validation_esr"] == best["values"][0] == min(t["values"][0] for t in report["trials"] if t["values"])
     best_dir = project / "models/demo/tiny/best"
-    assert {p.name for p in best_dir.iterdir()} == {"best.ckpt", "config.yaml", "metrics.json"}
+    assert {p.name for p in best_dir.iterdir()} == {"best.ckpt", "config.yaml", "metrics.json", ".ampcapture-run"}  # with the marker
     assert json.loads((best_dir / "metrics.json").read_text())["validation_esr"] == pytest.approx(best["values"][0])
     assert torch.load(best_dir / "best.ckpt", weights_only=False)["hyper_parameters"]["train"]["lr"] == best["params"]["train.lr"]
 
