@@ -32,7 +32,7 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 class StreamResampler:
     """`resample` of a whole signal, given block by block: each block's output is what
-    resample_poly gives those samples of the whole signal (its filter reaches MARGIN input
+    resample_poly gives those samples of the whole signal (its filter reaches `margin` input
     samples each way; blocks are cut where input and output samples line up)."""
 
     def __init__(self, from_rate: int, to_rate: int):
@@ -94,16 +94,13 @@ def render_file(
     else:
         play = _stream_player(model, info)
     peak = 0.0
-    try:
-        with atomic_path(out_path) as tmp, Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task(f"rendering {Path(in_path).name}", total=info.frames)
-            with sf.SoundFile(str(in_path)) as src, sf.SoundFile(str(tmp), "w", info.samplerate, info.channels, info.subtype, format=info.format) as dst:
-                for block, y in play(src):
-                    peak = max(peak, float(np.max(np.abs(y))) if y.size else 0.0)
-                    dst.write(y[:, 0] if info.channels == 1 else y)
-                    bar.advance(task, block)
-    except (sf.LibsndfileError, ValueError, TypeError, RuntimeError) as exc:  # a format/subtype pair libsndfile cannot write
-        raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})", "convert the input to WAV first") from exc
+    with atomic_path(out_path) as tmp, Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"rendering {Path(in_path).name}", total=info.frames)
+        with sf.SoundFile(str(in_path)) as src, _writer(tmp, info, out_path) as dst:
+            for block, y in play(src):
+                peak = max(peak, float(np.max(np.abs(y))) if y.size else 0.0)
+                dst.write(y[:, 0] if info.channels == 1 else y)
+                bar.advance(task, block)
     if peak > 1.0 and not info.subtype.startswith(("FLOAT", "DOUBLE")):
         warn(
             f"the output peaks at {20 * np.log10(peak):+.1f} dBFS and clips in {info.subtype}: "
@@ -122,12 +119,19 @@ def render_file(
     }
 
 
-def _checked(block: np.ndarray, at: int, path: str, rate: int) -> np.ndarray:
+def _writer(tmp: Path, info, out_path: Path) -> sf.SoundFile:
+    """The output file, in the input's format and sample format."""
+    try:
+        return sf.SoundFile(str(tmp), "w", info.samplerate, info.channels, info.subtype, format=info.format)
+    except (sf.LibsndfileError, ValueError, TypeError, RuntimeError) as exc:  # a format/subtype pair libsndfile cannot write
+        raise AmpCaptureError(out_path, f"cannot write {info.format}/{info.subtype} ({exc})", "convert the input to WAV first") from exc
+
+
+def _check_finite(block: np.ndarray, at: int, path: str, rate: int) -> None:
     bad = ~np.isfinite(block)
     if bad.any():
         first = at + int(np.argwhere(bad)[0][0])
         raise CaptureError(path, f"holds NaN/Inf samples (the first at {first / rate:.3f} s, sample {first})", "export the take again")
-    return block
 
 
 def _stream_player(model, info):
@@ -144,7 +148,7 @@ def _stream_player(model, info):
         while block is not None:
             following = next(blocks, None)
             final = following is None
-            _checked(block, read, info.name, info.samplerate)
+            _check_finite(block, read, info.name, info.samplerate)
             read += len(block)
             outs = [b.push(e.process(t.push(block[:, c], final)), final) for c, (e, t, b) in enumerate(zip(engines, there, back))]
             pending = np.concatenate([pending, np.stack(outs, axis=1)])
