@@ -15,8 +15,9 @@ checkpoint; ours: the SlimmableContainer) and reports every size's ESRs besides 
 with 0; `--nam-seed N` trains NAM under another seed (kept in nam_seed<N>/), and with
 `train.seed=N` on our side, repeated runs show each trainer's run-to-run spread: on a short,
 hard test region one pair of runs says little. `--test-curve` also writes our every size's
-validation and test ESR after each epoch to ours/<overrides>/test_curve.csv (the weights
-validation sees): whether some epoch plays the test region better than the one kept.
+validation and test ESR after each epoch, and the seconds since training began, to
+ours/<overrides>/test_curve.csv (the weights validation sees): whether some epoch plays the test
+region better than the one kept, and when (benchmarks/suite.py's time to quality).
 
 NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
 weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
@@ -207,7 +208,10 @@ class EpochCurve(pl.Callback):
     the test region steers nothing."""
 
     def __init__(self, path: Path):
-        self.path, self.rows, self.test = path, [], []
+        self.path, self.rows, self.test, self.started = path, [], [], time.perf_counter()
+
+    def on_fit_start(self, trainer, module) -> None:
+        self.started = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer, module) -> None:
         with torch.no_grad():
@@ -216,8 +220,8 @@ class EpochCurve(pl.Callback):
     def on_validation_epoch_end(self, trainer, module) -> None:
         metrics, sizes = trainer.callback_metrics, range(len(self.test))
         validation = [float(metrics[f"val_esr_size{i}"]) for i in sizes] if len(self.test) > 1 else [float(metrics["val_esr"])]
-        self.rows.append([trainer.current_epoch, trainer.global_step, *validation, *self.test])
-        header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes)]
+        self.rows.append([trainer.current_epoch, trainer.global_step, *validation, *self.test, round(time.perf_counter() - self.started, 2)])
+        header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes), "seconds"]
         self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *self.rows]) + "\n")
 
 

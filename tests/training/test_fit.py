@@ -334,8 +334,8 @@ def test_a_benchmarks_callback_sees_each_epoch_with_the_weights_validation_sees(
     rows = (tmp_path / "curve.csv").read_text().splitlines()
     header = rows[0].split(",")
     values = [dict(zip(header, map(float, r.split(",")))) for r in rows[1:]]
-    assert header == ["epoch", "step", "validation_esr_size0", "validation_esr_size1", "test_esr_size0", "test_esr_size1"]
-    assert [int(v["epoch"]) for v in values] == [0, 1, 2]
+    assert header == ["epoch", "step", "validation_esr_size0", "validation_esr_size1", "test_esr_size0", "test_esr_size1", "seconds"]
+    assert [int(v["epoch"]) for v in values] == [0, 1, 2] and 0 < values[0]["seconds"] < values[1]["seconds"] < values[2]["seconds"]
     for logged, measured in zip(esr_curve(result), values):
         assert measured["validation_esr_size1"] == pytest.approx(float(logged["val_esr"]), rel=1e-5)
     best = min(values, key=lambda v: v["validation_esr_size1"])

@@ -1,0 +1,216 @@
+"""The capture suite: ours against neural-amp-modeler 0.13's trainer on every capture of the
+suite, several seeds a side, one preset, the same wall-clock budget each (benchmarks/vs_nam.py
+per run: both models rendered by NAM's own loader). One table, reports/suite/<preset>.md and
+.json: per capture, each side's test ESR per seed, mean and median, the ratios, how much each
+side overfits (test ESR / train ESR), ours/NAM test ESR by input level (the test region's
+quiet, medium and loud seconds), and the minutes ours needs to reach NAM's mean test ESR (the
+epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing).
+
+    python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3]
+                               [--captures C ...] [--label NAME] [key=value ...]
+
+Captures: every one under ../shared/captures/ (input.wav and output.wav; linked into
+data/captures/<name>/, never committed) and the demo amp at drive 30 dB (`demo_drive30`,
+rendered from the stimulus when missing). `key=value` overrides our recipe: an ablation row
+(`--label` names it in the table). Resumable: each run's figures are kept in
+.benchmarks/suite/<preset>/<label>/, a killed suite goes on with the runs it has, and NAM's
+runs are trained once per capture, seed and budget and reused by every ablation. Ideas are
+screened with `--minutes 3 --seeds 1`; the full protocol (10 minutes, 3 seeds) confirms them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "captures"
+WORK = ROOT / ".benchmarks"
+DEMO_DRIVE = "demo_drive30"
+LEVELS = ("quiet", "medium", "loud")
+
+
+def default_captures() -> list[str]:
+    shared = sorted(p.name for p in SHARED.iterdir() if (p / "input.wav").is_file() and (p / "output.wav").is_file()) if SHARED.is_dir() else []
+    return [*shared, DEMO_DRIVE]
+
+
+def ensure_capture(name: str) -> None:
+    """data/captures/<name>/ for vs_nam.py: the shared capture's files linked, or the demo amp at drive 30 rendered."""
+    folder = ROOT / "data" / "captures" / name
+    if (folder / "output.wav").is_file():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if (SHARED / name).is_dir():
+        for file in ("input.wav", "output.wav"):
+            (folder / file).symlink_to(SHARED / name / file)
+        return
+    if name != DEMO_DRIVE:
+        raise SystemExit(f"{name}: not in {SHARED} and not {DEMO_DRIVE}; put its input.wav and output.wav in {folder}")
+    stimulus = ROOT / "data" / "stimulus" / "reamp_input.wav"
+    ampcapture = [sys.executable, "-m", "ampcapture.cli"]
+    if not stimulus.is_file():
+        subprocess.run([*ampcapture, "stimulus", str(stimulus)], check=True)
+    subprocess.run([*ampcapture, "demo", str(stimulus), str(folder), "--drive-db", "30"], check=True)
+
+
+def run_once(capture: str, preset: str, minutes: float, seed: int, overrides: list[str]) -> dict:
+    """One vs_nam.py run (NAM's model reused when this capture, seed and budget has one)."""
+    out = WORK / "vs_nam" / capture / preset
+    nam = out / ("nam" if seed == 0 else f"nam_seed{seed}") / "trained.json"
+    reuse = nam.is_file() and json.loads(nam.read_text())["budget_minutes"] == minutes
+    command = [sys.executable, str(ROOT / "benchmarks" / "vs_nam.py"), "--capture", capture, "--preset", preset, "--minutes", str(minutes)]
+    command += ["--nam-seed", str(seed), "--test-curve", *(["--reuse-nam"] if reuse else []), f"train.seed={seed}", *overrides]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
+    result = json.loads((out / f"result_{tag}.json").read_text())
+    result["levels"] = level_ratios(capture, out / f"ours_{tag}.npy", out / f"nam_{tag}.npy")
+    result["curve"] = read_curve(out / "ours" / tag / "test_curve.csv")
+    return result
+
+
+def level_ratios(capture: str, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
+    """Each side's test ESR over the test region's quiet, medium and loud thirds of its seconds (by the input's RMS)."""
+    split = json.loads((ROOT / "data" / "splits" / capture / "split.json").read_text())
+    audio, rate = ROOT / split["audio"], int(split["sample_rate"])
+    x, y = (sf.read(audio / f"{name}.wav", dtype="float64")[0] for name in ("input", "output"))
+    seconds = [(t, t + rate) for s, e in split["test"] for t in range(s, e - rate + 1, rate)]
+    level = np.array([np.mean(np.square(x[a:b])) for a, b in seconds])
+    thirds = np.array_split(np.argsort(level), 3)
+    figures = {}
+    for who, path in (("ours", ours), ("nam", nam)):
+        prediction = np.load(path).astype(np.float64)
+        figures[who] = {}
+        for name, picks in zip(LEVELS, thirds):
+            spans = [seconds[i] for i in picks]
+            target = np.concatenate([y[a:b] for a, b in spans])
+            error = np.concatenate([prediction[a:b] for a, b in spans]) - target
+            figures[who][name] = float(np.sum(error**2) / np.sum(target**2))
+    return figures
+
+
+def read_curve(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def minutes_to(curve: list[dict[str, float]], target: float) -> float | None:
+    """When the epoch validation keeps (the best so far) first plays the test region at `target` or better."""
+    size = max((k for k in curve[0] if k.startswith("validation_esr")), default=None) if curve else None
+    if size is None or "seconds" not in curve[0]:
+        return None
+    best = None
+    for row in curve:
+        if best is None or row[size] < best[size]:
+            best = row
+        if best[size.replace("validation", "test")] <= target:
+            return row["seconds"] / 60
+    return None
+
+
+def summarize(capture: str, runs: list[dict]) -> dict:
+    ours, nam = ([r[who]["test_esr"] for r in runs] for who in ("ours", "nam"))
+    gap = {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")}
+    levels = {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS}
+    reached = [minutes_to(r["curve"], statistics.mean(nam)) for r in runs]
+    row = {
+        "capture": capture,
+        "seeds": len(runs),
+        "ours_test_esr": ours,
+        "nam_test_esr": nam,
+        "ours_mean": statistics.mean(ours),
+        "nam_mean": statistics.mean(nam),
+        "ours_median": statistics.median(ours),
+        "nam_median": statistics.median(nam),
+        "ratio_of_means": statistics.mean(ours) / statistics.mean(nam),
+        "ratio_of_medians": statistics.median(ours) / statistics.median(nam),
+        "gap_test_over_train": gap,
+        "ratio_by_level": levels,
+        "minutes_to_nam_mean": None if None in reached else max(reached),
+    }
+    if all("sizes" in r["ours"] and "sizes" in r["nam"] for r in runs):  # an A2: every size's ratio of means
+        count = len(runs[0]["ours"]["sizes"])
+        row["ratio_of_means_per_size"] = [
+            statistics.mean(r["ours"]["sizes"][i]["test_esr"] for r in runs) / statistics.mean(r["nam"]["sizes"][i]["test_esr"] for r in runs)
+            for i in range(count)
+        ]
+    return row
+
+
+def table(rows: list[dict], preset: str, label: str, minutes: float, overrides: list[str]) -> str:
+    lines = [
+        f"# {preset}, {label}: ours against neural-amp-modeler 0.13, {minutes:g} minutes a side",
+        "",
+        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {rows[0]['seeds'] if rows else 0} --label {label} {' '.join(overrides)}`",
+        "",
+        "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
+        "| ours/NAM quiet, medium, loud | minutes to NAM's mean |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        seeds = lambda values: " / ".join(f"{v:.4g}" for v in values)  # noqa: E731
+        level = ", ".join(f"{r['ratio_by_level'][n]:.2f}" for n in LEVELS)
+        reached = "not within the budget" if r["minutes_to_nam_mean"] is None else f"{r['minutes_to_nam_mean']:.1f}"
+        per_size = r.get("ratio_of_means_per_size")
+        ratio = f"{r['ratio_of_means']:.2f}" + (f" (sizes {', '.join(f'{v:.2f}' for v in per_size)})" if per_size else "")
+        gap = r["gap_test_over_train"]
+        lines.append(
+            f"| {r['capture']} | {seeds(r['ours_test_esr'])} | {seeds(r['nam_test_esr'])} | {ratio} | {r['ratio_of_medians']:.2f} "
+            f"| {gap['ours']:.2f} | {gap['nam']:.2f} | {level} | {reached} |"
+        )
+    if rows:
+        lines += ["", f"Mean over the captures of the mean ratio: {statistics.mean(r['ratio_of_means'] for r in rows):.2f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="wavenet_standard")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--captures", nargs="+", help="(default: every capture in ../shared/captures and demo_drive30)")
+    parser.add_argument("--label", default="defaults", help="the row's name: the recipe as configured, or an ablation")
+    parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
+    args = parser.parse_args()
+    captures = args.captures or default_captures()
+    cache = WORK / "suite" / args.preset / args.label
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(c, s) for c in captures for s in range(args.seeds)]
+    started = time.monotonic()
+    runs: dict[str, list[dict]] = {c: [] for c in captures}
+    for done, (capture, seed) in enumerate(jobs, 1):
+        record = cache / f"{capture}_m{args.minutes:g}_seed{seed}.json"
+        if record.is_file() and json.loads(record.read_text()).get("overrides_given") == args.overrides:
+            result = json.loads(record.read_text())
+        else:
+            ensure_capture(capture)
+            result = {**run_once(capture, args.preset, args.minutes, seed, args.overrides), "overrides_given": args.overrides}
+            record.write_text(json.dumps(result, indent=1))
+        runs[capture].append(result)
+        print(
+            f"[{done}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}, NAM {result['nam']['test_esr']:.4g} "
+            f"({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+    rows = [summarize(c, r) for c, r in runs.items()]
+    reports = ROOT / "reports" / "suite"
+    reports.mkdir(parents=True, exist_ok=True)
+    name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
+    summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "overrides": args.overrides, "captures": rows}
+    (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
+    (reports / f"{name}.md").write_text(table(rows, args.preset, args.label, args.minutes, args.overrides))
+    print(table(rows, args.preset, args.label, args.minutes, args.overrides))
+
+
+if __name__ == "__main__":
+    main()
