@@ -22,7 +22,7 @@ from ampcapture.audio import stimulus
 from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, write_audio
 from ampcapture.capture import quality
 from ampcapture.capture.knobs import MANIFEST, CaptureSet
-from ampcapture.capture.split import SplitSettings, regions_from_fractions, regions_from_sidecar, too_short
+from ampcapture.capture.split import SplitSettings, regions_of, too_short
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import CaptureError, ConfigError
 from ampcapture.core.files import atomic_dir, write_json
@@ -176,8 +176,7 @@ def inspect(
         result.add("sidecar", "error", False, exc.problem, exc.fix, exc.where)
         return result
     if split is not None:
-        method = "sidecar" if result.sidecar else "fractions"
-        regions = regions_from_sidecar(result.sidecar, x.size) if result.sidecar else regions_from_fractions(x.size, split)
+        method, regions = regions_of(result.sidecar, x.size, split)
         short = too_short(regions, sr, x.size, split, method)
         result.add("length_for_split", "error" if short else "ok", round(x.size / sr, 2), *(short or ()), file=output_path if short else "")
     if _find_latency(result, x, y, settings) is None:

@@ -60,6 +60,13 @@ def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[st
     return {"train": [[0, a]], "validation": [[a, b]], "test": [[b, num_samples]]}
 
 
+def regions_of(sidecar: dict | None, num_samples: int, settings: SplitSettings) -> tuple[str, dict[str, list[list[int]]]]:
+    """(method, regions): the sidecar's regions for the standardized signal, else the fractions'."""
+    if sidecar is not None:
+        return "sidecar", regions_from_sidecar(sidecar, num_samples)
+    return "fractions", regions_from_fractions(num_samples, settings)
+
+
 def too_short(regions: dict[str, list[list[int]]], sample_rate: int, num_samples: int, settings: SplitSettings, method: str) -> tuple[str, str] | None:
     """(problem, fix) when the validation or test region is shorter than min_region_s: too
     little unseen playing to choose the kept epoch on, or to measure the model by."""
@@ -90,10 +97,7 @@ def split_capture(aligned_dir: str | Path, out_dir: str | Path, report_path: str
     if capture_set:
         n = min(int(sf.info(str(aligned_dir / s["name"] / "output.wav")).frames) for s in capture_set["settings"])
     sidecar_file = stimulus.sidecar_path(wav)
-    if sidecar_file.is_file():
-        method, regions = "sidecar", regions_from_sidecar(stimulus.read_sidecar(sidecar_file), n)
-    else:
-        method, regions = "fractions", regions_from_fractions(n, settings)
+    method, regions = regions_of(stimulus.read_sidecar(sidecar_file) if sidecar_file.is_file() else None, n, settings)
     for name, spans in regions.items():
         if not spans:
             raise CaptureError(sidecar_file, f"no {name} region fits in the aligned audio", "record the whole reamp input")

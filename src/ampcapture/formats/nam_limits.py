@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ampcapture.core.errors import ModelFileError
-from ampcapture.models.layout import HISTORY_BLOCK, bottleneck, head1x1, head_kernel_size, kernel_sizes, wavenet_blocks, wavenet_receptive_field
+from ampcapture.models.layout import HISTORY_BLOCK, bottleneck, head1x1, head_kernel_size, wavenet_receptive_field, wavenet_weight_count
 
 MAX_FILE_BYTES = 256 * 2**20  # NAM's largest models are a few MB of JSON
 MAX_DEPTH = 32  # nesting of JSON objects and lists (a container of a WaveNet with a condition DSP: about 10)
@@ -105,7 +105,7 @@ def check_wavenet(config: dict[str, Any], where: Any) -> None:
             raise ModelFileError(here, f"has {len(kernels)} kernel sizes for {len(dilations)} layers", _FIX)
         for k in kernels:
             _count(k, "a kernel_size", 1, MAX_KERNEL, here)
-        state += sum(a["channels"] * ((k - 1) * d + HISTORY_BLOCK) for k, d in zip(kernel_sizes(a), dilations))
+        state += sum(a["channels"] * ((k - 1) * d + HISTORY_BLOCK) for k, d in zip(kernels, dilations))
         state += a["head_size"] * (head_kernel_size(a) + HISTORY_BLOCK)
     post = config.get("post_head")
     if post is not None:
@@ -122,7 +122,7 @@ def check_wavenet(config: dict[str, Any], where: Any) -> None:
         )
     if 4 * state > MAX_STATE_BYTES:
         raise ModelFileError(where, f"needs {4 * state / 2**20:.0f} MB of history buffers (limit {MAX_STATE_BYTES // 2**20} MB)", _FIX)
-    weights = sum(block.size for block in wavenet_blocks(layers, post))
+    weights = wavenet_weight_count(layers, post)
     if 4 * weights > MAX_FILE_BYTES:
         raise ModelFileError(where, f"declares {weights} weights, more than a .nam file can hold", _FIX)
 
