@@ -33,6 +33,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ampcapture.core.config import load_params
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vs_nam import run_folder  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "captures"
 WORK = ROOT / ".benchmarks"
@@ -64,24 +69,24 @@ def ensure_capture(name: str) -> None:
     subprocess.run([*ampcapture, "demo", str(stimulus), str(folder), "--drive-db", "30"], check=True)
 
 
-def run_once(capture: str, preset: str, minutes: float, seed: int, overrides: list[str]) -> dict:
-    """One vs_nam.py run (NAM's model reused when this capture, seed and budget has one)."""
-    out = WORK / "vs_nam" / capture / preset
+def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, overrides: list[str]) -> dict:
+    """One vs_nam.py run (NAM's model reused when this capture, split, seed and budget has one)."""
+    out = run_folder(capture, preset, blocks)
     nam = out / ("nam" if seed == 0 else f"nam_seed{seed}") / "trained.json"
     reuse = nam.is_file() and json.loads(nam.read_text())["budget_minutes"] == minutes
     command = [sys.executable, str(ROOT / "benchmarks" / "vs_nam.py"), "--capture", capture, "--preset", preset, "--minutes", str(minutes)]
-    command += ["--nam-seed", str(seed), "--test-curve", *(["--reuse-nam"] if reuse else []), f"train.seed={seed}", *overrides]
+    command += ["--blocks", str(blocks), "--nam-seed", str(seed), "--test-curve", *(["--reuse-nam"] if reuse else []), f"train.seed={seed}", *overrides]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
     result = json.loads((out / f"result_{tag}.json").read_text())
-    result["levels"] = level_ratios(capture, out / f"ours_{tag}.npy", out / f"nam_{tag}.npy")
+    result["levels"] = level_ratios(ROOT / result["split"], out / f"ours_{tag}.npy", out / f"nam_{tag}.npy")
     result["curve"] = read_curve(out / "ours" / tag / "test_curve.csv")
     return result
 
 
-def level_ratios(capture: str, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
+def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
     """Each side's test ESR over the test region's quiet, medium and loud thirds of its seconds (by the input's RMS)."""
-    split = json.loads((ROOT / "data" / "splits" / capture / "split.json").read_text())
+    split = json.loads(split_json.read_text())
     audio, rate = ROOT / split["audio"], int(split["sample_rate"])
     x, y = (sf.read(audio / f"{name}.wav", dtype="float64")[0] for name in ("input", "output"))
     seconds = [(t, t + rate) for s, e in split["test"] for t in range(s, e - rate + 1, rate)]
@@ -147,11 +152,12 @@ def summarize(capture: str, runs: list[dict]) -> dict:
     return row
 
 
-def table(rows: list[dict], preset: str, label: str, minutes: float, overrides: list[str]) -> str:
+def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int, overrides: list[str]) -> str:
     lines = [
         f"# {preset}, {label}: ours against neural-amp-modeler 0.13, {minutes:g} minutes a side",
         "",
-        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {rows[0]['seeds'] if rows else 0} --label {label} {' '.join(overrides)}`",
+        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {rows[0]['seeds'] if rows else 0} --blocks {blocks} "
+        f"--label {label} {' '.join(overrides)}`",
         "",
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
         "| ours/NAM quiet, medium, loud | minutes to NAM's mean |",
@@ -179,10 +185,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--captures", nargs="+", help="(default: every capture in ../shared/captures and demo_drive30)")
+    parser.add_argument("--blocks", type=int, help="data.split.blocks of the split both sides share (default: params.yaml's)")
     parser.add_argument("--label", default="defaults", help="the row's name: the recipe as configured, or an ablation")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     captures = args.captures or default_captures()
+    blocks = args.blocks if args.blocks is not None else load_params()["data"]["split"]["blocks"]
     cache = WORK / "suite" / args.preset / args.label
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(c, s) for c in captures for s in range(args.seeds)]
@@ -190,11 +198,11 @@ def main() -> None:
     runs: dict[str, list[dict]] = {c: [] for c in captures}
     for done, (capture, seed) in enumerate(jobs, 1):
         record = cache / f"{capture}_m{args.minutes:g}_seed{seed}.json"
-        if record.is_file() and json.loads(record.read_text()).get("overrides_given") == args.overrides:
+        if record.is_file() and (kept := json.loads(record.read_text())).get("overrides_given") == args.overrides and kept.get("blocks", 1) == blocks:
             result = json.loads(record.read_text())
         else:
             ensure_capture(capture)
-            result = {**run_once(capture, args.preset, args.minutes, seed, args.overrides), "overrides_given": args.overrides}
+            result = {**run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides), "overrides_given": args.overrides, "blocks": blocks}
             record.write_text(json.dumps(result, indent=1))
         runs[capture].append(result)
         print(
@@ -206,10 +214,10 @@ def main() -> None:
     reports = ROOT / "reports" / "suite"
     reports.mkdir(parents=True, exist_ok=True)
     name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
-    summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "overrides": args.overrides, "captures": rows}
+    summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "blocks": blocks, "overrides": args.overrides, "captures": rows}
     (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
-    (reports / f"{name}.md").write_text(table(rows, args.preset, args.label, args.minutes, args.overrides))
-    print(table(rows, args.preset, args.label, args.minutes, args.overrides))
+    (reports / f"{name}.md").write_text(table(rows, args.preset, args.label, args.minutes, blocks, args.overrides))
+    print(table(rows, args.preset, args.label, args.minutes, blocks, args.overrides))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from ampcapture.audio.io import read_audio
 from ampcapture.core.config import defaults, load_params, section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
+from ampcapture.core.paths import Layout
 from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.models.layout import (
     activation_specs,
@@ -158,7 +159,7 @@ def train_nam(python: Path, split: dict, preset: dict, minutes: float, seed: int
     audio = ROOT / split["audio"]
     data = {
         "train": [{"start_samples": s, "stop_samples": e, "ny": 8192} for s, e in split["train"]],
-        "validation": {"start_samples": split["validation"][0][0], "stop_samples": split["validation"][0][1], "ny": None},
+        "validation": [{"start_samples": s, "stop_samples": e, "ny": None} for s, e in split["validation"]],
         "common": {"x_path": str(audio / "input.wav"), "y_path": str(audio / "output.wav"), "delay": 0, "require_input_pre_silence": None},
     }
     learning = {
@@ -179,18 +180,38 @@ def train_nam(python: Path, split: dict, preset: dict, minutes: float, seed: int
         "budget_minutes": minutes,
         "seed": seed,
         "version": NAM_VERSION,
+        "regions": {region: split[region] for region in REGIONS},
     }
     write_json(out / "trained.json", trained)
     return trained
 
 
-def reuse_nam(out: Path, minutes: float) -> dict:
+def run_folder(capture: str, preset: str, blocks: int) -> Path:
+    """Where both sides' runs on one capture, preset and split are kept (NAM's reused from there)."""
+    return WORK / "vs_nam" / capture / (preset if blocks == 1 else f"{preset}_blocks{blocks}")
+
+
+def benchmark_split(params: dict, capture: str, out: Path) -> tuple[dict, Path]:
+    """(params, split.json): the capture aligned as the DAG aligns it (once), and split afresh
+    into `out` with these data.split settings, which both trainers then share; the DAG's own
+    split and reports are left as they are."""
+    params = {**params, "capture": capture}
+    if not Layout.of(params).aligned.is_dir():  # a capture copied into data/captures/<name>/
+        align_stage.run(params)
+    params["paths"] = {**params["paths"], "splits": str(out / "split"), "reports": str(out / "reports")}
+    split_stage.run(params)
+    return params, Layout.of(params).split_json
+
+
+def reuse_nam(out: Path, minutes: float, regions: dict) -> dict:
     record = out / "trained.json"
     if not record.is_file():
         raise SystemExit(f"--reuse-nam: no earlier NAM run in {out}; run once without --reuse-nam")
     trained = json.loads(record.read_text())
     if trained["budget_minutes"] != minutes:
         raise SystemExit(f"--reuse-nam: the NAM model in {out} had {trained['budget_minutes']} minutes, not {minutes}")
+    if trained.get("regions", regions) != regions:
+        raise SystemExit(f"--reuse-nam: the NAM model in {out} was trained on another split of the capture; run once without --reuse-nam")
     return trained
 
 
@@ -266,18 +287,18 @@ def main() -> None:
     parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet, A2 or NAM LSTM preset from conf/model/")
     parser.add_argument("--reuse-nam", action="store_true", help="take NAM's model from an earlier run of this budget")
     parser.add_argument("--nam-seed", type=int, default=0, help="torch seed of NAM's run (nam-full's own: 0)")
+    parser.add_argument("--blocks", type=int, help="data.split.blocks of the split both sides share (default: params.yaml's)")
     parser.add_argument("--test-curve", action="store_true", help="also write our sizes' validation and test ESR after each epoch")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     os.chdir(ROOT)
     params = load_params()
     preset = yaml.safe_load((ROOT / "conf" / "model" / f"{args.preset}.yaml").read_text())
-    split_json = Path(params["paths"]["splits"]) / args.capture / "split.json"
-    if not split_json.is_file():  # a capture copied into data/captures/<name>/: align and split it as the DAG would
-        for stage in (align_stage.run, split_stage.run):
-            stage({**params, "capture": args.capture})
+    if args.blocks is not None:
+        params["data"]["split"]["blocks"] = args.blocks
+    out = run_folder(args.capture, args.preset, params["data"]["split"]["blocks"])
+    params, split_json = benchmark_split(params, args.capture, out)
     split = json.loads(split_json.read_text())
-    out = WORK / "vs_nam" / args.capture / args.preset
     nam_dir = out / ("nam" if args.nam_seed == 0 else f"nam_seed{args.nam_seed}")
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(args.overrides)) or "defaults"
     if args.nam_seed:
@@ -285,7 +306,8 @@ def main() -> None:
     python = ensure_nam()
 
     ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag, args.test_curve)
-    nam = reuse_nam(nam_dir, args.minutes) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
+    regions = {region: split[region] for region in REGIONS}
+    nam = reuse_nam(nam_dir, args.minutes, regions) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
 
     audio = ROOT / split["audio"]
     x, y = read_audio(audio / "input.wav").samples, read_audio(audio / "output.wav").samples
@@ -306,6 +328,7 @@ def main() -> None:
         "budget_minutes": args.minutes,
         "overrides": args.overrides,
         "nam_seed": args.nam_seed,
+        "split": str(split_json.resolve().relative_to(ROOT)),
         "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
         "ours": ours,
         "nam": nam,

@@ -55,6 +55,14 @@ def test_validation_segment_has_its_history(capture):
     assert _index(x)[0] == 15700 and np.array_equal(_index(x)[300:], _index(-y))
 
 
+def test_every_span_of_a_region_is_a_segment_with_its_history(capture):
+    capture.regions["test"] = [[3000, 3500], [9000, 9800]]
+    spans = capture.segments("test", pre_roll=300)
+    assert [(x.numel(), y.numel()) for x, y in spans] == [(800, 500), (1100, 800)]
+    assert _index(spans[1][0])[0] == 8700 and np.array_equal(_index(spans[1][0])[300:], _index(-spans[1][1]))
+    assert torch.equal(capture.segment("test", 300)[0], spans[0][0])
+
+
 def test_too_long_windows_and_missing_split_are_clear_errors(capture, tmp_path):
     with pytest.raises(CaptureError, match="lower ny"):
         RandomWindows([capture], "train", ny=8000, pre_roll=0)

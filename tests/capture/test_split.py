@@ -44,6 +44,28 @@ def test_recording_without_sidecar_splits_by_fractions(tmp_path):
     assert (split["train"], split["validation"], split["test"]) == ([[0, 700]], [[700, 900]], [[900, 1000]])
 
 
+def test_blocks_put_the_fractions_in_every_part_of_the_recording(tmp_path):
+    aligned = tmp_path / "aligned"
+    aligned.mkdir()
+    sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
+    settings = defaults(SplitSettings, train_fraction=0.8, validation_fraction=0.1, min_region_s=0.001, blocks=4)
+    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", settings)
+    split = json.loads((tmp_path / "splits" / "split.json").read_text())
+    assert split["train"] == [[0, 200], [250, 450], [500, 700], [750, 950]]
+    assert split["validation"] == [[200, 225], [450, 475], [700, 725], [950, 975]]
+    assert split["test"] == [[225, 250], [475, 500], [725, 750], [975, 1000]]
+    assert report["regions"] == {"train": 4, "validation": 4, "test": 4}
+    # together they tile the recording, once each
+    assert sorted(span for spans in (split["train"], split["validation"], split["test"]) for span in spans)[0][0] == 0
+    assert sum(e - s for r in ("train", "validation", "test") for s, e in split[r]) == 1000
+
+
+@pytest.mark.parametrize("blocks", [0, -1, 65, 2.5, True])
+def test_nonsense_blocks_are_refused(blocks):
+    with pytest.raises(ConfigError, match="data.split.blocks"):
+        defaults(SplitSettings, blocks=blocks)
+
+
 @pytest.mark.parametrize("fractions", [(0.9, 0.2), (0.0, 0.1), (0.8, 0.0), (1.2, -0.3)])
 def test_nonsense_fractions_are_refused(fractions):
     with pytest.raises(ConfigError, match="data.split"):

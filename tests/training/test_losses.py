@@ -53,3 +53,26 @@ def test_nonsense_loss_config_is_refused(bad):
 @pytest.mark.parametrize("preset", sorted((Path(__file__).resolve().parents[2] / "conf" / "loss").glob("*.yaml")), ids=lambda p: p.stem)
 def test_loss_presets_are_valid(preset):
     TrainingLoss(defaults(LossSettings, **yaml.safe_load(preset.read_text())))
+
+
+def test_a_region_of_several_spans_is_scored_as_one_recording():
+    """Interleaved validation and test blocks (data.split.blocks): error energy over target
+    energy summed over the spans, so a quiet block counts for its energy, not as much as a loud one."""
+    import dataclasses
+
+    from ampcapture.training.module import AmpModule
+    from ampcapture.training.settings import TrainSettings
+
+    from conftest import TINY_WAVENET
+
+    module = AmpModule("WaveNet", TINY_WAVENET["config"], 48000, dataclasses.asdict(defaults(LossSettings)), dataclasses.asdict(defaults(TrainSettings)))
+    torch.manual_seed(0)
+    spans = [(torch.randn(1, module.pre_roll + n), scale * torch.randn(1, n)) for n, scale in ((300, 1.0), (500, 0.01))]
+    with torch.no_grad():
+        pooled = module.size_esrs(spans)[-1]
+        outputs = [module.evaluate(x) for x, _ in spans]
+        whole = esr(torch.cat(outputs, 1), torch.cat([y for _, y in spans], 1))
+        per_span = [esr(out, y) for out, (_, y) in zip(outputs, spans)]
+        assert float(pooled) == pytest.approx(float(whole), rel=1e-5)
+        assert float(pooled) != pytest.approx(float(sum(per_span) / 2), rel=0.1)
+        assert float(module.size_esrs(spans[:1])[-1]) == pytest.approx(float(per_span[0]), rel=1e-5)

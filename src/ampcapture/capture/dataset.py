@@ -64,12 +64,18 @@ class Capture:
         return None if self.knobs is None else torch.from_numpy(self.knobs)
 
     def segment(self, name: str, pre_roll: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole region (the first of its kind) with `pre_roll` samples of input before it,
-        zero-padded where the file starts; for validation and test."""
-        start, end = self.regions[name][0]
-        lead = max(start - pre_roll, 0)
-        x = np.concatenate([np.zeros(pre_roll - (start - lead), np.float32), self.x[lead:end]])
-        return torch.from_numpy(x), torch.from_numpy(np.array(self.y[start:end]))
+        """The first span of a region with `pre_roll` samples of input before it, zero-padded
+        where the file starts."""
+        return self.segments(name, pre_roll)[0]
+
+    def segments(self, name: str, pre_roll: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every span of a region, each as `segment` gives it; for validation and test."""
+        out = []
+        for start, end in self.regions[name]:
+            lead = max(start - pre_roll, 0)
+            x = np.concatenate([np.zeros(pre_roll - (start - lead), np.float32), self.x[lead:end]])
+            out.append((torch.from_numpy(x), torch.from_numpy(np.array(self.y[start:end]))))
+        return out
 
 
 def knob_ranges(split_json: str | Path) -> dict[str, list[float]] | None:

@@ -3,7 +3,10 @@
 With the standardized signal the sidecar decides: validation is the first copy of the twin
 segment (the second copy is never trained on either), test is the playing segment the model
 never sees, and training gets the sweeps, the noise bursts and the long playing segment.
-Any other recording is split by time fractions from config: train, then validation, then test.
+Any other recording is split by time fractions from config: train, then validation, then test,
+either once over the whole recording (`blocks: 1`: a contiguous tail each) or within each of
+`blocks` equal parts of it, so that validation and test sample the whole performance (its quiet
+and its loud playing alike) and the epoch kept is chosen on playing like the test's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ampcapture.core.errors import CaptureError, ConfigError
 from ampcapture.core.files import atomic_dir, write_json
 
 TRAIN_KINDS = ("sweep", "noise", "playing")
+MAX_BLOCKS = 64
 
 
 @dataclass
@@ -29,6 +33,7 @@ class SplitSettings:
     train_fraction: float
     validation_fraction: float
     min_region_s: float
+    blocks: int = 1
 
     def __post_init__(self) -> None:
         t, v = self.train_fraction, self.validation_fraction
@@ -38,6 +43,9 @@ class SplitSettings:
                 f"train_fraction={t}, validation_fraction={v} leave no room for all three splits",
                 "use fractions > 0 with train_fraction + validation_fraction < 1 (the rest is the test split)",
             )
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or not 1 <= self.blocks <= MAX_BLOCKS:
+            problem = f"must be a whole number from 1 to {MAX_BLOCKS}, got {self.blocks!r}"
+            raise ConfigError("data.split.blocks", problem, "1 (one contiguous tail each) or e.g. 8")
         if not self.min_region_s > 0:
             raise ConfigError("data.split.min_region_s", f"must be > 0, got {self.min_region_s}", "e.g. 3.0 (seconds)")
 
@@ -55,9 +63,16 @@ def regions_from_sidecar(sidecar: dict, num_samples: int) -> dict[str, list[list
 
 
 def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[str, list[list[int]]]:
-    a = round(num_samples * settings.train_fraction)
-    b = round(num_samples * (settings.train_fraction + settings.validation_fraction))
-    return {"train": [[0, a]], "validation": [[a, b]], "test": [[b, num_samples]]}
+    """Each of `blocks` equal parts: train, then validation, then test, by the fractions."""
+    regions: dict[str, list[list[int]]] = {"train": [], "validation": [], "test": []}
+    for block in range(settings.blocks):
+        start, end = round(num_samples * block / settings.blocks), round(num_samples * (block + 1) / settings.blocks)
+        a = start + round((end - start) * settings.train_fraction)
+        b = start + round((end - start) * (settings.train_fraction + settings.validation_fraction))
+        regions["train"].append([start, a])
+        regions["validation"].append([a, b])
+        regions["test"].append([b, end])
+    return regions
 
 
 def regions_of(sidecar: dict | None, num_samples: int, settings: SplitSettings) -> tuple[str, dict[str, list[list[int]]]]:

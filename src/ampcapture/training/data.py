@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ampcapture.capture.dataset import Capture, RandomWindows
@@ -31,8 +32,9 @@ def check_regions(captures: list[Capture], pre_roll: int, split_json: Path) -> N
 
 
 class _Segments(Dataset):
-    """Whole regions (validation or test), one example per capture (per setting of a set):
-    (x, y), or (x, knobs, y)."""
+    """Whole regions (validation or test), one example per capture (per setting of a set): the
+    list of its spans, each a batch of one, (x, y) or (x, knobs, y); the region's ESR pools
+    them (`LitAmpModel.size_esrs`)."""
 
     def __init__(self, captures: list[Capture], region: str, pre_roll: int):
         self.captures, self.region, self.pre_roll = captures, region, pre_roll
@@ -40,10 +42,10 @@ class _Segments(Dataset):
     def __len__(self) -> int:
         return len(self.captures)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> list[tuple[torch.Tensor, ...]]:
         capture = self.captures[index]
-        x, y = capture.segment(self.region, self.pre_roll)
-        return (x, y) if capture.knobs is None else (x, capture.knob_tensor, y)
+        knobs = () if capture.knobs is None else (capture.knob_tensor[None],)
+        return [(x[None], *knobs, y[None]) for x, y in capture.segments(self.region, self.pre_roll)]
 
 
 class CaptureDataModule(pl.LightningDataModule):
@@ -74,7 +76,7 @@ class CaptureDataModule(pl.LightningDataModule):
         return DataLoader(windows, batch_size=s.batch_size, shuffle=False, drop_last=len(windows) >= s.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(_Segments(self.trained, "validation", self.pre_roll), batch_size=1)
+        return DataLoader(_Segments(self.trained, "validation", self.pre_roll), batch_size=None)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(_Segments(self.test_captures, "test", self.pre_roll), batch_size=1)
+        return DataLoader(_Segments(self.test_captures, "test", self.pre_roll), batch_size=None)

@@ -12,7 +12,7 @@ import torch
 
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.models import build_model
-from ampcapture.training.losses import LossSettings, TrainingLoss, esr
+from ampcapture.training.losses import EPS, LossSettings, TrainingLoss
 from ampcapture.training.optim import BUDGET_SCHEDULES, BudgetSchedule
 from ampcapture.training.settings import TrainSettings
 
@@ -80,11 +80,17 @@ class AmpModule(pl.LightningModule):
                 self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
-    def size_esrs(self, batch) -> list[torch.Tensor]:
-        """The ESR of every size the model holds on a whole region, smallest first (the last plays
-        by default)."""
-        x, knobs, y = unpack(batch)
-        return [esr(out.float(), y.float()) for out in self.model.evaluate_sizes(x, knobs)]
+    def size_esrs(self, spans) -> list[torch.Tensor]:
+        """The ESR of every size the model holds on a whole region (the list of its spans, one
+        batch each), smallest first (the last plays by default): error energy over target energy
+        summed over the spans, as if they were one recording."""
+        error, energy, samples = 0.0, 0.0, 0
+        for batch in spans:
+            x, knobs, y = unpack(batch)
+            outputs = torch.stack([out.float() for out in self.model.evaluate_sizes(x, knobs)])
+            error = error + ((y.float() - outputs) ** 2).flatten(1).sum(1)
+            energy, samples = energy + (y.float() ** 2).sum(), samples + y.numel()
+        return list(error / (energy + EPS * samples))  # = losses.esr when there is one span
 
     def _log_esrs(self, name: str, values: list[torch.Tensor]) -> None:
         """`name`: the largest size's ESR; `name`_size<i> per size when there are several."""
