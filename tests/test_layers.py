@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-LAYERS = ["core", "audio", "capture", "models", "tracking", "training", "formats", "runtime", "sweep", "export", "stages", "cli"]
+LAYERS = ["core", "audio", "capture", "models", "formats", "tracking", "training", "runtime", "sweep", "export", "stages", "cli"]
 # The Hydra sweeper plugin sits beside the stages: it drives the sweep and launches training jobs.
 PLUGIN_LAYER = "stages"
 

@@ -4,24 +4,30 @@ checkpointed, exported and rendered, and warm starts from another run's weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from ampcapture.audio.guitar import playing
 from ampcapture.capture.dataset import Capture
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.export.write import ExportSettings, export_checkpoint
+from ampcapture.formats.nam import to_nam
+from ampcapture.models import build_model
 from ampcapture.runtime.load import load_model
 from ampcapture.training.fit import train
 from ampcapture.training.losses import esr
 from ampcapture.training.module import AmpModule
 from ampcapture.training.optim import budget_factor
 
-from conftest import TINY_LSTM, esr_curve, interrupt_at_epoch, torch_render
+from conftest import TINY_CONTAINER, TINY_LSTM, esr_curve, interrupt_at_epoch, torch_render
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_budget_factor_warms_up_then_decays_to_its_final_value():
@@ -115,9 +121,16 @@ def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg
     assert np.max(np.abs(exported - torch_render(module.model.eval(), audio))) > 1e-4
 
 
-def test_a_warm_start_begins_from_the_given_weights(cfg):
+@pytest.mark.parametrize("model, source", [(None, "checkpoint"), (None, "nam"), (TINY_CONTAINER, "nam")], ids=["checkpoint", "nam", "a2-nam"])
+def test_a_warm_start_begins_from_the_given_weights(cfg, tmp_path, model, source):
+    if model is not None:
+        cfg["model"] = model
     first = train({**cfg, "run_name": "first"})
-    cfg["train"].update(init_from=first["checkpoint"], lr=1e-9)
+    start = first["checkpoint"]
+    if source == "nam":  # the file a user has: the exported model, as the plugin loads it
+        start = str(tmp_path / "mine.nam")
+        export_checkpoint(first["checkpoint"], start, defaults(ExportSettings, aidax=False, register=False))
+    cfg["train"].update(init_from=start, lr=1e-9)
     said: list[str] = []
     warm = train({**cfg, "run_name": "warm"}, say=said.append)
     assert any("starting from the weights of" in line for line in said)
@@ -127,14 +140,31 @@ def test_a_warm_start_begins_from_the_given_weights(cfg):
     assert warm["validation_esr"] == pytest.approx(first["validation_esr"], rel=1e-3)
 
 
-@pytest.mark.parametrize("source, match", [("missing", "not found"), ("lstm", "holds another model")])
-def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, source, match):
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("missing", "not found"),
+        ("lstm", "holds another model"),
+        ("lite.nam", "holds a WaveNet of 6,553 parameters, not the configured WaveNet of 313"),
+        ("lstm_small.nam", "holds a LSTM of"),
+        ("44k.nam", "a model at 44100 Hz; this capture is 48000 Hz"),
+        ("broken.nam", "not valid JSON|cannot be read|is not"),
+    ],
+)
+def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, tmp_path, source, match):
     if source == "lstm":
         path = train({**cfg, "model": TINY_LSTM, "run_name": "lstm"})["checkpoint"]
+    elif source.endswith(".nam"):  # .nam files of other models: the error names the preset that trains them
+        preset = yaml.safe_load((ROOT / "conf" / "model" / f"{'lstm_small' if 'lstm' in source else 'wavenet_lite'}.yaml").read_text())
+        nam = to_nam(build_model(preset["architecture"], preset["config"], 44100 if "44k" in source else 48000))
+        path = str(tmp_path / source)
+        Path(path).write_text("{not json" if source == "broken.nam" else json.dumps(nam))
     else:
         path = str(Path(cfg["paths"]["models"]) / "nosuch.ckpt")
     cfg["train"]["init_from"] = path
     with pytest.raises(ConfigError, match=match) as error:
         train({**cfg, "run_name": "warm"})
     assert "train.init_from" in str(error.value)
+    if source in ("lite.nam", "lstm_small.nam"):
+        assert error.value.fix == f"train its preset: model={source.removesuffix('.nam').replace('lite', 'wavenet_lite')}"
     assert not (Path(cfg["paths"]["models"]) / "demo" / "warm").exists()

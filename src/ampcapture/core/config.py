@@ -72,19 +72,24 @@ def _type_name(annotation: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+def conf_dir() -> Path:
+    """The project's conf/: in the current folder, else beside the source tree (an editable
+    install); AMPCAPTURE_CONF names another."""
+    candidates = [Path(os.environ["AMPCAPTURE_CONF"])] if os.environ.get("AMPCAPTURE_CONF") else []
+    candidates += [Path.cwd() / "conf", Path(__file__).resolve().parents[3] / "conf"]
+    found = next((c for c in candidates if (c / "config.yaml").is_file()), None)
+    if found is None:
+        raise ConfigError("conf/", "not found (the project's configuration)", "run from the project folder, or set AMPCAPTURE_CONF to its conf/ folder")
+    return found.resolve()
+
+
 def project_config() -> dict[str, Any]:
     """conf/ composed with no overrides: the project's defaults, for the command line and the
-    tests (the DAG reads params.yaml instead). conf/ is looked for in the current folder, then
-    beside the source tree (an editable install); AMPCAPTURE_CONF names another."""
+    tests (the DAG reads params.yaml instead)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    candidates = [Path(os.environ["AMPCAPTURE_CONF"])] if os.environ.get("AMPCAPTURE_CONF") else []
-    candidates += [Path.cwd() / "conf", Path(__file__).resolve().parents[3] / "conf"]
-    conf_dir = next((c for c in candidates if (c / "config.yaml").is_file()), None)
-    if conf_dir is None:
-        raise ConfigError("conf/", "not found (the project's configuration)", "run from the project folder, or set AMPCAPTURE_CONF to its conf/ folder")
-    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         return OmegaConf.to_container(hydra_compose("config"), resolve=True)  # type: ignore[return-value]
 
 

@@ -36,7 +36,7 @@ from ampcapture.training.losses import LossSettings
 from ampcapture.training.module import AmpModule, TrainingDiverged
 from ampcapture.training.optim import EMA
 from ampcapture.training.report import knob_plot, test_artifacts
-from ampcapture.training.runs import checkpoint_weights, prepare_run_dir
+from ampcapture.training.runs import initial_weights, prepare_run_dir
 from ampcapture.training.settings import TrainerSettings, TrainSettings
 from ampcapture.training.trial import WORKER, PruneOnValidationESR, TrialLink
 
@@ -93,7 +93,7 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
 
     link = settings(TrialLink, cfg)
     # read before the run directory is touched, so a wrong checkpoint costs nothing
-    init_weights = checkpoint_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
+    init_weights = initial_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
     left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
     resume_from = prepare_run_dir(paths, cfg, train_settings.resume, train_settings.overwrite, replace, say)
     resuming = resume_from is not None

@@ -1,6 +1,6 @@
 """A run folder's life: resume an interrupted run of the same configuration, start over
 otherwise, never lose a finished run nor touch a folder ampcapture did not make, and read
-warm-start weights from another run's checkpoint."""
+warm-start weights from another run's checkpoint or a `.nam` file."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
 from ampcapture.core.checkpoints import read_checkpoint
+from ampcapture.core.config import conf_dir
 from ampcapture.core.errors import AmpCaptureError, ConfigError, ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.core.paths import RunPaths
+from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, to_model
+from ampcapture.models import build_model
 
 # Settings that may change between an interrupted run and its resumption (budgets, hardware,
 # and the sweep's trial bookkeeping: a re-queued trial resumes its predecessor's run).
@@ -130,10 +134,14 @@ def readable_checkpoint(path: Path) -> bool:
         return False
 
 
-def checkpoint_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The (averaged, when the run kept an average) weights of a checkpoint, checked to fit `module`."""
+def initial_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights a run starts from (`train.init_from`): a checkpoint's (averaged, when the run
+    kept an average) or a `.nam` file's (ours or NAM's: WaveNet, LSTM, an A2 container), checked
+    to be the model the run is configured to train."""
     if not path.is_file():
-        raise ConfigError("train.init_from", f"{path} not found", "give a checkpoint such as models/<capture>/<run>/best.ckpt, or null")
+        raise ConfigError("train.init_from", f"{path} not found", "give a .nam file or a checkpoint such as models/<capture>/<run>/best.ckpt, or null")
+    if path.suffix == ".nam":
+        return nam_weights(path, module)
     try:
         weights = read_checkpoint(path)["state_dict"]
     except ModelFileError as exc:
@@ -146,3 +154,60 @@ def checkpoint_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.T
             "warm-start from a checkpoint of the same model preset",
         )
     return weights
+
+
+def nam_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A `.nam` file's weights as `module`'s, when the file holds the configured model (same
+    architecture, layers and sample rate); else the preset of conf/model/ that matches it."""
+    try:
+        held = to_model(read_nam(path))
+    except ModelFileError as exc:
+        raise ConfigError("train.init_from", f"{path} {exc.problem}", exc.fix) from None
+    configured = module.model
+    if held.sample_rate != configured.sample_rate:
+        problem = f"{path} is a model at {held.sample_rate} Hz; this capture is {configured.sample_rate} Hz"
+        raise ConfigError("train.init_from", problem, "start from a model of the capture's sample rate")
+    if model_shape(held) != model_shape(configured):
+        preset = matching_preset(held)
+        fix = f"train its preset: model={preset}" if preset else "describe its layers in a preset (conf/model/wavenet_custom.yaml) and train that"
+        raise ConfigError("train.init_from", f"{path} holds a {describe_shape(held)}, not the configured {describe_shape(configured)}", fix)
+    return {f"model.{k}": v for k, v in held.state_dict().items()}
+
+
+def model_shape(model: torch.nn.Module) -> Any:
+    """What a `.nam` says of a model but its numbers: architecture and config, every size's."""
+    body = nam_body(model)
+
+    def single(value: Any) -> Any:  # as a .nam stores numbers: a model read back compares equal
+        if isinstance(value, dict):
+            return {k: single(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [single(v) for v in value]
+        return float(np.float32(value)) if isinstance(value, float) else value
+
+    def shape(b: dict[str, Any]) -> Any:
+        if b["architecture"] == CONTAINER:
+            return [(s["max_value"], shape(s["model"])) for s in b["config"]["submodels"]]
+        return b["architecture"], single(b["config"])
+
+    return shape(body)
+
+
+def describe_shape(model: torch.nn.Module) -> str:
+    sizes = getattr(model, "sizes", None)
+    kind = f"{CONTAINER} of {len(sizes)} sizes" if sizes else type(model).__name__
+    return f"{kind} of {model.num_parameters():,} parameters"
+
+
+def matching_preset(model: torch.nn.Module) -> str | None:
+    """The conf/model/ preset whose model is `model`'s shape, if one is (a named one before a
+    `*_custom` template)."""
+    for file in sorted((conf_dir() / "model").glob("*.yaml"), key=lambda f: (f.stem.endswith("_custom"), f.stem)):
+        preset = yaml.safe_load(file.read_text())
+        try:
+            candidate = build_model(preset["architecture"], preset["config"], model.sample_rate)
+            if model_shape(candidate) == model_shape(model):
+                return file.stem
+        except (AmpCaptureError, KeyError, TypeError, ValueError):
+            continue  # a preset .nam cannot hold (GuitarML's skip LSTM)
+    return None
