@@ -99,9 +99,11 @@ def log_config(logger: "MLFlowLogger", cfg: dict[str, Any], config_file: Path, m
         client.set_tag(run_id, "model", cfg["model"]["name"])
     client.log_artifact(run_id, str(config_file), "config")
     described = model.describe()
-    for i, size in enumerate(described.pop("sizes", [])):  # a SlimmableContainer's sizes
+    for i, size in enumerate(described.pop("sizes", [])):  # a SlimmableContainer's sizes: size<i> is the tag's name
+        client.set_tag(run_id, f"size{i}", size["name"])
         for key, value in size.items():
-            client.log_metric(run_id, f"size{i}_{key}", value)
+            if key != "name":
+                client.log_metric(run_id, f"size{i}_{key}", value)
     for key, value in described.items():
         client.log_metric(run_id, key, value)
 
@@ -111,6 +113,9 @@ def log_results(logger: "MLFlowLogger", settings: LoggerSettings, result: dict[s
     client, run_id = logger.experiment, logger.run_id
     for key in ("validation_esr", "test_esr", "best_epoch"):
         client.log_metric(run_id, key, result[key])
+    for size in result.get("sizes", []):  # each size's own figures by its name (the headline ones are the largest's, never a sum)
+        for key in ("validation_esr", "test_esr", "best_epoch"):
+            client.log_metric(run_id, f"{key}_{size['name']}", size[key])
     for path in (paths.metrics, paths.curve):
         client.log_artifact(run_id, str(path))
     if settings.log_checkpoint:

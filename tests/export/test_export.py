@@ -514,6 +514,12 @@ def test_a_container_exports_as_one_nam_whose_every_size_plays_as_trained(checkp
     data = json.loads(out.read_text())
     assert data["architecture"] == "SlimmableContainer" and [s["max_value"] for s in data["config"]["submodels"]] == [0.5, 1.0]
     assert data["metadata"]["loudness"] == data["config"]["submodels"][1]["model"]["metadata"]["loudness"]  # the largest's, as NAM writes
+    # each size's ESRs by name, in the report and the file; the headline figure is the largest's, not a sum
+    metrics = json.loads((checkpoints["container_tiny"].parent / "metrics.json").read_text())
+    sizes = data["metadata"]["training"]["ampcapture"]["sizes"]
+    assert [s["name"] for s in sizes] == [s["name"] for s in report["sizes"]] == ["channels_2", "channels_4"]
+    assert [s["validation_esr"] for s in sizes] == [s["validation_esr"] for s in metrics["sizes"]] and report["sizes"][0]["parameters"] > 0
+    assert data["metadata"]["training"]["validation_esr"] == sizes[-1]["validation_esr"] != sum(s["validation_esr"] for s in sizes)
     model = load_checkpoint(checkpoints["container_tiny"])[0]
     x = signals["guitar"][:6000]
     for size, part in ((0.25, 0), (0.75, 1)):

@@ -19,7 +19,7 @@ import yaml
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive
 from ampcapture.models import WaveNet
-from ampcapture.training.fit import train
+from ampcapture.training.fit import esr_summary, train
 from ampcapture.training.module import AmpModule, TrainingDiverged
 
 from conftest import TINY_CONTAINER, TINY_LSTM, TINY_WAVENET, as_plain_user, esr_curve, interrupt_at_epoch, read_only_folder, training_cfg
@@ -35,7 +35,8 @@ def _client() -> mlflow.MlflowClient:
 def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     cfg["model"] = copy.deepcopy(model)
     cfg["trainer"]["max_epochs"] = 4
-    result = train(cfg)
+    said: list[str] = []
+    result = train(cfg, say=said.append)
 
     curve = esr_curve(result)
     assert [int(r["epoch"]) for r in curve] == [0, 1, 2, 3]
@@ -61,6 +62,13 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
             history = _client().get_metric_history(result["mlflow_run_id"], "val_esr_size0")
             assert result["sizes"][0]["validation_esr"] == pytest.approx(min(m.value for m in history), rel=1e-4)
             assert result["sizes"][-1]["best_epoch"] == result["best_epoch"]
+            # every size by name, never their sum: on the console, in MLflow, in metrics.json
+            assert [s["name"] for s in result["sizes"]] == ["channels_2", "channels_4"]
+            assert any(line.startswith("epoch 3:") and "validation ESR channels_2 0." in line and ", channels_4 0." in line for line in said)
+            assert esr_summary(result).startswith(f"validation ESR channels_2 {result['sizes'][0]['validation_esr']:.5f}, channels_4 ")
+            run = _client().get_run(result["mlflow_run_id"])
+            assert run.data.tags["size0"] == "channels_2" and run.data.metrics["test_esr_channels_4"] == pytest.approx(result["test_esr"])
+            assert run.data.metrics["validation_esr_channels_2"] == pytest.approx(result["sizes"][0]["validation_esr"])
             sizes_best = torch.load(run_dir / "best_size0.ckpt", map_location="cpu", weights_only=False)["state_dict"]
             assert all(torch.equal(module.state_dict()[k], v) for k, v in sizes_best.items() if k.startswith("model.sizes.0."))
             assert result["sizes"][-1]["test_esr"] == pytest.approx(result["test_esr"], rel=1e-5)

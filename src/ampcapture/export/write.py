@@ -91,6 +91,10 @@ def export_checkpoint(
         **({"selection": selection} if selection else {}),
         **({"knobs": dict(knobs)} if knobs else {}),
     }
+    if metrics.get("sizes") and "sizes" in report:  # an A2: each size's own ESRs by name (NAM's headline is the largest's, never a sum)
+        figures = [{k: s.get(k) for k in ("name", "validation_esr", "test_esr", "best_epoch")} for s in metrics["sizes"]]
+        report["sizes"] = [{**described, **own} for described, own in zip(report["sizes"], figures)]
+        metadata["training"]["ampcapture"]["sizes"] = figures
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     # every size a player can pick (one but for a SlimmableContainer), by a size-control value in its range
     sizes = list(parametric.sizes) if isinstance(parametric, SlimmableContainer) else [parametric]

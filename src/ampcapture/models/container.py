@@ -44,6 +44,16 @@ class SlimmableContainer(AmpModel):
         self.sizes = nn.ModuleList(SIZE_ARCHITECTURES[s["architecture"]](**s["config"], sample_rate=sample_rate, knobs=knobs) for s in submodels)
 
     @property
+    def size_names(self) -> list[str]:
+        """Each size by what it is, as NAM names A2's: `channels_3`, `channels_8` (a WaveNet's first
+        layer array's channels), `hidden_16` (an LSTM's); `size<i>` where two would read alike."""
+        names = []
+        for s in self.submodels:
+            layers = s["config"].get("layers") or [{}]
+            names.append(f"channels_{layers[0].get('channels')}" if s["architecture"] == "WaveNet" else f"hidden_{s['config'].get('hidden_size')}")
+        return names if len(set(names)) == len(names) else [f"size{i}" for i in range(len(names))]
+
+    @property
     def size_controls(self) -> list[float]:
         """Per size, the lowest value of the player's size control that plays it."""
         return [0.0, *self.max_values[:-1]]
@@ -116,4 +126,4 @@ class SlimmableContainer(AmpModel):
         return self.largest.process(buffer)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "sizes": [m.describe() for m in self.sizes]}
+        return {**super().describe(), "sizes": [{"name": name, **m.describe()} for name, m in zip(self.size_names, self.sizes)]}

@@ -13,7 +13,7 @@ from ampcapture.core.config import section
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.paths import FINAL_RUN, SWEEP_RUNS, Layout
 from ampcapture.stages import console
-from ampcapture.training.fit import train
+from ampcapture.training.fit import esr_summary, train
 from ampcapture.training.trial import TrialLink
 
 
@@ -27,7 +27,4 @@ def run(params: dict[str, Any]) -> None:
     cfg["trainer"].update(max_minutes=section(params, "dag.train_minutes"), progress_bar=False)
     cfg["train"]["init_from"] = str(best.best) if section(params, "dag.warm_start") else None
     result = train(cfg, say=console.print, replace=True)  # DVC keeps the outputs it replaces
-    console.print(
-        f"final fit of {layout.capture}: validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f} "
-        f"after {result['epochs']} epochs -> {result['checkpoint']}"
-    )
+    console.print(f"final fit of {layout.capture}: {esr_summary(result)} after {result['epochs']} epochs -> {result['checkpoint']}")

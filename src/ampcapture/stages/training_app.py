@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from ampcapture.core.errors import AmpCaptureError, ConfigError, user_error
 from ampcapture.stages import console
-from ampcapture.training.fit import TrainingInterrupted, train
+from ampcapture.training.fit import TrainingInterrupted, esr_summary, train
 
 
 def train_from_hydra(cfg) -> dict:
@@ -32,8 +32,5 @@ def train_from_hydra(cfg) -> dict:
         if cfg.get("trial") and cfg.trial.get("trial_id") is not None:
             raise  # a sweep's trial: the sweeper records it as failed and goes on
         raise SystemExit(1) from exc
-    console.print(
-        f"{result['capture']}/{result['run_name']}: validation ESR {result['validation_esr']:.5f}, "
-        f"test ESR {result['test_esr']:.5f} after {result['epochs']} epochs -> {result['checkpoint']}"
-    )
+    console.print(f"{result['capture']}/{result['run_name']}: {esr_summary(result)} after {result['epochs']} epochs -> {result['checkpoint']}")
     return result

@@ -39,7 +39,11 @@ class ESRHistory(Callback):
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
         self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
-        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {row['val_esr']:.5f}, lr {row['lr']:.2e}")
+        validation = f"{row['val_esr']:.5f}"
+        names = getattr(module.model, "size_names", None)  # a container: every size's, by name
+        if names and all(f"val_esr_size{i}" in metrics for i in range(len(names))):
+            validation = ", ".join(f"{name} {float(metrics[f'val_esr_size{i}']):.5f}" for i, name in enumerate(names))
+        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {validation}, lr {row['lr']:.2e}")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}

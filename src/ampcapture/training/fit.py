@@ -63,6 +63,15 @@ def train(cfg: dict[str, Any], say=print, callbacks: Sequence[Callback] = (), re
         return _train(cfg, name, paths, say, callbacks, replace)
 
 
+def esr_summary(result: dict[str, Any]) -> str:
+    """'validation ESR v, test ESR t' of a finished run; of a container every size's by name
+    (the plugin plays one size at a time: a sum or a mean of the sizes is no model's figure)."""
+    sizes = result.get("sizes")
+    if not sizes:
+        return f"validation ESR {result['validation_esr']:.5f}, test ESR {result['test_esr']:.5f}"
+    return "; ".join(f"{key.replace('_esr', '')} ESR " + ", ".join(f"{s['name']} {s[key]:.5f}" for s in sizes) for key in ("validation_esr", "test_esr"))
+
+
 def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks: Sequence[Callback], replace: bool) -> dict[str, Any]:
     capture = str(section(cfg, "capture"))
     model_cfg = section(cfg, "model")
