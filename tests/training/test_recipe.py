@@ -168,3 +168,21 @@ def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, tmp_path
     if source in ("lite.nam", "lstm_small.nam"):
         assert error.value.fix == f"train its preset: model={source.removesuffix('.nam').replace('lite', 'wavenet_lite')}"
     assert not (Path(cfg["paths"]["models"]) / "demo" / "warm").exists()
+
+
+def test_a_capture_sets_model_does_not_start_from_a_one_capture_nam(tmp_path):
+    """A parametric model takes the knobs as inputs: no .nam of one capture holds its weights."""
+    import dataclasses
+
+    from ampcapture.training.losses import LossSettings
+    from ampcapture.training.runs import initial_weights
+    from ampcapture.training.settings import TrainSettings
+
+    from conftest import TINY_WAVENET
+
+    path = tmp_path / "one.nam"
+    path.write_text(json.dumps(to_nam(build_model("WaveNet", TINY_WAVENET["config"], 48000))))
+    loss, settings = dataclasses.asdict(defaults(LossSettings)), dataclasses.asdict(defaults(TrainSettings))
+    module = AmpModule("WaveNet", {**TINY_WAVENET["config"], "knobs": 1}, 48000, loss, settings, knobs={"drive": [0.0, 1.0]})
+    with pytest.raises(ConfigError, match="a model of one capture; this run trains a capture set's model"):
+        initial_weights(path, module)

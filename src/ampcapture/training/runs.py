@@ -164,6 +164,9 @@ def nam_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     except ModelFileError as exc:
         raise ConfigError("train.init_from", f"{path} {exc.problem}", exc.fix) from None
     configured = module.model
+    if configured.knobs:
+        problem = f"{path} is a model of one capture; this run trains a capture set's model, which takes its knobs as inputs"
+        raise ConfigError("train.init_from", problem, "train a capture set from random weights, or from one of its own checkpoints")
     if held.sample_rate != configured.sample_rate:
         problem = f"{path} is a model at {held.sample_rate} Hz; this capture is {configured.sample_rate} Hz"
         raise ConfigError("train.init_from", problem, "start from a model of the capture's sample rate")
