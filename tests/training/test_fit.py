@@ -40,6 +40,8 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
 
     curve = esr_curve(result)
     assert [int(r["epoch"]) for r in curve] == [0, 1, 2, 3]
+    epochs = [line for line in said if line.startswith("epoch ")]  # the log shows how far the budget is spent
+    assert "25% of the budget (" in epochs[0] and "min left)" in epochs[0] and "100% of the budget" in epochs[-1]
     assert float(curve[-1]["train_loss"]) < float(curve[0]["train_loss"])
     assert result["validation_esr"] == pytest.approx(min(float(r["val_esr"]) for r in curve), rel=1e-5)
     assert result["validation_esr"] < 1.0 and 0 < result["test_esr"] < 2.0

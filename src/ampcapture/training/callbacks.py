@@ -12,11 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, Timer
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.files import atomic_path
+from ampcapture.training.optim import progress
+
+
+def budget_left(trainer) -> str:
+    """How far the run is: the share of its budget spent, and the minutes left of a time budget
+    (what a queued or remote training shows in its log)."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    remaining = timer.time_remaining("train") if timer is not None else None
+    left = f" ({remaining / 60:.1f} min left)" if remaining is not None else ""
+    return f"{progress(trainer):.0%} of the budget{left}"
 
 
 class ESRHistory(Callback):
@@ -43,7 +53,7 @@ class ESRHistory(Callback):
         names = getattr(module.model, "size_names", None)  # a container: every size's, by name
         if names and all(f"val_esr_size{i}" in metrics for i in range(len(names))):
             validation = ", ".join(f"{name} {float(metrics[f'val_esr_size{i}']):.5f}" for i, name in enumerate(names))
-        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {validation}, lr {row['lr']:.2e}")
+        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {validation}, lr {row['lr']:.2e}, {budget_left(trainer)}")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
