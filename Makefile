@@ -12,10 +12,11 @@ export PATH := $(BIN):$(PATH)
 demo: $(STAMP)
 	dvc repro
 
+# One pytest worker per core (pytest-xdist), a test file to a worker (its fixtures made once).
 test: $(STAMP)
 	ruff check .
 	ruff format --check .
-	pytest
+	pytest -n auto --dist loadfile
 
 install: $(STAMP)
 

@@ -26,6 +26,8 @@ from ampcapture.stages import stimulus as stimulus_stage
 
 SR = 48000
 ROOT = Path(__file__).resolve().parents[1]
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: a worker per core, so one thread each
+    torch.set_num_threads(1)
 
 TINY = dict(
     silence_s=0.25, blip_spacing_s=0.25, validation_s=3.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3, noise_levels_db=[-20.0], playing_s=3.0, test_s=3.0
