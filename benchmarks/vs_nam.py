@@ -328,7 +328,7 @@ def main() -> None:
         "budget_minutes": args.minutes,
         "overrides": args.overrides,
         "nam_seed": args.nam_seed,
-        "split": str(split_json.resolve().relative_to(ROOT)),
+        "split": str(split_json),
         "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
         "ours": ours,
         "nam": nam,

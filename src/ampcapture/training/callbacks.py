@@ -25,7 +25,7 @@ def budget_left(trainer) -> str:
     (what a queued or remote training shows in its log)."""
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     remaining = timer.time_remaining("train") if timer is not None else None
-    left = f" ({remaining / 60:.1f} min left)" if remaining is not None else ""
+    left = f" ({max(remaining, 0.0) / 60:.1f} min left)" if remaining is not None else ""
     return f"{progress(trainer):.0%} of the budget{left}"
 
 
