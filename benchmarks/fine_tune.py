@@ -3,7 +3,7 @@ same capture, split and wall-clock minutes, several seeds; ours from random weig
 started from a `.nam` file (`train.init_from`), by default the model NAM's own trainer made of
 the same circuit at another gain (the capture suite's run of spice_twostage, fine-tuned on
 spice_twostage_crunch). Test ESR (the capture's test region, rendered by our engine from each
-exported `.nam`) per seed and the mean, in reports/fine_tune.md and .json.
+exported `.nam`) per seed and the mean, in reports/fine_tune/<capture>.md and .json.
 
     python benchmarks/fine_tune.py [--capture spice_twostage_crunch] [--start MODEL.nam]
                                    [--minutes 1] [--seeds 2] [key=value ...]
@@ -89,10 +89,11 @@ def main() -> None:
     for row, values in rows.items():
         mean = statistics.mean(values)
         lines.append(f"| {row} | {' / '.join(f'{v:.4g}' for v in values)} | {mean:.4g} | {mean / scratch:.2f} |")
-    reports = ROOT / "reports"
-    (reports / "fine_tune.md").write_text("\n".join(lines) + "\n")
+    reports = ROOT / "reports" / "fine_tune"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / f"{args.capture}.md").write_text("\n".join(lines) + "\n")
     summary = {"capture": args.capture, "start": str(start), "minutes": args.minutes, "overrides": args.overrides, "test_esr": rows}
-    (reports / "fine_tune.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (reports / f"{args.capture}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print("\n".join(lines))
 
 
