@@ -34,7 +34,7 @@ def check_regions(captures: list[Capture], pre_roll: int, split_json: Path) -> N
 class _Segments(Dataset):
     """Whole regions (validation or test), one example per capture (per setting of a set): the
     list of its spans, each a batch of one, (x, y) or (x, knobs, y); the region's ESR pools
-    them (`LitAmpModel.size_esrs`)."""
+    them (`AmpModule.size_esrs`)."""
 
     def __init__(self, captures: list[Capture], region: str, pre_roll: int):
         self.captures, self.region, self.pre_roll = captures, region, pre_roll
