@@ -3,7 +3,7 @@ suite, several seeds a side, one preset, the same wall-clock budget each (benchm
 per run: both models rendered by NAM's own loader). One table, reports/suite/<preset>.md and
 .json: per capture, each side's test ESR per seed, mean and median, the ratios, how much each
 side overfits (test ESR / train ESR), ours/NAM test ESR by input level (the test region's
-quiet, medium and loud seconds), and the minutes ours needs to reach NAM's mean test ESR (the
+quiet, medium and loud half-seconds), and the minutes ours needs to reach NAM's mean test ESR (the
 epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing).
 
     python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3]
@@ -85,11 +85,12 @@ def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, 
 
 
 def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
-    """Each side's test ESR over the test region's quiet, medium and loud thirds of its seconds (by the input's RMS)."""
+    """Each side's test ESR over the test region's quiet, medium and loud thirds of its
+    half-seconds (by the input's RMS; half a second, so that every span of an interleaved split counts)."""
     split = json.loads(split_json.read_text())
-    audio, rate = ROOT / split["audio"], int(split["sample_rate"])
+    audio, piece = ROOT / split["audio"], int(split["sample_rate"]) // 2
     x, y = (sf.read(audio / f"{name}.wav", dtype="float64")[0] for name in ("input", "output"))
-    seconds = [(t, t + rate) for s, e in split["test"] for t in range(s, e - rate + 1, rate)]
+    seconds = [(t, t + piece) for s, e in split["test"] for t in range(s, e - piece + 1, piece)]
     level = np.array([np.mean(np.square(x[a:b])) for a, b in seconds])
     thirds = np.array_split(np.argsort(level), 3)
     figures = {}
