@@ -140,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             _bench(args, console)
     except (AmpCaptureError, OSError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {user_error(exc)}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/] {user_error(exc)}", highlight=False, soft_wrap=True)  # a path stays one line to copy
         return 1
     return 0
 
 
 def _warn(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def given(**options):

@@ -33,7 +33,7 @@ class SplitSettings:
     train_fraction: float
     validation_fraction: float
     min_region_s: float
-    blocks: int = 1
+    blocks: int
 
     def __post_init__(self) -> None:
         t, v = self.train_fraction, self.validation_fraction

@@ -19,6 +19,6 @@ def main(run: Callable[[dict[str, Any]], None], params_path: str = "params.yaml"
     try:
         run(load_params(params_path))
     except (AmpCaptureError, OSError) as exc:
-        console.print(f"[red]error:[/] {user_error(exc)}", highlight=False)
+        console.print(f"[red]error:[/] {user_error(exc)}", highlight=False, soft_wrap=True)
         return 1
     return 0
