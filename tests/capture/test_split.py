@@ -32,13 +32,12 @@ def test_split_of_the_standardized_signal_follows_its_sidecar(tmp_path, tiny_sti
     assert report["validation_s"] == pytest.approx(3.0) and report["test_s"] == pytest.approx(3.0)
 
 
-def test_recording_without_sidecar_splits_by_fractions(tmp_path):
+def test_recording_without_sidecar_splits_by_fractions_in_one_tail_each(tmp_path):
     aligned = tmp_path / "aligned"
     aligned.mkdir()
     sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
-    report = split_capture(
-        aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2, min_region_s=0.001)
-    )
+    settings = defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2, min_region_s=0.001, blocks=1)
+    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", settings)
     split = json.loads((tmp_path / "splits" / "split.json").read_text())
     assert report["method"] == "fractions"
     assert (split["train"], split["validation"], split["test"]) == ([[0, 700]], [[700, 900]], [[900, 1000]])
