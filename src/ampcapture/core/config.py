@@ -71,7 +71,6 @@ def _type_name(annotation: Any) -> str:
     )
 
 
-@functools.lru_cache(maxsize=1)
 def conf_dir() -> Path:
     """The project's conf/: in the current folder, else beside the source tree (an editable
     install); AMPCAPTURE_CONF names another."""
@@ -83,6 +82,7 @@ def conf_dir() -> Path:
     return found.resolve()
 
 
+@functools.lru_cache(maxsize=1)
 def project_config() -> dict[str, Any]:
     """conf/ composed with no overrides: the project's defaults, for the command line and the
     tests (the DAG reads params.yaml instead)."""
