@@ -7,7 +7,7 @@ quiet, medium and loud half-seconds), and the minutes ours needs to reach NAM's 
 epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing).
 
     python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3]
-                               [--captures C ...] [--label NAME] [key=value ...]
+                               [--captures C ...] [--blocks N] [--label NAME] [key=value ...]
 
 Captures: every one under ../shared/captures/ (input.wav and output.wav; linked into
 data/captures/<name>/, never committed) and the demo amp at drive 30 dB (`demo_drive30`,

@@ -5,7 +5,7 @@ regions (the test region: playing neither trainer saw) are printed with our/NAM 
 written to result.json.
 
     python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard | a2 | ...]
-                                [--reuse-nam] [--nam-seed N] [--test-curve] [key=value ...]
+                                [--reuse-nam] [--nam-seed N] [--blocks N] [--test-curve] [key=value ...]
 
 `key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
 the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
@@ -22,7 +22,9 @@ region better than the one kept, and when (benchmarks/suite.py's time to quality
 NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
 weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
 is installed into its own virtual environment, .benchmarks/nam-venv, the first time. A capture
-is read from data/captures/<name>/ and aligned and split as the DAG does, unless it already is.
+is read from data/captures/<name>/ and aligned as the DAG does (once), then split afresh with
+params.yaml's data.split (`--blocks N` sets data.split.blocks) into the run folder,
+.benchmarks/vs_nam/<capture>/<preset>[_blocks<N>]/, where NAM's runs on that split are kept.
 """
 
 from __future__ import annotations
