@@ -12,19 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning.callbacks import Callback, Timer
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.files import atomic_path
-from ampcapture.training.optim import progress
+from ampcapture.training.optim import progress, time_remaining
 
 
 def budget_left(trainer) -> str:
     """How far the run is: the share of its budget spent, and the minutes left of a time budget
     (what a queued or remote training shows in its log)."""
-    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-    remaining = timer.time_remaining("train") if timer is not None else None
+    _, remaining = time_remaining(trainer)
     left = f" ({max(remaining, 0.0) / 60:.1f} min left)" if remaining is not None else ""
     return f"{progress(trainer):.0%} of the budget{left}"
 

@@ -19,13 +19,18 @@ from pytorch_lightning.callbacks import Timer, WeightAveraging
 BUDGET_SCHEDULES = ("cosine", "linear")
 
 
+def time_remaining(trainer: pl.Trainer) -> tuple[Timer | None, float | None]:
+    """(Lightning's Timer, the seconds left of the run's time budget); (None, None) without one."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # Lightning's, for max_time
+    return timer, timer.time_remaining("train") if timer is not None else None
+
+
 def progress(trainer: pl.Trainer | None) -> float:
     """Fraction of the run's budget spent, in [0, 1]: time or steps, whichever is further."""
     if trainer is None:
         return 0.0
     done = 0.0
-    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # Lightning's, for max_time
-    remaining = timer.time_remaining("train") if timer is not None else None
+    timer, remaining = time_remaining(trainer)
     if remaining is not None:
         elapsed = timer.time_elapsed("train")
         done = elapsed / max(elapsed + remaining, 1e-9)
