@@ -88,17 +88,17 @@ def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str,
     """Each side's test ESR over the test region's quiet, medium and loud thirds of its
     half-seconds (by the input's RMS; half a second, so that every span of an interleaved split counts)."""
     split = json.loads(split_json.read_text())
-    audio, piece = ROOT / split["audio"], int(split["sample_rate"]) // 2
+    audio, half = ROOT / split["audio"], int(split["sample_rate"]) // 2
     x, y = (sf.read(audio / f"{name}.wav", dtype="float64")[0] for name in ("input", "output"))
-    seconds = [(t, t + piece) for s, e in split["test"] for t in range(s, e - piece + 1, piece)]
-    level = np.array([np.mean(np.square(x[a:b])) for a, b in seconds])
+    pieces = [(t, t + half) for s, e in split["test"] for t in range(s, e - half + 1, half)]
+    level = np.array([np.mean(np.square(x[a:b])) for a, b in pieces])
     thirds = np.array_split(np.argsort(level), 3)
     figures = {}
     for who, path in (("ours", ours), ("nam", nam)):
         prediction = np.load(path).astype(np.float64)
         figures[who] = {}
         for name, picks in zip(LEVELS, thirds):
-            spans = [seconds[i] for i in picks]
+            spans = [pieces[i] for i in picks]
             target = np.concatenate([y[a:b] for a, b in spans])
             error = np.concatenate([prediction[a:b] for a, b in spans]) - target
             figures[who][name] = float(np.sum(error**2) / np.sum(target**2))
