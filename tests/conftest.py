@@ -276,6 +276,17 @@ def cfg(tiny_params, tmp_path, monkeypatch) -> dict:
     return training_cfg(tiny_params, tmp_path, monkeypatch)
 
 
+def amp_module(architecture: str, config: dict, knobs: dict | None = None, sample_rate: int = SR):
+    """The LightningModule of a model with the default loss and training settings, untrained."""
+    from dataclasses import asdict
+
+    from ampcapture.training.losses import LossSettings
+    from ampcapture.training.module import AmpModule
+    from ampcapture.training.settings import TrainSettings
+
+    return AmpModule(architecture, config, sample_rate, asdict(defaults(LossSettings)), asdict(defaults(TrainSettings)), knobs=knobs)
+
+
 def esr_curve(result: dict) -> list[dict[str, float]]:
     """A training run's per-epoch esr_curve.csv, as numbers."""
     with open(Path(result["checkpoint"]).parent / "esr_curve.csv") as f:

@@ -32,24 +32,23 @@ def test_split_of_the_standardized_signal_follows_its_sidecar(tmp_path, tiny_sti
     assert report["validation_s"] == pytest.approx(3.0) and report["test_s"] == pytest.approx(3.0)
 
 
-def test_recording_without_sidecar_splits_by_fractions_in_one_tail_each(tmp_path):
+def _split_recording(tmp_path, samples: int, **settings) -> tuple[dict, dict]:
+    """(report, split.json) of an aligned recording of `samples` samples without a sidecar."""
     aligned = tmp_path / "aligned"
     aligned.mkdir()
-    sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
-    settings = defaults(SplitSettings, train_fraction=0.7, validation_fraction=0.2, min_region_s=0.001, blocks=1)
-    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", settings)
-    split = json.loads((tmp_path / "splits" / "split.json").read_text())
+    sf.write(str(aligned / "input.wav"), [0.1] * samples, 48000)
+    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings, **settings))
+    return report, json.loads((tmp_path / "splits" / "split.json").read_text())
+
+
+def test_recording_without_sidecar_splits_by_fractions_in_one_tail_each(tmp_path):
+    report, split = _split_recording(tmp_path, 1000, train_fraction=0.7, validation_fraction=0.2, min_region_s=0.001, blocks=1)
     assert report["method"] == "fractions"
     assert (split["train"], split["validation"], split["test"]) == ([[0, 700]], [[700, 900]], [[900, 1000]])
 
 
 def test_blocks_put_the_fractions_in_every_part_of_the_recording(tmp_path):
-    aligned = tmp_path / "aligned"
-    aligned.mkdir()
-    sf.write(str(aligned / "input.wav"), [0.1] * 1000, 48000)
-    settings = defaults(SplitSettings, train_fraction=0.8, validation_fraction=0.1, min_region_s=0.001, blocks=4)
-    report = split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", settings)
-    split = json.loads((tmp_path / "splits" / "split.json").read_text())
+    report, split = _split_recording(tmp_path, 1000, train_fraction=0.8, validation_fraction=0.1, min_region_s=0.001, blocks=4)
     assert split["train"] == [[0, 200], [250, 450], [500, 700], [750, 950]]
     assert split["validation"] == [[200, 225], [450, 475], [700, 725], [950, 975]]
     assert split["test"] == [[225, 250], [475, 500], [725, 750], [975, 1000]]
@@ -72,11 +71,8 @@ def test_nonsense_fractions_are_refused(fractions):
 
 
 def test_a_recording_too_short_to_split_is_refused_with_the_length_it_needs(tmp_path):
-    aligned = tmp_path / "aligned"
-    aligned.mkdir()
-    sf.write(str(aligned / "input.wav"), [0.1] * 24000, 48000)  # half a second
     with pytest.raises(CaptureError, match="validation 0.05 s, test 0.05 s; each needs at least 3 s") as error:
-        split_capture(aligned, tmp_path / "splits", tmp_path / "split_report.json", defaults(SplitSettings))
+        _split_recording(tmp_path, 24000)  # half a second
     assert "record at least 30 s" in error.value.fix and not (tmp_path / "splits").exists() and not (tmp_path / "split_report.json").exists()
 
 

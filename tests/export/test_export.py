@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import mlflow
@@ -31,10 +30,7 @@ from ampcapture.runtime.bench import BenchSettings, benchmark, plot
 from ampcapture.runtime.load import engine_for_model, load_model
 from ampcapture.runtime.render import render_file
 from ampcapture.tracking import LoggerSettings
-from ampcapture.training.losses import LossSettings
-from ampcapture.training.module import AmpModule
 from ampcapture.training.runs import initial_weights
-from ampcapture.training.settings import TrainSettings
 from devtools import presets
 from devtools.nam_reference import run_nam
 
@@ -47,6 +43,7 @@ from conftest import (
     POST_HEAD_WAVENET,
     PRELU_WAVENET,
     TINY_CONTAINER,
+    amp_module,
     as_plain_user,
     read_only_folder,
     torch_render,
@@ -344,7 +341,7 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
         load_model(tmp_path / "nam_standard.nam", 0.5)
     # NAM's 'standard' file starts a training run of our preset (train.init_from) as it plays
     preset = presets.preset("wavenet_standard")
-    module = AmpModule(preset["architecture"], preset["config"], 48000, asdict(defaults(LossSettings)), asdict(defaults(TrainSettings)))
+    module = amp_module(preset["architecture"], preset["config"])
     module.load_state_dict(initial_weights(tmp_path / "nam_standard.nam", module))
     assert np.max(np.abs(torch_render(module.model.eval(), signals["guitar"]) - np.load(tmp_path / "nam_standard.0.npy"))) <= 1e-5
     (array,) = nam_file.read_nam(tmp_path / "nam_activation_parameters.nam")["config"]["layers"]

@@ -58,14 +58,9 @@ def test_loss_presets_are_valid(preset):
 def test_a_region_of_several_spans_is_scored_as_one_recording():
     """Interleaved validation and test blocks (data.split.blocks): error energy over target
     energy summed over the spans, so a quiet block counts for its energy, not as much as a loud one."""
-    import dataclasses
+    from conftest import TINY_WAVENET, amp_module
 
-    from ampcapture.training.module import AmpModule
-    from ampcapture.training.settings import TrainSettings
-
-    from conftest import TINY_WAVENET
-
-    module = AmpModule("WaveNet", TINY_WAVENET["config"], 48000, dataclasses.asdict(defaults(LossSettings)), dataclasses.asdict(defaults(TrainSettings)))
+    module = amp_module("WaveNet", TINY_WAVENET["config"])
     torch.manual_seed(0)
     spans = [(torch.randn(1, module.pre_roll + n), scale * torch.randn(1, n)) for n, scale in ((300, 1.0), (500, 0.01))]
     with torch.no_grad():

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from ampcapture.audio.guitar import playing
 from ampcapture.capture.dataset import Capture
@@ -24,10 +23,9 @@ from ampcapture.training.fit import train
 from ampcapture.training.losses import esr
 from ampcapture.training.module import AmpModule
 from ampcapture.training.optim import budget_factor
+from devtools import presets
 
 from conftest import TINY_CONTAINER, TINY_LSTM, esr_curve, interrupt_at_epoch, torch_render
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_budget_factor_warms_up_then_decays_to_its_final_value():
@@ -155,7 +153,7 @@ def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, tmp_path
     if source == "lstm":
         path = train({**cfg, "model": TINY_LSTM, "run_name": "lstm"})["checkpoint"]
     elif source.endswith(".nam"):  # .nam files of other models: the error names the preset that trains them
-        preset = yaml.safe_load((ROOT / "conf" / "model" / f"{'lstm_small' if 'lstm' in source else 'wavenet_lite'}.yaml").read_text())
+        preset = presets.preset("lstm_small" if "lstm" in source else "wavenet_lite")
         nam = to_nam(build_model(preset["architecture"], preset["config"], 44100 if "44k" in source else 48000))
         path = str(tmp_path / source)
         Path(path).write_text("{not json" if source == "broken.nam" else json.dumps(nam))
@@ -172,17 +170,12 @@ def test_a_warm_start_from_a_wrong_checkpoint_fails_before_writing(cfg, tmp_path
 
 def test_a_capture_sets_model_does_not_start_from_a_one_capture_nam(tmp_path):
     """A parametric model takes the knobs as inputs: no .nam of one capture holds its weights."""
-    import dataclasses
-
-    from ampcapture.training.losses import LossSettings
     from ampcapture.training.runs import initial_weights
-    from ampcapture.training.settings import TrainSettings
 
-    from conftest import TINY_WAVENET
+    from conftest import TINY_WAVENET, amp_module
 
     path = tmp_path / "one.nam"
     path.write_text(json.dumps(to_nam(build_model("WaveNet", TINY_WAVENET["config"], 48000))))
-    loss, settings = dataclasses.asdict(defaults(LossSettings)), dataclasses.asdict(defaults(TrainSettings))
-    module = AmpModule("WaveNet", {**TINY_WAVENET["config"], "knobs": 1}, 48000, loss, settings, knobs={"drive": [0.0, 1.0]})
+    module = amp_module("WaveNet", {**TINY_WAVENET["config"], "knobs": 1}, knobs={"drive": [0.0, 1.0]})
     with pytest.raises(ConfigError, match="a model of one capture; this run trains a capture set's model"):
         initial_weights(path, module)
