@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from ampcapture.export.write import ExportSettings, export_checkpoint
 from ampcapture.formats.nam import to_nam
 from ampcapture.models import build_model
 from ampcapture.runtime.load import load_model
+from ampcapture.training.callbacks import KeptCheckpoint
 from ampcapture.training.fit import train
 from ampcapture.training.losses import esr
 from ampcapture.training.module import AmpModule
@@ -117,6 +119,27 @@ def test_the_weight_average_is_what_is_validated_saved_exported_and_rendered(cfg
     assert np.max(np.abs(rendered - exported)) < 1e-5
     module.load_state_dict(raw)
     assert np.max(np.abs(exported - torch_render(module.model.eval(), audio))) > 1e-4
+
+
+def test_the_kept_epoch_is_the_latest_within_keep_within_of_the_lowest_so_far(tmp_path):
+    trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda decision: decision))
+    for within, expected in ((0.0, [True, True, False, False, True]), (0.05, [True, True, True, False, True]), (1.0, [True] * 5)):
+        checkpoint = KeptCheckpoint(tmp_path, within)
+        decisions = [checkpoint.check_monitor_top_k(trainer, torch.tensor(v)) for v in (1.0, 0.8, 0.83, 0.9, 0.79)]
+        assert decisions == expected, within
+        assert not checkpoint.check_monitor_top_k(trainer, torch.tensor(float("nan")))
+        restored = KeptCheckpoint(tmp_path, within)
+        restored.load_state_dict(checkpoint.state_dict())  # a resumed run measures from the same lowest
+        assert restored.lowest == pytest.approx(0.79)
+
+
+def test_a_run_keeps_a_later_epoch_by_keep_within(cfg):
+    """keep_within=1: every epoch within 2x of the lowest, so the last one, with its own validation ESR."""
+    cfg["train"]["keep_within"] = 1.0
+    result = train(cfg)
+    last = esr_curve(result)[-1]
+    assert result["best_epoch"] == int(last["epoch"]) == result["epochs"] - 1
+    assert result["validation_esr"] == pytest.approx(last["val_esr"], rel=1e-6)
 
 
 @pytest.mark.parametrize("model, source", [(None, "checkpoint"), (None, "nam"), (TINY_CONTAINER, "nam")], ids=["checkpoint", "nam", "a2-nam"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from ampcapture.core.checkpoints import read_checkpoint
@@ -67,15 +67,48 @@ class ESRHistory(Callback):
             writer.writerows(self.rows)
 
 
+def kept(value: float, lowest: float, within: float) -> bool:
+    """Whether an epoch of validation ESR `value` is kept over the one kept before: it is within
+    `within` (a fraction) of the `lowest` validation ESR so far, itself included (0: only a new lowest)."""
+    return value <= min(lowest, value) * (1 + within)
+
+
+class KeptCheckpoint(ModelCheckpoint):
+    """best.ckpt: the latest epoch whose validation ESR is within `train.keep_within` of the
+    lowest so far (0: the lowest's epoch, as NAM's trainer keeps), and last.ckpt. Later epochs
+    of a weight-averaged run have seen more steps, and a validation region of a few seconds of
+    playing ranks two of them by less than its own noise: on the capture suite the lowest
+    validation ESR came early and later epochs played the test region better (README, "Recipe")."""
+
+    def __init__(self, root: Path, within: float):
+        super().__init__(dirpath=root, filename="best", monitor="val_esr", mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+        self.within, self.lowest = within, math.inf
+
+    def check_monitor_top_k(self, trainer, current: torch.Tensor | None = None) -> bool:
+        if current is None or not torch.isfinite(current):
+            return False
+        value = float(current)
+        keep = kept(value, self.lowest, self.within)
+        self.lowest = min(self.lowest, value)
+        return trainer.strategy.reduce_boolean_decision(keep)  # every device decides alike, as Lightning's own
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "lowest": self.lowest}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.lowest = state_dict.get("lowest", math.inf if self.best_model_score is None else float(self.best_model_score))
+
+
 class SizeBests(Callback):
     """A SlimmableContainer's smaller sizes each kept at its own best validation ESR, as
-    neural-amp-modeler keeps a packed model's (its PackedBestCheckpoint): whenever size i's ESR
-    improves, a checkpoint `best_size<i>.ckpt` beside best.ckpt (the largest size's best);
-    `assemble` then gives best.ckpt each size's best weights."""
+    neural-amp-modeler keeps a packed model's (its PackedBestCheckpoint), by KeptCheckpoint's rule:
+    whenever size i's ESR is `within` of its lowest so far, a checkpoint `best_size<i>.ckpt` beside
+    best.ckpt (the largest size's); `assemble` then gives best.ckpt each size's kept weights."""
 
-    def __init__(self, root: Path, sizes: int):
-        self.root, self.sizes = Path(root), sizes
-        self.best: dict[int, float] = {}
+    def __init__(self, root: Path, sizes: int, within: float = 0.0):
+        self.root, self.sizes, self.within = Path(root), sizes, within
+        self.best: dict[int, float] = {}  # each size's lowest validation ESR so far
 
     def path(self, i: int) -> Path:
         return self.root / f"best_size{i}.ckpt"
@@ -85,9 +118,11 @@ class SizeBests(Callback):
             return
         for i in range(self.sizes - 1):
             value = trainer.callback_metrics.get(f"val_esr_size{i}")
-            if value is not None and float(value) < self.best.get(i, math.inf):
-                self.best[i] = float(value)
-                trainer.save_checkpoint(self.path(i))  # the validated (averaged) weights, as ModelCheckpoint saves them
+            if value is None or not math.isfinite(float(value)):
+                continue
+            if kept(float(value), self.best.get(i, math.inf), self.within):
+                trainer.save_checkpoint(self.path(i))
+            self.best[i] = min(float(value), self.best.get(i, math.inf))  # the validated (averaged) weights, as ModelCheckpoint saves them
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": dict(self.best)}

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 
 from ampcapture import tracking
 from ampcapture.capture.dataset import Capture, RandomWindows, knob_ranges
@@ -30,7 +30,7 @@ from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, RunPaths, run_name
 from ampcapture.models import SlimmableContainer
-from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, SizeBests, quiet_lightning
+from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, KeptCheckpoint, SizeBests, quiet_lightning
 from ampcapture.training.data import CaptureDataModule, check_regions
 from ampcapture.training.losses import LossSettings
 from ampcapture.training.module import AmpModule, TrainingDiverged
@@ -122,11 +122,11 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
 
     history = ESRHistory(say)
     quiet_lightning()
-    checkpoint = ModelCheckpoint(dirpath=paths.root, filename="best", monitor="val_esr", mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+    checkpoint = KeptCheckpoint(paths.root, train_settings.keep_within)
     callbacks: list[Callback] = [checkpoint, history]
     if train_settings.ema_decay:
         callbacks.append(EMA(train_settings.ema_decay))
-    size_bests = SizeBests(paths.root, len(module.model.sizes)) if isinstance(module.model, SlimmableContainer) else None
+    size_bests = SizeBests(paths.root, len(module.model.sizes), train_settings.keep_within) if isinstance(module.model, SlimmableContainer) else None
     if size_bests is not None:
         callbacks.append(size_bests)
     if link.active:

@@ -36,6 +36,7 @@ class TrainSettings:
     ema_decay: float | None
     grad_clip: float | None
     early_stopping_patience: int | None
+    keep_within: float
     resume: bool
     overwrite: bool
     init_from: str | None
@@ -62,6 +63,12 @@ class TrainSettings:
             raise ConfigError("train.ema_decay", f"must be in (0, 1) or null, got {self.ema_decay}", "e.g. 0.999, or null for none")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError("train.grad_clip", f"must be > 0 or null, got {self.grad_clip}", "e.g. 1.0")
+        if not 0 <= self.keep_within <= 1:
+            raise ConfigError(
+                "train.keep_within",
+                f"must be in [0, 1], got {self.keep_within}",
+                "e.g. 0.05 (of the lowest validation ESR); 0 keeps the lowest's epoch",
+            )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ConfigError(
                 "train.early_stopping_patience", f"must be >= 1 or null, got {self.early_stopping_patience}", "e.g. 20, or null to train the whole budget"
