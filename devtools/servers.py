@@ -102,10 +102,11 @@ authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None, auth: bool = True) -> Iterator[tuple[str, dict[str, str]]]:
     """`mlflow server` with MLflow's basic-auth app over `backend_store_uri`, serving artifacts
     from `artifacts`, on 127.0.0.1; `env`: what it needs to reach its store (PGPASSWORD). Yields
-    its URL and the environment a client needs (MLFLOW_TRACKING_USERNAME and _PASSWORD)."""
+    its URL and the environment a client needs (MLFLOW_TRACKING_USERNAME and _PASSWORD).
+    `auth=False`: the plain server `mlflow ui` starts (what a browser on this machine opens)."""
     port, log = free_port(), artifacts.parent / "mlflow-server.log"
     config, password = artifacts.parent / "mlflow-auth.ini", secrets.token_urlsafe(24)
     config.write_text(AUTH_CONFIG.format(users=f"sqlite:///{artifacts.parent / 'mlflow-users.db'}"))
@@ -116,25 +117,15 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] |
         "MLFLOW_AUTH_ADMIN_PASSWORD": password,  # the admin the auth app creates on its first start
         "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--app-name",
-        "basic-auth",
-        "--backend-store-uri",
-        backend_store_uri,
-        "--artifacts-destination",
-        str(artifacts),
-    ]
+    cmd = [sys.executable, "-m", "mlflow", "server", *(["--app-name", "basic-auth"] if auth else [])]
+    cmd += ["--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts)]
     with open(log, "w") as out:
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=server_env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(f"{url}/health", process, log)
-        yield url, {"MLFLOW_TRACKING_USERNAME": "ampcapture", "MLFLOW_TRACKING_PASSWORD": password}
+        yield url, {"MLFLOW_TRACKING_USERNAME": "ampcapture", "MLFLOW_TRACKING_PASSWORD": password} if auth else {}
     finally:
         _stop(process, 30)
 

@@ -8,6 +8,7 @@ logs what it is given and computes nothing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -72,10 +73,8 @@ def make_logger(
     `parent_run` nests the run under a sweep's study run."""
     if not settings.mlflow:
         return None
-    from pytorch_lightning.loggers import MLFlowLogger
-
     _experiment_id(_client(settings), settings, settings.experiment or capture)  # so the logger finds it marked
-    logger = MLFlowLogger(
+    logger = _logger_class()(
         experiment_name=settings.experiment or capture,
         run_name=run_name,
         tracking_uri=settings.uri,
@@ -89,6 +88,29 @@ def make_logger(
         for key, value in {**(tags or {}), **_process_tags()}.items():
             logger.experiment.set_tag(logger.run_id, key, value)
     return logger
+
+
+# MLflow's chart view makes a section of each metric-name prefix ("epochs/val_esr": "epochs"),
+# the named sections first, sorted by name, then "Model metrics" (no prefix) and "System metrics".
+# So the curves of training lead, the exported model's figures and its real-time factors come
+# next, and the one-point figures of a run (test ESR, size, cost) last.
+CURVES, EXPORT, REALTIME = "epochs/", "export/", "realtime/"
+
+
+@functools.cache
+def _logger_class() -> type:
+    """Made on first use: `logger=none` and the export and benchmark stages never import Lightning's logger."""
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    class SectionedLogger(MLFlowLogger):
+        """Lightning's MLFlowLogger with the per-epoch metrics (train loss, validation ESR) under
+        `epochs/`; what `trainer.test` logs (test_*, heldout_esr) keeps its name, beside the run's other figures."""
+
+        def log_metrics(self, metrics, step=None) -> None:
+            named = {k if k.startswith(("test_", "heldout_")) else f"{CURVES}{k}": v for k, v in metrics.items() if k != "epoch"}  # the step is the x-axis
+            super().log_metrics(named, step)
+
+    return SectionedLogger
 
 
 def log_config(logger: "MLFlowLogger", cfg: dict[str, Any], config_file: Path, model) -> None:
@@ -138,8 +160,10 @@ def _client(settings: LoggerSettings):
     return mlflow.MlflowClient(settings.uri)
 
 
-# MLflow 3's UI opens an experiment of this kind at its runs table (ESR columns), not at the
-# GenAI overview page (traces, token usage) it shows when the kind is unknown.
+# MLflow 3's UI opens an experiment of this kind at its runs table (ESR columns) in its "Model
+# training" workspace; its "GenAI" workspace (the browser's default, kept in its local storage,
+# which no tag overrides) opens every experiment on the GenAI overview. The README's link picks
+# the workspace: /#/experiments/<id>/runs?workflowType=machine_learning (benchmarks/dashboard.py).
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
@@ -253,10 +277,10 @@ def log_benchmark(settings: LoggerSettings, run_id: str | None, report: dict[str
     if not settings.mlflow or run_id is None:
         return
     client = _client(settings)
-    client.log_metric(run_id, "bench.offline_rtf", report["offline"]["rtf"])
+    client.log_metric(run_id, f"{REALTIME}offline_rtf", report["offline"]["rtf"])
     for s in report["streaming"]:
-        client.log_metric(run_id, f"bench.rtf_buffer_{s['buffer']}", s["rtf"])
-        client.log_metric(run_id, f"bench.missed_deadlines_buffer_{s['buffer']}", s["missed_deadlines"])
+        client.log_metric(run_id, f"{REALTIME}rtf_buffer_{s['buffer']}", s["rtf"])
+        client.log_metric(run_id, f"{REALTIME}missed_deadlines_buffer_{s['buffer']}", s["missed_deadlines"])
     for path in files:
         client.log_artifact(run_id, str(path), "benchmark")
 
@@ -283,7 +307,7 @@ def register_export(
         client.log_artifact(run_id, str(path), "export")
     figures = {k: report[k] for k in ("validation_esr", "test_esr", "loudness", "gain", "parameters", "macs_per_sample") if report.get(k) is not None}
     for key, value in figures.items():
-        client.log_metric(run_id, f"export.{key}", float(value))
+        client.log_metric(run_id, f"{EXPORT}{key}", float(value))
     try:
         client.create_registered_model(capture, description=f"Exports of the capture '{capture}' (ampcapture)")
     except MlflowException:

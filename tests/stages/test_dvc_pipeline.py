@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 
@@ -75,6 +76,11 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     bench = json.loads((project / "reports/demo/benchmark.json").read_text())
     assert bench["offline"]["rtf"] > 0 and [s["buffer"] for s in bench["streaming"]] == [64, 512]
     assert (project / "plots/demo/benchmark.png").is_file()
+    # MLflow's chart view: the curves in the leading section, the real-time figures in their own (README, "Train a model")
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    logged = client.get_run(exported["registered"]["run_id"]).data.metrics
+    assert {"epochs/train_loss", "epochs/val_esr", "realtime/offline_rtf", "export/validation_esr", "test_esr", "validation_esr"} <= set(logged)
+    assert not any(key.startswith("bench") or key in ("val_esr", "train_loss") for key in logged)
     metrics = _dvc(project, "metrics", "show").stdout
     assert "latency_samples" in metrics and "validation_esr" in metrics and "n_complete" in metrics and "loudness" in metrics
     assert "val_esr" in _dvc(project, "plots", "show", "--json").stdout

@@ -61,7 +61,7 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
         if "sizes" in result:  # every size learned in the one run; the headline figures are the largest's
             assert [s["parameters"] for s in result["sizes"]] == [m.num_parameters() for m in module.model.sizes]
             # each size at its own best epoch, as neural-amp-modeler keeps a packed model's sizes
-            history = _client().get_metric_history(result["mlflow_run_id"], "val_esr_size0")
+            history = _client().get_metric_history(result["mlflow_run_id"], "epochs/val_esr_size0")
             assert result["sizes"][0]["validation_esr"] == pytest.approx(min(m.value for m in history), rel=1e-4)
             assert result["sizes"][-1]["best_epoch"] == result["best_epoch"]
             # every size by name, never their sum: on the console, in MLflow, in metrics.json
@@ -95,8 +95,8 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
     assert metrics["test_esr"] == pytest.approx(result["test_esr"], rel=1e-5)
     assert metrics["validation_esr"] == pytest.approx(result["validation_esr"])
     assert metrics["parameters"] == result["parameters"] and metrics["macs_per_sample"] == result["macs_per_sample"]
-    assert len(client.get_metric_history(run.info.run_id, "val_esr")) == 3
-    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
+    assert len(client.get_metric_history(run.info.run_id, "epochs/val_esr")) == 3
+    assert len(client.get_metric_history(run.info.run_id, "epochs/train_loss")) == 3
 
     def artifacts(path=None):
         for item in client.list_artifacts(run.info.run_id, path):
@@ -138,7 +138,7 @@ def test_rerun_resumes_from_the_last_checkpoint(cfg, monkeypatch):
     assert not any(line.startswith(("epoch 0:", "epoch 1:")) for line in said)
     (run,) = _client().search_runs([_client().get_experiment_by_name("demo").experiment_id])
     assert run.info.run_id == result["mlflow_run_id"]  # the same MLflow run continues
-    assert len(_client().get_metric_history(run.info.run_id, "val_esr")) == 4
+    assert len(_client().get_metric_history(run.info.run_id, "epochs/val_esr")) == 4
 
     said.clear()
     cfg["train"]["lr"] = 0.005  # an interrupted run of another configuration starts over
@@ -376,6 +376,6 @@ def test_a_capture_set_trains_one_model_with_knob_inputs(tiny_knob_params, tmp_p
             per_setting.append(float(esr(module.model.evaluate(x[None], captures[name].knob_tensor[None])[0], y)))
     assert result["validation_esr"] == pytest.approx(sum(per_setting) / 2, rel=1e-4)
     (run,) = _client().search_runs([_client().get_experiment_by_name("knobs").experiment_id])
-    assert {"val_esr_drive_db6", "val_esr_drive_db30", "test_esr_drive_db18", "heldout_esr"} <= set(run.data.metrics)
+    assert {"epochs/val_esr_drive_db6", "epochs/val_esr_drive_db30", "test_esr_drive_db18", "heldout_esr"} <= set(run.data.metrics)
     logged = {Path(a.path).name for folder in ("plots", "audio") for a in _client().list_artifacts(run.info.run_id, folder)}
     assert {"esr_by_knob.png", "comparison.png", "target.wav"} <= logged
