@@ -5,8 +5,9 @@ plain `mlflow server` on 127.0.0.1 over the store the DAG logs to.
     python benchmarks/dashboard.py [--store sqlite:///mlflow.db] [--experiment demo] [--out reports/dashboard]
 
 Writes `experiment.png` (the experiment as the experiments list links to it,
-/#/experiments/<id>) and `charts.png` (its chart view), and prints which tab each page opened
-on and the chart sections in the order the page shows them (from the rendered page's text).
+/#/experiments/<id>), `experiment_model_training.png` (the README's link, MLflow's "Model
+training" workspace) and `charts.png` (its chart view), and prints which tabs each page shows
+and the chart sections in the order the page shows them (from the rendered page's text).
 Run it after `make demo` (or on any store with a training run); `apt-get install chromium` first.
 """
 

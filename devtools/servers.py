@@ -109,14 +109,16 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] |
     `auth=False`: the plain server `mlflow ui` starts (what a browser on this machine opens)."""
     port, log = free_port(), artifacts.parent / "mlflow-server.log"
     config, password = artifacts.parent / "mlflow-auth.ini", secrets.token_urlsafe(24)
-    config.write_text(AUTH_CONFIG.format(users=f"sqlite:///{artifacts.parent / 'mlflow-users.db'}"))
-    server_env = {
-        **os.environ,
-        **(env or {}),
-        "MLFLOW_AUTH_CONFIG_PATH": str(config),
-        "MLFLOW_AUTH_ADMIN_PASSWORD": password,  # the admin the auth app creates on its first start
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
-    }
+    server_env = {**os.environ, **(env or {})}
+    if auth:
+        config.write_text(AUTH_CONFIG.format(users=f"sqlite:///{artifacts.parent / 'mlflow-users.db'}"))
+        server_env.update(
+            {
+                "MLFLOW_AUTH_CONFIG_PATH": str(config),
+                "MLFLOW_AUTH_ADMIN_PASSWORD": password,  # the admin the auth app creates on its first start
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+            }
+        )
     cmd = [sys.executable, "-m", "mlflow", "server", *(["--app-name", "basic-auth"] if auth else [])]
     cmd += ["--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts)]
     with open(log, "w") as out:

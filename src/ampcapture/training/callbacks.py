@@ -121,8 +121,8 @@ class SizeBests(Callback):
             if value is None or not math.isfinite(float(value)):
                 continue
             if kept(float(value), self.best.get(i, math.inf), self.within):
-                trainer.save_checkpoint(self.path(i))
-            self.best[i] = min(float(value), self.best.get(i, math.inf))  # the validated (averaged) weights, as ModelCheckpoint saves them
+                trainer.save_checkpoint(self.path(i))  # the validated (averaged) weights, as ModelCheckpoint saves them
+            self.best[i] = min(float(value), self.best.get(i, math.inf))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": dict(self.best)}
