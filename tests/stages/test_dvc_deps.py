@@ -70,7 +70,9 @@ def _script_and_roots(cmd: str) -> list[Path]:
 
 
 def _code_deps(stage: dict) -> list[Path]:
-    return [ROOT / d for d in stage["deps"] if "${" not in d and (d.startswith("src/") or d.startswith("pipelines/"))]
+    """The stage's code deps (the package's data files, resources/, are deps of the stages that read them)."""
+    code = [d for d in stage["deps"] if "${" not in d and (d.startswith("src/") or d.startswith("pipelines/"))]
+    return [ROOT / d for d in code if not d.startswith("src/ampcapture/resources/")]
 
 
 def _covered(path: Path, deps: list[Path]) -> bool:

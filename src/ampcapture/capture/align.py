@@ -23,6 +23,7 @@ from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, w
 from ampcapture.capture import quality
 from ampcapture.capture.knobs import MANIFEST, CaptureSet
 from ampcapture.capture.split import SplitSettings, regions_of, too_short
+from ampcapture.capture.standard_inputs import recognize
 from ampcapture.core.config import defaults
 from ampcapture.core.errors import CaptureError, ConfigError
 from ampcapture.core.files import atomic_dir, write_json
@@ -144,6 +145,7 @@ class Inspection:
             "latency_method": self.latency_method,
             "alignment_shift_samples": self.shift_samples,
             "standardized_signal": self.sidecar is not None,
+            "standard_input": None if self.sidecar is None else self.sidecar.get("standard"),
             "checks": {c.name: {"verdict": c.verdict, "value": c.value, "message": c.message} for c in self.checks},
             "warnings": [_describe(c) for c in self.warnings],
             "errors": [_describe(c) for c in self.errors],
@@ -165,13 +167,18 @@ def inspect(
     rate to compare against. With `split`, a capture too short to split is an error too.
     """
     result = Inspection(str(input_path), str(output_path))
+    standard = recognize(input_path, settings.channel)
+    if standard is not None:
+        result.add("standard_input", "ok", standard.name, standard.describe(), file=input_path)
+        if settings.expected_sample_rate:  # Proteus' file is 44.1 kHz, whatever this project's rate
+            settings = replace(settings, expected_sample_rate=standard.sample_rate)
     pair = _read_pair(result, Path(input_path), Path(output_path), settings)
     if pair is None:
         return result
     x, y = pair
     sr = result.sample_rate
     try:
-        result.sidecar = _identify_signal(x, sr, Path(input_path), reference_wav)
+        result.sidecar = standard.sidecar() if standard is not None else _identify_signal(x, sr, Path(input_path), reference_wav)
     except CaptureError as exc:  # a damaged sidecar beside the input
         result.add("sidecar", "error", False, exc.problem, exc.fix, exc.where)
         return result
@@ -184,12 +191,20 @@ def inspect(
     shift = result.latency_samples - settings.safety_margin_samples
     result.shift_samples = shift
     y_aligned = _shift_in_place(y, shift)
+    if result.sidecar is not None and "standard" in result.sidecar:  # NAM's v3 validates to its last sample: not on the zeros shifted in
+        result.sidecar = _regions_within(result.sidecar, y.size - max(shift, 0))
     dst = slice(max(-shift, 0), y.size - max(shift, 0))
     _check_same_take(result, x[dst], y_aligned[dst], settings)  # dst: where the shifted output has samples
     _check_repeatability(result, y_aligned, settings)
     if not result.errors:
         result.aligned = (x, y_aligned)
     return result
+
+
+def _regions_within(sidecar: dict, end: int) -> dict:
+    """The sidecar with its regions cut at `end` (where the aligned output still has audio)."""
+    regions = [{**r, "end": min(r["end"], end)} for r in sidecar["regions"] if r["start"] < end]
+    return {**sidecar, "regions": regions}
 
 
 def _shift_in_place(y: np.ndarray, shift: int) -> np.ndarray:
@@ -446,8 +461,9 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
         result.latency_samples, result.latency_method = settings.latency_samples, "data.align.latency_samples"
     elif result.sidecar is not None:
         blips = result.sidecar["blips"]
-        start = _blip_latencies(y, blips["start"], blips["start"][0], settings)
-        end = _blip_latencies(y, blips["end"], blips["start"][0], settings)
+        background = result.sidecar.get("background") or [0, blips["start"][0] + settings.min_latency_samples]
+        start = _blip_latencies(y, blips["start"], background, settings)
+        end = _blip_latencies(y, blips["end"], background, settings)
         if start:
             latency = int(np.median(start))
             result.latency_samples, result.latency_method = latency, "blips"
@@ -478,6 +494,8 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
                     )
                 else:
                     result.add("drift", "ok", drift)
+            elif not blips["end"]:
+                result.add("drift", "skipped", None, "this input has no end blips to time sample-rate drift by")
             else:
                 result.add(
                     "drift",
@@ -542,10 +560,11 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
     return latency
 
 
-def _blip_latencies(y: np.ndarray, blips: list[int], first_blip: int, settings: AlignSettings) -> list[int]:
+def _blip_latencies(y: np.ndarray, blips: list[int], silence: list[int], settings: AlignSettings) -> list[int]:
     """Onset of the response to each blip: the first sample that rises above both the
-    background (the silence before the first blip) and a fraction of the response's peak."""
-    background = y[: max(first_blip + settings.min_latency_samples, 1)]
+    background (the recording during `silence`, [start, end): our signal's is before its first
+    blip, NAM's inputs name theirs) and a fraction of the response's peak."""
+    background = y[silence[0] : max(silence[1], silence[0] + 1)]
     dc = float(np.median(background))
     noise = float(np.max(np.abs(background - dc)))
     found = []
@@ -710,16 +729,19 @@ def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: Al
     if len(twins) != 2 or twins[1]["end"] > y_aligned.size:
         result.add("repeatability", "skipped", None, "no twin validation segments in this input")
         return
-    a = y_aligned[twins[0]["start"] : twins[0]["end"]]
-    b = y_aligned[twins[1]["start"] : twins[1]["end"]]
+    m = min(t["end"] - t["start"] for t in twins)  # one copy may end where the shifted output does
+    a = y_aligned[twins[0]["start"] : twins[0]["start"] + m]
+    b = y_aligned[twins[1]["start"] : twins[1]["start"] + m]
     esr = float(np.sum((a - b) ** 2) / max(np.sum(a**2), 1e-20))
+    test = "NAM's replicate test" if "standard" in result.sidecar else "the null test"
     if esr > settings.repeatability_esr_warn:
         result.add(
             "repeatability",
             "warning",
             esr,
-            f"the two recorded copies of the validation segment differ (ESR {esr:.4f} > {settings.repeatability_esr_warn}): "
-            "the recording is noisy or the gear changed while recording; models cannot get better than this",
+            f"the two recorded copies of the validation segment differ (ESR {esr:.4f} > {settings.repeatability_esr_warn}, {test}): "
+            "the recording is noisy, a time-based effect (delay, reverb, chorus) is on, or the gear changed while recording; "
+            "models cannot get better than this",
             "reduce noise (gate off, shorter cables, lower gain), let tube gear warm up, do not touch the knobs while recording",
             result.output_path,
         )

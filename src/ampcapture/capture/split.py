@@ -3,6 +3,9 @@
 With the standardized signal the sidecar decides: validation is the first copy of the twin
 segment (the second copy is never trained on either), test is the playing segment the model
 never sees, and training gets the sweeps, the noise bursts and the long playing segment.
+NAM's standardized inputs (`standard_inputs`) keep NAM's training and validation regions; they
+have no test region, so the test is held out of the training region, the same share of each of
+`blocks` parts of it as the fractions' test share.
 Any other recording is split by time fractions from config: train, then validation, then test,
 either once over the whole recording (`blocks: 1`: a contiguous tail each) or within each of
 `blocks` equal parts of it, so that validation and test sample the whole performance (its quiet
@@ -75,11 +78,29 @@ def regions_from_fractions(num_samples: int, settings: SplitSettings) -> dict[st
     return regions
 
 
+def test_held_out(train: list[list[int]], settings: SplitSettings) -> dict[str, list[list[int]]]:
+    """Train and test from training spans: each span in `blocks` parts, each part's last
+    (1 - train_fraction - validation_fraction) its test share."""
+    share = 1 - settings.train_fraction - settings.validation_fraction
+    regions: dict[str, list[list[int]]] = {"train": [], "test": []}
+    for start, end in train:
+        for block in range(settings.blocks):
+            a, b = start + round((end - start) * block / settings.blocks), start + round((end - start) * (block + 1) / settings.blocks)
+            cut = b - round((b - a) * share)
+            regions["train"].append([a, cut])
+            regions["test"].append([cut, b])
+    return regions
+
+
 def regions_of(sidecar: dict | None, num_samples: int, settings: SplitSettings) -> tuple[str, dict[str, list[list[int]]]]:
-    """(method, regions): the sidecar's regions for the standardized signal, else the fractions'."""
-    if sidecar is not None:
-        return "sidecar", regions_from_sidecar(sidecar, num_samples)
-    return "fractions", regions_from_fractions(num_samples, settings)
+    """(method, regions): the sidecar's regions for a standardized signal (ours, or NAM's with
+    its test held out of training), else the fractions'."""
+    if sidecar is None:
+        return "fractions", regions_from_fractions(num_samples, settings)
+    regions = regions_from_sidecar(sidecar, num_samples)
+    if "standard" not in sidecar:
+        return "sidecar", regions
+    return f"nam_{sidecar['standard']['name']}", {**regions, **test_held_out(regions["train"], settings)}
 
 
 def too_short(regions: dict[str, list[list[int]]], sample_rate: int, num_samples: int, settings: SplitSettings, method: str) -> tuple[str, str] | None:
