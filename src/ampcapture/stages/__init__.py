@@ -11,7 +11,7 @@ from rich.console import Console
 from ampcapture.core.config import load_params
 from ampcapture.core.errors import AmpCaptureError, user_error
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a line a message: a log (DVC's queue, a worker's) is read with grep and tail -f
 
 
 def main(run: Callable[[dict[str, Any]], None], params_path: str = "params.yaml") -> int:
@@ -19,6 +19,6 @@ def main(run: Callable[[dict[str, Any]], None], params_path: str = "params.yaml"
     try:
         run(load_params(params_path))
     except (AmpCaptureError, OSError) as exc:
-        console.print(f"[red]error:[/] {user_error(exc)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {user_error(exc)}", highlight=False)
         return 1
     return 0
