@@ -1,5 +1,6 @@
-"""End-to-end smoke run of the real DAG: `dvc repro` in a scratch copy of the project, on a
-tiny configuration (a few seconds of reamp signal, one short epoch of the nano WaveNet)."""
+"""End-to-end smoke run of the real DAG: `dvc repro` in a scratch copy of the project (a git
+repository, as a user's is), on a tiny configuration (a few seconds of reamp signal, one short
+epoch of the nano WaveNet); then many captures in one go, through DVC's experiment queue."""
 
 import json
 import os
@@ -7,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -22,11 +24,34 @@ from conftest import TINY
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    run = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
+TINY_CONF = {  # conf/config.yaml's keys for a DAG of seconds: `dvc exp run` composes params.yaml from conf/
+    "stimulus": TINY,
+    "train": {"ny": 1024, "batch_size": 4, "windows_per_epoch": 4},
+    "trainer": {"max_epochs": 1},
+    "dag": {"sweep": {"n_trials": 2, "params": {"train": {"lr": "choice(0.004, 0.008)"}}}},
+    "export": {"check_seconds": 0.5},
+    "bench": {"offline_seconds": 0.5, "stream_seconds": 0.3, "buffer_sizes": [64, 512], "runs": 2, "warmup_seconds": 0.1},
+}
+GIT_USER = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER") for what, value in (("NAME", "test"), ("EMAIL", "test@example.com"))}
+
+
+def _command(project: Path, *command: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **GIT_USER, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    run = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, f"{command}\n{run.stdout}{run.stderr}"
     return run
+
+
+def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return _command(project, sys.executable, "-m", "dvc", *args)
+
+
+def _merge(into: dict, changes: dict) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 @pytest.mark.integration
@@ -34,19 +59,18 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
-    for item in ("dvc.yaml", "conf", "pipelines", "src"):
+    for item in ("dvc.yaml", "conf", "pipelines", "src", ".gitignore"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / item)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["stimulus"].update(TINY)
-    params["model"] = yaml.safe_load((ROOT / "conf/model/wavenet_nano.yaml").read_text())
-    params["train"].update(ny=1024, batch_size=4, windows_per_epoch=4)
-    params["trainer"].update(max_epochs=1)
-    params["dag"]["sweep"].update(n_trials=2, params={"train": {"lr": "choice(0.004, 0.008)"}})
-    params["export"].update(check_seconds=0.5)
-    params["bench"].update(offline_seconds=0.5, stream_seconds=0.3, buffer_sizes=[64, 512], runs=2, warmup_seconds=0.1)
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    _dvc(project, "init", "--no-scm", "-q")
+    config = yaml.safe_load((project / "conf/config.yaml").read_text())
+    _merge(config, TINY_CONF)
+    config["defaults"] = [{"model": "wavenet_nano"} if isinstance(entry, dict) and "model" in entry else entry for entry in config["defaults"]]
+    (project / "conf/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _command(project, "git", "init", "-q")
+    _dvc(project, "init", "-q")
+    shutil.copy(ROOT / ".dvc/config", project / ".dvc/config")  # DVC's hydra integration: `dvc exp run -S` composes conf/
+    _command(project, sys.executable, "-m", "ampcapture.core.config", "compose")
+    params = yaml.safe_load((project / "params.yaml").read_text())
 
     _dvc(project, "repro")
 
@@ -109,14 +133,36 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
     status = _dvc(project, "status").stdout
     assert "split:" in status and "align:" not in status and "stimulus:" not in status
 
-    # The parametric DAG: the same stages on the demo capture set (what `dvc exp run -S
-    # capture=demo_knobs` runs), one model with a knob input per grid setting, exported per setting.
-    params["data"]["split"]["train_fraction"] = 0.8
-    params["capture"] = "demo_knobs"
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    rerun = _dvc(project, "repro").stdout
-    assert "Running stage 'demo'" not in rerun and "Running stage 'demo_knobs'" not in rerun  # rendered by the first repro
-    assert "Running stage 'align'" in rerun
+    # Many captures in one go (README, "Many captures at once"): the demo capture set (the
+    # parametric DAG, one model with a knob input per grid setting, exported per setting) and a
+    # second piece of gear, committed, queued with their own -S overrides, run by two workers.
+    _command(project, sys.executable, "-m", "ampcapture.core.config", "compose")  # params.yaml from conf/ again
+    _command(project, "ampcapture", "demo", "data/stimulus/reamp_input.wav", "data/captures/pedal", "--drive-db", "6", "--seed", "5")
+    _dvc(project, "add", "-q", "data/captures/pedal")
+    _command(project, "git", "add", "-A")
+    _command(project, "git", "commit", "-q", "-m", "a capture of a pedal")
+    for capture in ("demo_knobs", "pedal"):
+        _dvc(project, "exp", "run", "--queue", "-S", f"capture={capture}", "-S", "dag.sweep.n_trials=1", "-n", capture)
+    _dvc(project, "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while re.search(r"\b(Running|Queued)\b", status := _dvc(project, "queue", "status").stdout) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert re.search(r"demo_knobs\s.*Success", status) and re.search(r"pedal\s.*Success", status), status
+    log = _dvc(project, "queue", "logs", "pedal").stdout  # what `dvc queue logs -f pedal` shows while it runs: a line an epoch
+    assert re.search(r"\nepoch 0: train loss [\d.]+, validation ESR [\d.]+, lr [\d.e-]+, \d+% of the budget \([\d.]+ min left\)\n", log), log[-3000:]
+    assert "Running stage 'demo_knobs'" not in _dvc(project, "queue", "logs", "demo_knobs").stdout  # rendered by the first repro
+    shown = json.loads(_dvc(project, "exp", "show", "--json").stdout)  # side by side (README: dvc exp show --keep ...)
+    experiments = {rev["name"]: rev["data"] for commit in shown for exp in commit.get("experiments") or [] for rev in exp["revs"]}
+    assert set(experiments) == {"demo_knobs", "pedal"}
+    for capture, data in experiments.items():
+        assert data["params"]["params.yaml"]["data"]["capture"] == capture
+        assert 0 < data["metrics"][f"models/{capture}/final/metrics.json"]["data"]["validation_esr"] < 2
+
+    _dvc(project, "exp", "apply", "pedal")
+    exported = json.loads((project / "reports/pedal/export.json").read_text())
+    assert exported["nam_max_abs_difference"] <= 1e-5 and json.loads((project / "reports/pedal/sweep.json").read_text())["n_trials"] == 1
+    assert load_model(project / "models/pedal/pedal.nam").architecture == "WaveNet"
+    _dvc(project, "exp", "apply", "demo_knobs")
     align = json.loads((project / "reports/demo_knobs/align.json").read_text())
     assert len(align["recordings"]) == 9 and align["knobs"] == {"drive_db": [6.0, 30.0], "treble_db": [-4.0, 8.0]}
     final = json.loads((project / "models/demo_knobs/final/metrics.json").read_text())
