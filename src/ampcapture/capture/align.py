@@ -5,156 +5,32 @@ stuck near 0.75), so the latency is measured, not assumed: from the calibration 
 the input is the standardized signal, otherwise from the impulse response estimated by
 regularized deconvolution of the output by the input, confirmed by the plain cross-correlation
 (or set by hand: `data.align.latency_samples`). Every problem found is a check with a
-verdict, a message naming the file and a fix; `inspect` collects them, `align_capture`
-writes outputs only when no check failed.
+verdict, a message naming the file and a fix (`capture.checks`); `inspect` runs them in order
+(the files' own checks in `capture.recording`, the latency's DSP in `capture.latency`), and
+`align_capture` writes outputs only when no check failed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
-from ampcapture.audio import io as audio_io
 from ampcapture.audio import stimulus
-from ampcapture.audio.io import audio_info, peak_db, read_audio, read_channel, write_audio
+from ampcapture.audio.io import read_audio, write_audio
 from ampcapture.capture import quality
+from ampcapture.capture.checks import AlignSettings, Inspection, Stop
 from ampcapture.capture.knobs import MANIFEST, CaptureSet
+from ampcapture.capture.latency import blip_latencies, deconvolution_latency, plain_xcorr_peak, spectra
+from ampcapture.capture.recording import read_pair
 from ampcapture.capture.split import SplitSettings, regions_of, too_short
 from ampcapture.capture.standard_inputs import recognize
 from ampcapture.core.config import defaults
-from ampcapture.core.errors import CaptureError, ConfigError
+from ampcapture.core.errors import CaptureError
 from ampcapture.core.files import atomic_dir, write_json
 
-
-@dataclass
-class AlignSettings:
-    SECTION: ClassVar[str] = "data.align"
-
-    expected_sample_rate: int | None
-    channel: int
-    length_tolerance_s: float
-    min_latency_samples: int
-    max_latency_samples: int
-    safety_margin_samples: int
-    blip_noise_factor: float
-    blip_relative_threshold: float
-    blip_agreement_samples: int
-    drift_tolerance_samples: int
-    xcorr_window_s: float
-    xcorr_relative_threshold: float
-    xcorr_agreement_samples: int
-    latency_samples: int | None
-    silence_threshold_db: float
-    clip_level: float
-    max_clipped_samples: int
-    repeatability_esr_warn: float
-    max_lead_samples: int
-    linear_fit_esr_max: float | None
-    dropout_ms: float
-    dc_warn: float
-    dc_error: float
-
-    def __post_init__(self) -> None:
-        if self.min_latency_samples > 0 or self.max_latency_samples <= 0:
-            raise ConfigError(
-                "data.align.min/max_latency_samples",
-                f"search range [{self.min_latency_samples}, {self.max_latency_samples}] must contain 0",
-                "use min_latency_samples <= 0 < max_latency_samples",
-            )
-        for name in ("length_tolerance_s", "xcorr_window_s", "blip_noise_factor"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"data.align.{name}", f"must be > 0, got {getattr(self, name)}", "set a positive value")
-        if self.safety_margin_samples < 0 or self.channel < 0 or self.xcorr_agreement_samples < 0:
-            raise ConfigError("data.align", "safety_margin_samples, channel and xcorr_agreement_samples must be >= 0", "fix the negative value")
-
-
-ONSET_REACH = 64  # samples before the response's peak where its onset may be (a cabinet's rise; a dark input's smear)
-
-LOSSY = {
-    "MPEG_LAYER_I",
-    "MPEG_LAYER_II",
-    "MPEG_LAYER_III",
-    "VORBIS",
-    "OPUS",
-    "GSM610",
-    "G721_32",
-    "G723_24",
-    "G723_40",
-    "IMA_ADPCM",
-    "MS_ADPCM",
-    "VOX_ADPCM",
-    "NMS_ADPCM_16",
-    "NMS_ADPCM_24",
-    "NMS_ADPCM_32",
-    "ULAW",
-    "ALAW",
-}
-
-
-@dataclass
-class Check:
-    name: str
-    verdict: str  # ok | warning | error | skipped
-    value: object = None
-    message: str = ""
-    fix: str = ""
-    file: str = ""
-
-
-@dataclass
-class Inspection:
-    """Everything `inspect` learned; `aligned` holds the aligned pair when there is no error."""
-
-    input_path: str
-    output_path: str
-    checks: list[Check] = field(default_factory=list)
-    sample_rate: int | None = None
-    latency_samples: int | None = None
-    latency_method: str | None = None
-    shift_samples: int | None = None
-    sidecar: dict | None = None
-    aligned: tuple[np.ndarray, np.ndarray] | None = None
-
-    def add(self, name: str, verdict: str, value=None, message: str = "", fix: str = "", file: Path | str = "") -> Check:
-        check = Check(name, verdict, value, message, fix, str(file))
-        self.checks.append(check)
-        return check
-
-    @property
-    def errors(self) -> list[Check]:
-        return [c for c in self.checks if c.verdict == "error"]
-
-    @property
-    def warnings(self) -> list[Check]:
-        return [c for c in self.checks if c.verdict == "warning"]
-
-    def report(self, capture: str | None = None) -> dict:
-        n = None if self.aligned is None else int(self.aligned[0].size)
-        return {
-            "capture": capture,
-            "input": self.input_path,
-            "output": self.output_path,
-            "ok": not self.errors,
-            "sample_rate": self.sample_rate,
-            "num_samples": n,
-            "duration_s": None if n is None else n / self.sample_rate,
-            "latency_samples": self.latency_samples,
-            "latency_method": self.latency_method,
-            "alignment_shift_samples": self.shift_samples,
-            "standardized_signal": self.sidecar is not None,
-            "standard_input": None if self.sidecar is None else self.sidecar.get("standard"),
-            "checks": {c.name: {"verdict": c.verdict, "value": c.value, "message": c.message} for c in self.checks},
-            "warnings": [_describe(c) for c in self.warnings],
-            "errors": [_describe(c) for c in self.errors],
-        }
-
-
-def _describe(c: Check) -> str:
-    text = f"{c.file}: {c.message}" if c.file else c.message
-    return f"{text} (fix: {c.fix})" if c.fix else text
+__all__ = ["AlignSettings", "Inspection", "inspect", "align_capture", "inspect_capture_set", "align_capture_set"]
 
 
 def inspect(
@@ -167,27 +43,30 @@ def inspect(
     rate to compare against. With `split`, a capture too short to split is an error too.
     """
     result = Inspection(str(input_path), str(output_path))
+    try:
+        _inspect(result, Path(input_path), Path(output_path), settings, reference_wav, split)
+    except Stop:
+        pass
+    return result
+
+
+def _inspect(result: Inspection, input_path: Path, output_path: Path, settings: AlignSettings, reference_wav, split: SplitSettings | None) -> None:
     standard = recognize(input_path, settings.channel)
     if standard is not None:
         result.add("standard_input", "ok", standard.name, standard.describe(), file=input_path)
         if settings.expected_sample_rate:  # Proteus' file is 44.1 kHz, whatever this project's rate
             settings = replace(settings, expected_sample_rate=standard.sample_rate)
-    pair = _read_pair(result, Path(input_path), Path(output_path), settings)
-    if pair is None:
-        return result
-    x, y = pair
+    x, y = read_pair(result, input_path, output_path, settings)
     sr = result.sample_rate
     try:
-        result.sidecar = standard.sidecar() if standard is not None else _identify_signal(x, sr, Path(input_path), reference_wav)
+        result.sidecar = standard.sidecar() if standard is not None else _identify_signal(x, sr, input_path, reference_wav)
     except CaptureError as exc:  # a damaged sidecar beside the input
-        result.add("sidecar", "error", False, exc.problem, exc.fix, exc.where)
-        return result
+        result.fail("sidecar", False, exc.problem, exc.fix, exc.where)
     if split is not None:
         method, regions = regions_of(result.sidecar, x.size, split)
         short = too_short(regions, sr, x.size, split, method)
         result.add("length_for_split", "error" if short else "ok", round(x.size / sr, 2), *(short or ()), file=output_path if short else "")
-    if _find_latency(result, x, y, settings) is None:
-        return result
+    _find_latency(result, x, y, settings)
     shift = result.latency_samples - settings.safety_margin_samples
     result.shift_samples = shift
     y_aligned = _shift_in_place(y, shift)
@@ -198,7 +77,6 @@ def inspect(
     _check_repeatability(result, y_aligned, settings)
     if not result.errors:
         result.aligned = (x, y_aligned)
-    return result
 
 
 def _regions_within(sidecar: dict, end: int) -> dict:
@@ -212,213 +90,14 @@ def _shift_in_place(y: np.ndarray, shift: int) -> np.ndarray:
     own memory: a second copy of a 2-hour take would not fit."""
     n, k = y.size, abs(shift)
     if shift > 0:
-        for b in _blocks(n - k):
+        for b in quality.blocks(n - k):
             y[b] = y[b.start + k : b.stop + k]
         y[n - k :] = 0
     elif shift < 0:
-        for b in reversed(_blocks(n - k)):
+        for b in reversed(quality.blocks(n - k)):
             y[b.start + k : b.stop + k] = y[b]
         y[:k] = 0
     return y
-
-
-def _read_pair(result: Inspection, in_path: Path, out_path: Path, settings: AlignSettings):
-    """Reading, format and level checks. Returns mono float32 (x, y) of equal length, or None.
-    Formats, rates and channels are checked from the headers before any audio is read."""
-    infos = {}
-    for role, path in (("input", in_path), ("output", out_path)):
-        try:
-            infos[role] = audio_info(path)
-        except CaptureError as exc:
-            result.add(f"{role}_readable", "error", False, exc.problem, exc.fix, path)
-    if result.errors:
-        return None
-    i_in, i_out = infos["input"], infos["output"]
-    for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
-        if info.subtype in LOSSY:
-            result.add(
-                "codec",
-                "error",
-                info.subtype,
-                f"holds lossy-compressed audio ({info.subtype}), whatever its name says: the codec's delay, low-pass and artifacts are not the gear",
-                "export the recording again as WAV (24-bit PCM or 32-bit float), straight from the recording software",
-                path,
-            )
-    same_file = in_path.resolve() == out_path.resolve()
-    if same_file:
-        result.add("same_take", "error", None, "is the input itself (the same file)", "give the recording of the gear's output as the second file", out_path)
-    if result.errors:
-        return None
-
-    rate_fix = "record the output at the input's sample rate (set your audio interface / DAW project to {} Hz) or resample the file"
-    if i_in.samplerate != i_out.samplerate:
-        result.add(
-            "sample_rate",
-            "error",
-            i_out.samplerate,
-            f"sample rate is {i_out.samplerate} Hz but {in_path.name} is {i_in.samplerate} Hz",
-            rate_fix.format(i_in.samplerate),
-            out_path,
-        )
-        return None
-    if settings.expected_sample_rate and i_in.samplerate != settings.expected_sample_rate:
-        result.add(
-            "sample_rate",
-            "error",
-            i_in.samplerate,
-            f"sample rate is {i_in.samplerate} Hz but this capture expects {settings.expected_sample_rate} Hz",
-            f"reamp with the signal made at {settings.expected_sample_rate} Hz, or set data.align.expected_sample_rate={i_in.samplerate}",
-            in_path,
-        )
-        return None
-    result.sample_rate = sr = int(i_in.samplerate)
-
-    mono, peaks = {}, {}
-    for (role, path), info in zip((("input", in_path), ("output", out_path)), (i_in, i_out)):
-        if info.channels > 1 and settings.channel >= info.channels:
-            result.add(
-                f"{role}_channels",
-                "error",
-                info.channels,
-                f"has {info.channels} channels, no channel {settings.channel + 1}",
-                f"use --channel (check) or data.align.channel (the DAG) between 0 and {info.channels - 1}",
-                path,
-            )
-            return None
-        try:
-            mono[role], peaks[role] = read_channel(path, settings.channel if info.channels > 1 else 0)
-        except CaptureError as exc:
-            result.add(f"{role}_readable", "error", False, exc.problem, exc.fix, path)
-            continue
-        result.add(f"{role}_readable", "ok", True, f"{info.subtype}, {info.channels} ch", file=path)
-        if info.channels > 1:
-            result.add(
-                f"{role}_channels",
-                "warning",
-                info.channels,
-                f"has {info.channels} channels; using channel {settings.channel + 1} only (data.align.channel={settings.channel})",
-                "export a mono file, or pick the channel with --channel (check) or data.align.channel (the DAG)",
-                path,
-            )
-    if result.errors:
-        return None
-    x, y = mono["input"], mono["output"]
-    if x.size == y.size and _identical(x, y):
-        result.add(
-            "same_take", "error", None, "is the input itself (an identical copy)", "give the recording of the gear's output as the second file", out_path
-        )
-        return None
-    result.add("sample_rate", "ok", sr)
-
-    diff = y.size - x.size
-    tolerance = int(settings.length_tolerance_s * sr)
-    if abs(diff) > tolerance:
-        longer = "longer" if diff > 0 else "shorter"
-        fix = "record the whole reamp input from start to end and trim extra silence, or raise data.align.length_tolerance_s"
-        wide = replace(settings, min_latency_samples=0, max_latency_samples=diff + settings.max_latency_samples)
-        found = _deconvolution_latency(_spectra(x, y, sr, wide), wide) if diff > 0 else None
-        late = found[0] if found else 0
-        if late > settings.max_latency_samples:  # recording started before the playback
-            fix = (
-                f"it starts {late / sr:.2f} s late (recorded before the input began to play): trim the first "
-                f"{max(late - sr // 20, 0) / sr:.2f} s of {out_path.name} (50 ms less, so the gear's own latency stays), and check again"
-            )
-        result.add(
-            "length", "error", diff, f"is {abs(diff) / sr:.2f} s {longer} than {in_path.name} (tolerance {settings.length_tolerance_s} s)", fix, out_path
-        )
-        return None
-    if diff:
-        result.add(
-            "length",
-            "warning",
-            diff,
-            f"is {abs(diff)} samples {'longer' if diff > 0 else 'shorter'} than {in_path.name}; both trimmed to the shorter",
-            "export the recording with exactly the input's length",
-            out_path,
-        )
-    else:
-        result.add("length", "ok", 0)
-    n = min(x.size, y.size)
-    x, y = x[:n], y[:n]
-
-    for role, path, s in (("input", in_path, x), ("output", out_path, y)):
-        level = peak_db(s)
-        if level < settings.silence_threshold_db:
-            fix = (
-                "check the routing: the gear's output must reach the recorded track, and the gear must be on"
-                if role == "output"
-                else "use the reamp input file that was played through the gear"
-            )
-            live = [c for c, peak in enumerate(peaks[role]) if len(peaks[role]) > 1 and peak >= 10 ** (settings.silence_threshold_db / 20)]
-            if live:
-                fix = (
-                    f"the channel chosen (index {settings.channel}) is silent, index {live[0]} is not: use --channel "
-                    f"{live[0]} (check) or data.align.channel={live[0]} (the DAG)"
-                )
-            result.add(f"{role}_silence", "error", level, f"is silent (peak {level:.1f} dBFS, threshold {settings.silence_threshold_db} dBFS)", fix, path)
-        else:
-            result.add(f"{role}_silence", "ok", round(level, 2))
-    if result.errors:
-        return None
-    for role, path, s, info in (("input", in_path, x, i_in), ("output", out_path, y, i_out)):
-        levels = quality.distinct_levels(s)
-        if info.subtype in ("PCM_U8", "PCM_S8") or levels <= quality.LOW_BIT_LEVELS:
-            result.add(
-                f"{role}_bit_depth",
-                "error",
-                levels,
-                f"uses only {levels} distinct sample values ({info.subtype}): 8-bit audio or coarser, whose quantization noise a model would learn",
-                "record and export at 24-bit (or 16-bit), the level peaking around -6 dBFS",
-                path,
-            )
-    if result.errors:  # (a coarse recording's repeated values would pass for dropouts and flat tops)
-        return None
-    clipped = sum(int(np.count_nonzero(np.abs(y[b]) >= settings.clip_level)) for b in _blocks(y.size))
-    if clipped > settings.max_clipped_samples:
-        result.add(
-            "clipping",
-            "error",
-            clipped,
-            f"has {clipped} samples at full scale (clipped)",
-            "lower the recording level (interface input gain or the gear's output) by a few dB and record again",
-            out_path,
-        )
-    elif tops := quality.flat_tops(y):
-        level, count = max(tops, key=lambda t: t[1])
-        result.add(
-            "clipping",
-            "warning",
-            count,
-            f"is cut flat at {20 * np.log10(abs(level)):.1f} dBFS ({count} samples at exactly {level:+.4f}): a limiter, or an interface or "
-            "plug-in clipping below full scale; or a fuzz or clipper that does this on purpose",
-            "unless the gear clips this hard itself, find the stage that clips (interface gain, a limiter on the track), lower it and record again",
-            out_path,
-        )
-    else:
-        result.add("clipping", "ok", clipped)
-    cutoff = quality.lossy_cutoff(x, y, sr)
-    if cutoff is not None:
-        result.add(
-            "lossy_decoded",
-            "error",
-            round(cutoff),
-            f"has no sound above {cutoff / 1000:.1f} kHz where the input has: it was decoded from a lossy codec (MP3, AAC, Vorbis), "
-            "whose low-pass and artifacts are not the gear",
-            "export the recording again as WAV (24-bit PCM or 32-bit float) straight from the recording software, never through MP3 or AAC",
-            out_path,
-        )
-    else:
-        result.add("lossy_decoded", "ok", None)
-    return None if result.errors else (x, y)
-
-
-def _blocks(n: int) -> list[slice]:
-    """Slices that cover n samples block by block: scans of hours of audio without full-size temporaries."""
-    return [slice(start, min(start + audio_io.BLOCK, n)) for start in range(0, n, audio_io.BLOCK)]
-
-
-def _identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return all(np.array_equal(a[s], b[s]) for s in _blocks(a.size))
 
 
 def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> dict | None:
@@ -441,113 +120,28 @@ def _identify_signal(x: np.ndarray, sr: int, in_path: Path, reference_wav) -> di
     return sidecar if similarity > 0.999 else None
 
 
-def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: AlignSettings) -> int | None:
-    """The setting if given, else from the blips, else the deconvolution's onset once the plain
-    cross-correlation confirms it."""
-    sr = result.sample_rate
-    out_file = result.output_path
-    how = None
+def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: AlignSettings) -> None:
+    """result.latency_samples: the setting if given, else from the blips, else the
+    deconvolution's onset once the plain cross-correlation confirms it; `Stop` when none can be trusted."""
+    sr, out_file, how = result.sample_rate, result.output_path, None
     if settings.latency_samples is not None:
         if abs(settings.latency_samples) >= y.size:
-            result.add(
+            result.fail(
                 "latency",
-                "error",
                 settings.latency_samples,
                 f"data.align.latency_samples={settings.latency_samples} is longer than the recording ({y.size} samples)",
                 "set the gear's latency in samples, or null to measure it",
                 out_file,
             )
-            return None
         result.latency_samples, result.latency_method = settings.latency_samples, "data.align.latency_samples"
     elif result.sidecar is not None:
-        blips = result.sidecar["blips"]
-        background = result.sidecar.get("background") or [0, blips["start"][0] + settings.min_latency_samples]
-        start = _blip_latencies(y, blips["start"], background, settings)
-        end = _blip_latencies(y, blips["end"], background, settings)
-        if start:
-            latency = int(np.median(start))
-            result.latency_samples, result.latency_method = latency, "blips"
-            spread = max(start) - min(start)
-            if spread > settings.blip_agreement_samples:
-                result.add(
-                    "blip_agreement",
-                    "warning",
-                    start,
-                    f"the start blips disagree by {spread} samples: {start}",
-                    "check for dropouts or a noise gate/effect on the recording",
-                    out_file,
-                )
-            else:
-                result.add("blip_agreement", "ok", start)
-            if end:
-                drift = int(np.median(end)) - latency
-                seconds = (blips["end"][0] - blips["start"][0]) / sr
-                if abs(drift) > settings.drift_tolerance_samples:
-                    result.add(
-                        "drift",
-                        "error",
-                        drift,
-                        f"the end blips arrive {drift:+d} samples off the start blips over {seconds:.0f} s "
-                        f"({drift / (seconds * sr) * 1e6:+.0f} ppm): the recording ran at another sample rate than the playback",
-                        "play and record on one interface with one clock at one sample rate, and do not resample either file",
-                        out_file,
-                    )
-                else:
-                    result.add("drift", "ok", drift)
-            elif not blips["end"]:
-                result.add("drift", "skipped", None, "this input has no end blips to time sample-rate drift by")
-            else:
-                result.add(
-                    "drift",
-                    "warning",
-                    None,
-                    "no response to the end blips, so sample-rate drift was not checked",
-                    "record until the end of the reamp input",
-                    out_file,
-                )
-        else:
-            result.add(
-                "blips",
-                "warning",
-                None,
-                "no response to the calibration blips; latency found by cross-correlation instead",
-                "check that nothing (a noise gate, a fade) removes the blips at the start of the recording",
-                out_file,
-            )
+        _latency_from_blips(result, y, settings)
     if result.latency_samples is None:
-        spectra = _spectra(x, y, sr, settings)  # both estimates read the same spectra
-        found = _deconvolution_latency(spectra, settings)
-        if found is None:
-            result.add(
-                "latency",
-                "error",
-                None,
-                f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
-                "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger",
-                out_file,
-            )
-            return None
-        onset, peak = found
-        plain = _plain_xcorr_peak(spectra, settings)
-        if abs(plain - peak) > settings.xcorr_agreement_samples:
-            result.add(
-                "latency",
-                "error",
-                [onset, plain],
-                f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
-                f"correlation peaks at {plain}; without the signal's blips no latency can be trusted when they disagree",
-                "reamp with the standardized signal (`ampcapture stimulus`), whose blips give the latency exactly, or set it "
-                "by hand: data.align.latency_samples=N (the DAG) or --latency N (check)",
-                out_file,
-            )
-            return None
-        result.latency_samples, result.latency_method = onset, "cross_correlation"
-        how = f"cross_correlation (response peak at {peak}, plain cross-correlation peak at {plain})"
+        how = _latency_from_response(result, x, y, settings)
     latency = result.latency_samples
     if latency < -settings.max_lead_samples:
-        result.add(
+        result.fail(
             "latency",
-            "error",
             latency,
             f"comes {-latency} samples ({-latency / sr * 1000:.1f} ms) *before* the input "
             f"(found by {result.latency_method}): gear cannot answer before it is played, so this is not the recording "
@@ -555,93 +149,82 @@ def _find_latency(result: Inspection, x: np.ndarray, y: np.ndarray, settings: Al
             "check that the first file is what was played into the gear and the second its recording: not swapped, not reversed, the same take",
             out_file,
         )
-        return None
     result.add("latency", "ok", latency, f"{latency} samples ({latency / sr * 1000:.2f} ms), from {how or result.latency_method}")
-    return latency
 
 
-def _blip_latencies(y: np.ndarray, blips: list[int], silence: list[int], settings: AlignSettings) -> list[int]:
-    """Onset of the response to each blip: the first sample that rises above both the
-    background (the recording during `silence`, [start, end): our signal's is before its first
-    blip, NAM's inputs name theirs) and a fraction of the response's peak."""
-    background = y[silence[0] : max(silence[1], silence[0] + 1)]
-    dc = float(np.median(background))
-    noise = float(np.max(np.abs(background - dc)))
-    found = []
-    for b in blips:
-        lo, hi = max(b + settings.min_latency_samples, 0), min(b + settings.max_latency_samples + 1, y.size)
-        if hi - lo <= 0:
-            continue
-        window = np.abs(y[lo:hi] - dc)
-        peak = float(window.max())
-        if peak <= settings.blip_noise_factor * noise:
-            continue
-        threshold = max(settings.blip_noise_factor * noise, settings.blip_relative_threshold * peak)
-        found.append(int(lo + np.argmax(window > threshold) - b))
-    return found
+def _latency_from_blips(result: Inspection, y: np.ndarray, settings: AlignSettings) -> None:
+    """The median onset of the responses to the start blips, whether they agree, and the drift
+    the end blips show (a recording at another clock); a warning and no latency without responses."""
+    out_file, blips = result.output_path, result.sidecar["blips"]
+    background = result.sidecar.get("background") or [0, blips["start"][0] + settings.min_latency_samples]
+    start, end = (blip_latencies(y, blips[which], background, settings) for which in ("start", "end"))
+    if not start:
+        result.add(
+            "blips",
+            "warning",
+            None,
+            "no response to the calibration blips; latency found by cross-correlation instead",
+            "check that nothing (a noise gate, a fade) removes the blips at the start of the recording",
+            out_file,
+        )
+        return
+    latency = int(np.median(start))
+    result.latency_samples, result.latency_method = latency, "blips"
+    spread = max(start) - min(start)
+    if spread > settings.blip_agreement_samples:
+        message = f"the start blips disagree by {spread} samples: {start}"
+        result.add("blip_agreement", "warning", start, message, "check for dropouts or a noise gate/effect on the recording", out_file)
+    else:
+        result.add("blip_agreement", "ok", start)
+    if not end:
+        if not blips["end"]:
+            result.add("drift", "skipped", None, "this input has no end blips to time sample-rate drift by")
+        else:
+            message = "no response to the end blips, so sample-rate drift was not checked"
+            result.add("drift", "warning", None, message, "record until the end of the reamp input", out_file)
+        return
+    drift = int(np.median(end)) - latency
+    seconds = (blips["end"][0] - blips["start"][0]) / result.sample_rate
+    if abs(drift) > settings.drift_tolerance_samples:
+        result.add(
+            "drift",
+            "error",
+            drift,
+            f"the end blips arrive {drift:+d} samples off the start blips over {seconds:.0f} s "
+            f"({drift / (seconds * result.sample_rate) * 1e6:+.0f} ppm): the recording ran at another sample rate than the playback",
+            "play and record on one interface with one clock at one sample rate, and do not resample either file",
+            out_file,
+        )
+    else:
+        result.add("drift", "ok", drift)
 
 
-def _spectra(x: np.ndarray, y: np.ndarray, sr: int, settings: AlignSettings):
-    """Spectra of the first xcorr_window_s of input and output, zero-padded for linear correlation."""
-    n = min(x.size, int(settings.xcorr_window_s * sr))
-    size = 1 << int(np.ceil(np.log2(2 * n)))
-    return np.fft.rfft(x[:n], size), np.fft.rfft(y[:n], size), size
-
-
-def _deconvolution_latency(spectra, settings: AlignSettings) -> tuple[int, int] | None:
-    """(onset, peak) of the impulse response estimated by regularized deconvolution (whitened
-    cross-correlation), or None when no lag stands out.
-
-    A guitar's DI has little above a few kHz, so the estimate is the true response smeared by
-    the input's own band limit (sinc-like ringing several samples before the peak). The onset is
-    therefore found by deconvolving that smear (CLEAN: take the largest component near the
-    peak, subtract the input's resolution kernel there, repeat) and taking the earliest
-    component that stands out of both the peak and the noise of a nonlinear device's fit.
-    """
-    spec_x, spec_y, size = spectra
-    power = np.abs(spec_x) ** 2
-    regularized = power + 1e-3 * power.mean()
-    h = np.fft.irfft(spec_y * np.conj(spec_x) / regularized, size)
-    kernel = np.fft.irfft(power / regularized, size)  # the estimate a pure delay of 0 gives
-    lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
-    mag = np.abs(h[lags % size])
-    peak, floor = float(mag.max()), float(np.median(mag))
-    if peak < 20.0 * floor:  # no lag stands out: not a recording of this input
-        return None
-    peak_lag = int(lags[np.argmax(mag)])
-    near = lags[(lags >= peak_lag - ONSET_REACH) & (lags <= peak_lag + ONSET_REACH)]
-    residual = h[near % size]
-    threshold = max(settings.xcorr_relative_threshold * peak, 6.0 * floor)
-    onset = peak_lag
-    for _ in range(32):
-        i = int(np.argmax(np.abs(residual)))
-        if abs(residual[i]) < threshold:
-            break
-        onset = min(onset, int(near[i]))
-        residual = residual - residual[i] * kernel[(near - near[i]) % size]
-    return onset, peak_lag
-
-
-def _plain_xcorr_peak(spectra, settings: AlignSettings) -> int:
-    """Lag of the largest plain (unwhitened) cross-correlation, of either polarity: an estimate
-    independent of the deconvolution's whitening, to confirm it."""
-    spec_x, spec_y, size = spectra
-    r = np.fft.irfft(spec_y * np.conj(spec_x), size)
-    lags = np.arange(settings.min_latency_samples, settings.max_latency_samples + 1)
-    return int(lags[np.argmax(np.abs(r[lags % size]))])
-
-
-def linear_fit_esr(x: np.ndarray, y: np.ndarray, taps: int = 64, rows: int = 100_000) -> float:
-    """ESR left when the aligned output is fitted by a linear filter of the input (least squares,
-    `taps` long, on `rows` samples spread over the file). A recording of this input leaves
-    0.1–0.7 even through hard clipping; another take, a reversed or unrelated file about 1.0."""
-    windows = np.lib.stride_tricks.sliding_window_view(x, taps)[:, ::-1]
-    picked = np.arange(0, windows.shape[0], max(1, windows.shape[0] // rows))
-    a, b = windows[picked].astype(np.float64), y[taps - 1 :][picked].astype(np.float64)
-    a, b = a - a.mean(axis=0), b - b.mean()  # a DC offset has its own check
-    gram = a.T @ a  # normal equations: ~50x faster than an SVD least squares, as exact for a plausibility figure
-    weights = np.linalg.solve(gram + 1e-9 * np.trace(gram) / taps * np.eye(taps), a.T @ b)
-    return float(np.sum((b - a @ weights) ** 2) / max(np.sum(b**2), 1e-20))
+def _latency_from_response(result: Inspection, x: np.ndarray, y: np.ndarray, settings: AlignSettings) -> str:
+    """The impulse response's onset, if the plain cross-correlation's peak confirms it; returns how it was found."""
+    both = spectra(x, y, result.sample_rate, settings)  # both estimates read the same spectra
+    found = deconvolution_latency(both, settings)
+    if found is None:
+        result.fail(
+            "latency",
+            None,
+            f"no consistent delay found between input and output within [{settings.min_latency_samples}, {settings.max_latency_samples}] samples",
+            "make sure the output is the recording of this very input; widen data.align.max_latency_samples if the delay is larger",
+            result.output_path,
+        )
+    onset, peak = found
+    plain = plain_xcorr_peak(both, settings)
+    if abs(plain - peak) > settings.xcorr_agreement_samples:
+        result.fail(
+            "latency",
+            [onset, plain],
+            f"is uncertain: the impulse response (deconvolution) starts at {onset} samples but the plain cross-"
+            f"correlation peaks at {plain}; without the signal's blips no latency can be trusted when they disagree",
+            "reamp with the standardized signal (`ampcapture stimulus`), whose blips give the latency exactly, or set it "
+            "by hand: data.align.latency_samples=N (the DAG) or --latency N (check)",
+            result.output_path,
+        )
+    result.latency_samples, result.latency_method = onset, "cross_correlation"
+    return f"cross_correlation (response peak at {peak}, plain cross-correlation peak at {plain})"
 
 
 def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, settings: AlignSettings) -> None:
@@ -667,7 +250,7 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
     )
 
     playing = 10 ** (settings.silence_threshold_db / 20)
-    gaps = [(s, e) for s, e in _flat_runs(y_aligned, max(2, int(settings.dropout_ms * 1e-3 * sr))) if np.max(np.abs(x[s : e + 1])) > playing]
+    gaps = [(s, e) for s, e in quality.flat_runs(y_aligned, max(2, int(settings.dropout_ms * 1e-3 * sr))) if np.max(np.abs(x[s : e + 1])) > playing]
     if gaps:
         s, e = gaps[0]
         result.add(
@@ -683,7 +266,7 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
         result.add("dropouts", "ok", 0)
 
     if settings.linear_fit_esr_max is not None:
-        esr = linear_fit_esr(x, y_aligned)
+        esr = quality.linear_fit_esr(x, y_aligned)
         if esr > settings.linear_fit_esr_max:
             result.add(
                 "same_take",
@@ -698,28 +281,6 @@ def _check_same_take(result: Inspection, x: np.ndarray, y_aligned: np.ndarray, s
             )
         else:
             result.add("same_take", "ok", round(esr, 4))
-
-
-def _flat_runs(y: np.ndarray, min_length: int) -> list[tuple[int, int]]:
-    """(start, end) of every stretch where y[start..end] holds one value, end - start >=
-    min_length: digital silence or a stuck buffer. Scanned block by block."""
-    runs, open_start = [], None
-    for b in _blocks(y.size - 1):
-        still = np.diff(y[b.start : b.stop + 1]) == 0  # still[i]: y[i + 1] == y[i]
-        edges = np.diff(still.astype(np.int8), prepend=0, append=0)
-        starts, ends = np.flatnonzero(edges == 1) + b.start, np.flatnonzero(edges == -1) + b.start
-        if open_start is not None:  # a run that reached the previous block's end
-            if starts.size and starts[0] == b.start:
-                starts[0] = open_start
-            else:
-                runs.append((open_start, b.start))
-            open_start = None
-        if ends.size and ends[-1] == b.stop:
-            open_start, starts, ends = int(starts[-1]), starts[:-1], ends[:-1]
-        runs.extend((int(s), int(e)) for s, e in zip(starts, ends))
-    if open_start is not None:
-        runs.append((open_start, y.size - 1))
-    return [(s, e) for s, e in runs if e - s >= min_length]
 
 
 def _check_repeatability(result: Inspection, y_aligned: np.ndarray, settings: AlignSettings) -> None:
@@ -758,7 +319,7 @@ def align_capture(input_path, output_path, out_dir, report_path, settings: Align
     report = result.report(capture)
     if result.errors:
         first = result.errors[0]
-        problems = "\n".join(f"  - {_describe(c)}" for c in result.errors)
+        problems = "\n".join(f"  - {c.describe()}" for c in result.errors)
         raise CaptureError(first.file or output_path, f"the capture failed {len(result.errors)} check(s):\n{problems}", first.fix)
     x, y = result.aligned
     with atomic_dir(out_dir) as tmp:
@@ -787,7 +348,7 @@ def inspect_capture_set(
             problems.append(f"{path}: not found (fix: record it, or remove it from {MANIFEST})")
             continue
         result = inspect(folder / "input.wav", path, settings, reference_wav, split)
-        problems += [_describe(c) for c in result.errors]
+        problems += [c.describe() for c in result.errors]
         results[s.name] = result
     latencies = {s: r.latency_samples for s, r in results.items() if r.latency_samples is not None}
     typical = int(np.median(list(latencies.values()))) if latencies else 0
