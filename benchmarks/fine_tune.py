@@ -22,10 +22,9 @@ import statistics
 import sys
 from pathlib import Path
 
-import yaml
-
 from ampcapture.audio.io import read_audio
 from ampcapture.core.config import load_params
+from ampcapture.core.config import preset as load_preset
 from ampcapture.runtime.load import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,7 +56,7 @@ def main() -> None:
     start = (args.start or default_start()).resolve()
     ensure_capture(args.capture)
     params = load_params()
-    preset = yaml.safe_load((ROOT / "conf" / "model" / "wavenet_standard.yaml").read_text())
+    preset = load_preset("wavenet_standard")
     out = run_folder(args.capture, preset["name"], params["data"]["split"]["blocks"]) / "fine_tune"
     params, split_json = benchmark_split(params, args.capture, out)
     split = json.loads(split_json.read_text())

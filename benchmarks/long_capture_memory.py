@@ -24,6 +24,8 @@ import numpy as np
 import soundfile as sf
 import yaml
 
+from ampcapture.core.config import preset
+
 ROOT = Path(__file__).resolve().parents[1]
 SR = 48000
 LATENCY = 300
@@ -66,7 +68,7 @@ def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["capture"] = "long"
     params["paths"] = {key: str(scratch / key) for key in params["paths"]}
-    params["model"] = {"name": args.model, **yaml.safe_load((ROOT / "conf" / "model" / f"{args.model}.yaml").read_text())}
+    params["model"] = preset(args.model)
     params["trainer"].update(max_epochs=1, progress_bar=False)
     params["train"].update(windows_per_epoch=32, resume=False)
     params["logger"].update(mlflow=False)

@@ -4,6 +4,14 @@ run: offline RTF (a 30 s guitar-like file rendered whole) for every preset, and 
 64 and 512-sample buffers.
 
     python benchmarks/runtime_vs_nam.py [--seconds 30] [--runs 3] [--core PATH/TO/benchmodel [--core-exact-tanh]]
+                                        [--core-cmake PATH/TO/benchmodel]
+
+The core is compared at its best: `--core` is a `benchmodel` built for this CPU, as our numba
+kernels are (`g++ -O3 -march=native -DNDEBUG -std=c++20 -I. -IDependencies/eigen
+-IDependencies/nlohmann tools/benchmodel.cpp NAM/*.cpp NAM/wavenet/*.cpp`, in a checkout of
+NeuralAmpModelerCore), and ours/core is against it. `--core-cmake` adds a column for the build
+the core's CMake makes (`cmake -DCMAKE_BUILD_TYPE=Release`: -Ofast for baseline x86-64, what a
+portable plugin binary is), slower on a CPU with AVX-512.
 
 Each preset gets random weights (speed does not depend on training) and is exported with our
 exporter; NAM's A2 as one SlimmableContainer file, of which ours plays each size (`--size`, as
@@ -83,11 +91,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--core", type=Path, help="NeuralAmpModelerCore's benchmodel binary, to time the plugin's engine too")
+    parser.add_argument("--core", type=Path, help="NeuralAmpModelerCore's benchmodel built for this CPU, to time the plugin's engine too")
+    parser.add_argument("--core-cmake", type=Path, help="also its benchmodel as the core's CMake Release build makes it")
     parser.add_argument("--core-exact-tanh", action="store_true", help="run benchmodel with --no-fast-tanh (the core's exact tanh)")
     args = parser.parse_args()
-    if args.core is not None and not (args.core.is_file() and os.access(args.core, os.X_OK)):
-        parser.error(f"--core {args.core}: not an executable file (build tools/benchmodel of NeuralAmpModelerCore, see the README)")
+    for flag, path in (("--core", args.core), ("--core-cmake", args.core_cmake)):
+        if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+            parser.error(f"{flag} {path}: not an executable file (build tools/benchmodel of NeuralAmpModelerCore, see the README)")
     settings = defaults(BenchSettings, offline_seconds=args.seconds, stream_seconds=10.0, buffer_sizes=[64, 512], runs=args.runs)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +108,7 @@ def main() -> None:
             files[preset] = (path, None, path)
         a2 = preset_model("a2")
         write_nam(Path(tmp) / "a2.nam", to_nam(a2, {"name": "a2"}))
-        for i, (size, control) in enumerate(zip(a2.sizes, a2.size_controls)):
+        for i, (size, control) in enumerate(zip(a2.parts, a2.size_controls)):
             write_nam(Path(tmp) / f"a2_size{i}.nam", to_nam(size, {"name": f"a2 size {i}"}))
             files[f"a2 size {i}"] = (Path(tmp) / "a2.nam", control, Path(tmp) / f"a2_size{i}.nam")
         np.save(Path(tmp) / "x.npy", playing(args.seconds, 48000, seed=0))
@@ -122,7 +132,9 @@ def main() -> None:
             if args.core is not None:
                 rows[-1]["core_stream_rtf_64"] = core_rtf(args.core, plain, args.runs, args.core_exact_tanh)
                 rows[-1]["ours_over_core_64"] = stream[64] / rows[-1]["core_stream_rtf_64"]
-    core = " core @64 ours/core" if args.core is not None else ""
+            if args.core_cmake is not None:
+                rows[-1]["core_cmake_stream_rtf_64"] = core_rtf(args.core_cmake, plain, args.runs, args.core_exact_tanh)
+    core = (" core @64 ours/core" if args.core is not None else "") + (" cmake @64" if args.core_cmake is not None else "")
     print(
         f"{'preset':18s} {'params':>7s} {'MACs':>7s} {'NAM py offline':>15s} {'ours offline':>13s} {'speed-up':>9s} {'ours @64':>9s} {'ours @512':>10s}{core}"
     )
@@ -133,6 +145,8 @@ def main() -> None:
         )
         if args.core is not None:
             line += f" {r['core_stream_rtf_64']:8.4f} {r['ours_over_core_64']:9.2f}"
+        if args.core_cmake is not None:
+            line += f" {r['core_cmake_stream_rtf_64']:9.4f}"
         print(line)
     write_json(
         ROOT / ".benchmarks" / "runtime_vs_nam.json",
@@ -140,6 +154,7 @@ def main() -> None:
             "seconds": args.seconds,
             "runs": args.runs,
             "core": str(args.core) if args.core else None,
+            "core_cmake": str(args.core_cmake) if args.core_cmake else None,
             "core_fast_tanh": not args.core_exact_tanh if args.core else None,
             "rows": rows,
         },

@@ -35,8 +35,8 @@ import optuna  # noqa: E402
 from ampcapture.core.config import load_params  # noqa: E402
 from ampcapture.core.files import write_json  # noqa: E402
 from ampcapture.core.paths import Layout  # noqa: E402
+from ampcapture.studies import open_storage  # noqa: E402
 from ampcapture.sweep.study import INTERRUPTED  # noqa: E402
-from ampcapture.training.trial import open_storage  # noqa: E402
 from devtools.servers import joblib_workers  # noqa: E402
 
 STUDY = "scale_out"

@@ -46,20 +46,12 @@ import yaml
 
 from ampcapture.audio.io import read_audio
 from ampcapture.core.config import defaults, load_params, section
+from ampcapture.core.config import preset as load_preset
 from ampcapture.core.errors import AmpCaptureError
 from ampcapture.core.files import write_json
 from ampcapture.core.paths import Layout
 from ampcapture.export.write import ExportSettings, export_checkpoint
-from ampcapture.models.layout import (
-    activation_specs,
-    bottleneck,
-    films,
-    gating_modes,
-    has_layer1x1,
-    head1x1,
-    head_kernel_size,
-    kernel_sizes,
-)
+from ampcapture.models.wavenet_spec import WaveNetSpec
 from ampcapture.stages import align as align_stage
 from ampcapture.stages import split as split_stage
 from ampcapture.training.fit import train
@@ -98,42 +90,43 @@ for model_path, out in zip(sys.argv[2::2], sys.argv[3::2]):
 """
 
 
-def _nam_activation(activation: str | dict, gating: str, secondary: str | dict) -> str | dict:
+def _nam_activation(layer) -> str | dict:
     """A layer's activation as NAM's config names it (gated and blended layers are pairings; a
     per-channel PReLU by its channel count, NAM's loader's way)."""
+    activation = layer.activation.config()
     if isinstance(activation, dict) and "negative_slopes" in activation:
         activation = {"name": "PReLU", "num_parameters": len(activation["negative_slopes"])}
-    if gating == "none":
+    if not layer.paired:
         return activation
-    return {"name": "PairMultiply" if gating == "gated" else "PairBlend", "primary": activation, "secondary": secondary}
+    return {"name": "PairMultiply" if layer.gating == "gated" else "PairBlend", "primary": activation, "secondary": layer.secondary.config()}
 
 
 def nam_wavenet_config(config: dict) -> dict:
     """Our WaveNet config as NAM's (0.13); NAM 0.13's layer options only where set, so that our
     presets read as NAM's own (our a2 as nam/train/_resources/config_model_packed.json's submodels)."""
-    arrays = []
-    for c in config["layers"]:
-        pairs = [_nam_activation(a, g, s) for a, g, s in zip(activation_specs(c), gating_modes(c), activation_specs(c, "secondary_activation"))]
+    spec, arrays = WaveNetSpec.from_config(config), []
+    for c in spec.arrays:
+        pairs = [_nam_activation(layer) for layer in c.layers]
         array = {
-            "input_size": c["input_size"],
-            "condition_size": c["condition_size"],
-            "channels": c["channels"],
-            "kernel_sizes": kernel_sizes(c),
-            "dilations": c["dilations"],
+            "input_size": c.input_size,
+            "condition_size": c.condition_size,
+            "channels": c.channels,
+            "kernel_sizes": [layer.kernel_size for layer in c.layers],
+            "dilations": [layer.dilation for layer in c.layers],
             "activation": pairs[0] if all(a == pairs[0] for a in pairs) else pairs,
             "gated": False,
-            "head": {"out_channels": c["head_size"], "kernel_size": head_kernel_size(c), "bias": c.get("head_bias", True)},
+            "head": {"out_channels": c.head_size, "kernel_size": c.head_kernel_size, "bias": c.head_bias},
         }
-        if bottleneck(c) != c["channels"]:
-            array["bottleneck"] = bottleneck(c)
-        if head1x1(c):
-            array["head_1x1_config"] = {"active": True, "out_channels": head1x1(c), "groups": 1}
-        if not has_layer1x1(c):
+        if c.mid_channels != c.channels:
+            array["bottleneck"] = c.mid_channels
+        if c.head1x1:
+            array["head_1x1_config"] = {"active": True, "out_channels": c.head1x1, "groups": 1}
+        if not c.layer1x1:
             array["layer_1x1_config"] = {"active": False, "groups": 1}
-        if films(c):
-            array["film_params"] = {f"{p}_film": {"active": True, "shift": shift, "groups": 1} for p, shift in films(c).items()}
+        if c.films:
+            array["film_params"] = {f"{p}_film": {"active": True, "shift": shift, "groups": 1} for p, shift in c.films}
         arrays.append(array)
-    return {"layers_configs": arrays, "head_scale": config["head_scale"]}
+    return {"layers_configs": arrays, "head_scale": spec.head_scale}
 
 
 def nam_model_config(preset: dict) -> dict:
@@ -295,7 +288,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
     params = load_params()
-    preset = yaml.safe_load((ROOT / "conf" / "model" / f"{args.preset}.yaml").read_text())
+    preset = load_preset(args.preset)
     if args.blocks is not None:
         params["data"]["split"]["blocks"] = args.blocks
     out = run_folder(args.capture, args.preset, params["data"]["split"]["blocks"])

@@ -1,25 +1,17 @@
-"""The model presets of conf/model/, resolved as Hydra composes them (wavenet_custom's knobs
-filled into its layers), and models built from them."""
+"""The model presets of conf/model/ (as the configuration holds them: core.config.preset), and
+models with random weights built from them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
+from ampcapture.core.config import preset, preset_names
 from ampcapture.models import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
-PRESET_DIR = ROOT / "conf" / "model"
-NAMES = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-
-
-def preset(name: str) -> dict[str, Any]:
-    """conf/model/<name>.yaml resolved: {"name", "architecture", "config"}."""
-    node = OmegaConf.create({"model": OmegaConf.load(PRESET_DIR / f"{name}.yaml")}).model
-    return OmegaConf.to_container(node, resolve=True)
+NAMES = preset_names()
+__all__ = ["NAMES", "preset", "preset_model", "random_model"]
 
 
 def random_model(architecture: str, config: dict[str, Any], seed: int = 0, sample_rate: int = 48000):

@@ -22,8 +22,9 @@ import torch
 from ampcapture.cli import main as cli
 from ampcapture.core.errors import AmpCaptureError, ConfigError, ModelFileError
 from ampcapture.formats.checkpoint import load_checkpoint
+from ampcapture.studies import PRUNER, build_pruner, pruner_record
 from ampcapture.training.fit import train
-from ampcapture.training.trial import PRUNER, TrialLink, build_pruner, pruner_record
+from ampcapture.training.trial import TrialLink
 
 ROOT = Path(__file__).resolve().parents[1]
 

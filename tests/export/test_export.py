@@ -25,7 +25,7 @@ from ampcapture.formats import nam as nam_file
 from ampcapture.formats.aidax import to_aidax
 from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.models import LSTM, build_model
-from ampcapture.models.layout import wavenet_weight_count
+from ampcapture.models.wavenet_spec import WaveNetSpec
 from ampcapture.runtime.bench import BenchSettings, benchmark, plot
 from ampcapture.runtime.load import engine_for_model, load_model
 from ampcapture.runtime.render import render_file
@@ -344,31 +344,29 @@ def test_nam_trainer_files_render_the_same_with_our_tools(tmp_path, signals):
     module = amp_module(preset["architecture"], preset["config"])
     module.load_state_dict(initial_weights(tmp_path / "nam_standard.nam", module))
     assert np.max(np.abs(torch_render(module.model.eval(), signals["guitar"]) - np.load(tmp_path / "nam_standard.0.npy"))) <= 1e-5
-    (array,) = nam_file.read_nam(tmp_path / "nam_activation_parameters.nam")["config"]["layers"]
-    assert [a if isinstance(a, str) else a["name"] for a in array["activation"]] == ["LeakyReLU", "Hardtanh", "PReLU", "LeakyHardtanh", "PReLU"]
-    assert array["activation"][0] == {"name": "LeakyReLU", "negative_slope": 0.2} and len(array["activation"][2]["negative_slopes"]) == 3
-    first, second = nam_file.read_nam(tmp_path / "nam_layer_options.nam")["config"]["layers"]
-    assert (first["bottleneck"], first["head1x1"], first["gated"], first["secondary_activation"]) == (
+    (array,) = nam_file.read_nam(tmp_path / "nam_activation_parameters.nam").spec.arrays
+    activations = [layer.activation for layer in array.layers]
+    assert [a.name for a in activations] == ["LeakyReLU", "Hardtanh", "PReLU", "LeakyHardtanh", "PReLU"]
+    assert activations[0].config() == {"name": "LeakyReLU", "negative_slope": 0.2} and len(activations[2].parameters["negative_slopes"]) == 3
+    first, second = nam_file.read_nam(tmp_path / "nam_layer_options.nam").spec.arrays
+    assert (first.mid_channels, first.head1x1, [layer.gating for layer in first.layers], [layer.secondary.name for layer in first.layers]) == (
         2,
         4,
         ["blended", "gated", "none"],
         ["Sigmoid", "Tanh", "Sigmoid"],
     )
-    assert second["layer1x1"] is False
-    first, second = nam_file.read_nam(tmp_path / "nam_film.nam")["config"]["layers"]
-    assert first["film"] == {"conv_pre": {"shift": True}, "input_mixin_pre": {"shift": False}, "activation_post": {"shift": True}} | {
-        "layer1x1_post": {"shift": False},
-        "head1x1_post": {"shift": True},
-    }
-    assert second["film"] == {"conv_post": {"shift": False}, "input_mixin_post": {"shift": True}, "activation_pre": {"shift": True}}
-    assert nam_file.read_nam(tmp_path / "nam_post_head.nam")["config"]["post_head"] == {
+    assert second.layer1x1 is False
+    first, second = nam_file.read_nam(tmp_path / "nam_film.nam").spec.arrays
+    assert first.film == {"conv_pre": True, "input_mixin_pre": False, "activation_post": True, "layer1x1_post": False, "head1x1_post": True}
+    assert second.film == {"conv_post": False, "input_mixin_post": True, "activation_pre": True}
+    assert nam_file.read_nam(tmp_path / "nam_post_head.nam").spec.post_head.config() == {
         "channels": 3,
         "activation": "Softsign",
         "out_channels": 1,
         "kernel_sizes": [3, 1, 2],
     }
-    with_dsp = nam_file.read_nam(tmp_path / "nam_condition_dsp.nam")["config"]
-    assert with_dsp["layers"][0]["condition_size"] == 2 and with_dsp["condition_dsp"]["layers"][0]["head_size"] == 2
+    with_dsp = nam_file.read_nam(tmp_path / "nam_condition_dsp.nam").spec
+    assert with_dsp.arrays[0].condition_size == 2 and with_dsp.condition_dsp.arrays[0].head_size == 2
     # which NAM's loader cannot read back, so ours is held to the file NAM wrote: the same layout
     theirs = json.loads((tmp_path / "nam_condition_dsp.nam").read_text())["config"]["condition_dsp"]
     ours = nam_file.to_nam(nam_file.to_model(nam_file.read_nam(tmp_path / "nam_condition_dsp.nam")))["config"]["condition_dsp"]
@@ -577,7 +575,7 @@ def _two_channel_wavenet() -> dict:
     layer = POST_HEAD_WAVENET["layers"][0]  # head_size 2
     data = nam_file.nam_body(build_model("WaveNet", {"layers": [{**layer, "head_size": 1}]}))
     data["config"]["layers"][0]["head"]["out_channels"] = 2
-    data["weights"] = [0.1] * wavenet_weight_count([layer])
+    data["weights"] = [0.1] * WaveNetSpec.from_config({"layers": [layer], "outputs": 2}).weight_count
     return data
 
 

@@ -8,7 +8,8 @@ import torch
 
 from ampcapture.core.errors import ConfigError
 from ampcapture.models import AmpModel, build_model
-from ampcapture.models.wavenet import KNOB_UNFOLDABLE_FILMS, forward_with_conv1d
+from ampcapture.models.wavenet import forward_with_conv1d
+from ampcapture.models.wavenet_spec import KNOB_UNFOLDABLE_FILMS
 from devtools import presets
 
 from conftest import (

@@ -24,8 +24,8 @@ import sqlalchemy
 import test_sweep
 from test_sweep import _sweep, _sweep_command, _sweep_env
 
+from ampcapture.studies import open_storage
 from ampcapture.sweep.study import INTERRUPTED, RUN_NAME
-from ampcapture.training.trial import open_storage
 from devtools.servers import joblib_workers, mlflow_server, postgres, postgres_installed, ray_head
 
 project = test_sweep.project  # the fixture: a folder with the tiny search (conf_extra/hparams_search/tiny.yaml)

@@ -82,15 +82,44 @@ def conf_dir() -> Path:
     return found.resolve()
 
 
-@functools.lru_cache(maxsize=1)
-def project_config() -> dict[str, Any]:
-    """conf/ composed with no overrides: the project's defaults, for the command line and the
-    tests (the DAG reads params.yaml instead)."""
+def composed(overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """conf/ composed by Hydra with `overrides`, interpolations resolved: the one way the project
+    composes its configuration (params.yaml is written from it, `project_config` is it without
+    overrides, a model preset is its `model` section)."""
+    return _composed(str(conf_dir()), tuple(overrides))
+
+
+@functools.lru_cache(maxsize=None)
+def _composed(folder: str, overrides: tuple[str, ...]) -> dict[str, Any]:
+    return OmegaConf.to_container(_compose(folder, list(overrides)), resolve=True)  # type: ignore[return-value]
+
+
+def _compose(folder: str | Path, overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return OmegaConf.to_container(hydra_compose("config"), resolve=True)  # type: ignore[return-value]
+    with initialize_config_dir(config_dir=str(Path(folder).resolve()), version_base=None):
+        config = hydra_compose("config", overrides=overrides)
+    OmegaConf.resolve(config)
+    return config
+
+
+def project_config() -> dict[str, Any]:
+    """conf/ composed with no overrides: the project's defaults, for the command line and the
+    tests (the DAG reads params.yaml instead)."""
+    return composed()
+
+
+def preset_names() -> list[str]:
+    """The model presets of conf/model/."""
+    return sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml"))
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The model preset conf/model/<name>.yaml as the configuration holds it: {name, architecture, config}."""
+    if name not in preset_names():
+        raise ConfigError("model", f"no preset {name!r} in {conf_dir() / 'model'}", f"use one of {', '.join(preset_names())}")
+    return composed((f"model={name}",))["model"]
 
 
 def defaults(cls: type[T], **overrides: Any) -> T:
@@ -99,10 +128,8 @@ def defaults(cls: type[T], **overrides: Any) -> T:
 
 
 def compose(conf_dir: str | Path = "conf", output: str | Path = "params.yaml", overrides: list[str] | None = None) -> None:
-    """Compose conf/ into params.yaml exactly as `dvc exp run` does (DVC's own function)."""
-    from dvc.utils.hydra import compose_and_dump
-
-    compose_and_dump(output, str(Path(conf_dir).resolve()), None, "config", str(Path.cwd()), overrides or [])
+    """Write conf/ composed with `overrides` to params.yaml, as `dvc exp run -S` writes it."""
+    Path(output).write_text(OmegaConf.to_yaml(_compose(conf_dir, overrides or [])), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from ampcapture.core.files import atomic_path, write_json
 from ampcapture.formats.aidax import drops_initial_state, to_aidax
 from ampcapture.formats.checkpoint import load_checkpoint
 from ampcapture.formats.nam import plugin_differences, to_nam, write_nam
-from ampcapture.models import LSTM, SlimmableContainer
 from ampcapture.runtime.load import load_model
 from ampcapture.tracking import register_export
 
@@ -72,37 +71,14 @@ def export_checkpoint(
     model = parametric if knob_tensor is None else parametric.at_knobs(knob_tensor)
     metrics = _read_json(checkpoint.parent / "metrics.json")
     capture = capture or metrics.get("capture") or out.stem
-    user = {k: v for k, v in (user or {}).items() if v is not None}
-    unknown = set(user) - set(USER_FIELDS)
-    if unknown:
-        raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
-    metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
-    if knobs:
-        metadata["training"]["ampcapture"].update(knobs=dict(knobs), knob_ranges=ranges)
-    report: dict[str, Any] = {
-        "capture": capture,
-        "checkpoint": str(checkpoint),
-        "architecture": type(model).__name__,
-        "preset": metrics.get("model"),
-        **model.describe(),
-        "sample_rate": model.sample_rate,
-        "validation_esr": metrics.get("validation_esr"),
-        "test_esr": metrics.get("test_esr"),
-        **({"selection": selection} if selection else {}),
-        **({"knobs": dict(knobs)} if knobs else {}),
-    }
-    if metrics.get("sizes") and "sizes" in report:  # an A2: each size's own ESRs by name (NAM's headline is the largest's, never a sum)
-        figures = [{k: s.get(k) for k in ("name", "validation_esr", "test_esr", "best_epoch")} for s in metrics["sizes"]]
-        report["sizes"] = [{**described, **own} for described, own in zip(report["sizes"], figures)]
-        metadata["training"]["ampcapture"]["sizes"] = figures
+    metadata, report = _metadata_and_report(model, checkpoint, metrics, capture, user, align_report, knobs, ranges, selection)
     check = check_audio if check_audio is not None else playing(settings.check_seconds, model.sample_rate, seed=0)
     # every size a player can pick (one but for a SlimmableContainer), by a size-control value in its range
-    sizes = list(parametric.sizes) if isinstance(parametric, SlimmableContainer) else [parametric]
-    controls = model.size_controls if isinstance(model, SlimmableContainer) else [None]
+    sizes, controls = parametric.parts, model.size_controls
     with torch.no_grad():
         references = [size.render(torch.from_numpy(np.asarray(check, dtype=np.float32)), knob_tensor).numpy() for size in sizes]
     with tempfile.TemporaryDirectory() as tmp:
-        if isinstance(model, LSTM) and model.skip:
+        if not model.has_nam_layout:
             report.update(nam=None, nam_note="GuitarML's skip LSTM has no .nam layout; see the AIDA-X file")
         else:
             nam = to_nam(model, metadata, settings.nam_version)
@@ -129,9 +105,38 @@ def export_checkpoint(
     return report
 
 
+def _metadata_and_report(model, checkpoint: Path, metrics: dict, capture: str, user, align_report, knobs, ranges, selection) -> tuple[dict, dict]:
+    """The `.nam`'s metadata (NAM's user fields and training metadata) and the export report's
+    figures: the model's, the run's ESRs (of an A2 each size's by name) and how it was chosen."""
+    user = {k: v for k, v in (user or {}).items() if v is not None}
+    unknown = set(user) - set(USER_FIELDS)
+    if unknown:
+        raise AmpCaptureError("export metadata", f"unknown field(s) {sorted(unknown)}", f"use {', '.join(USER_FIELDS)}")
+    metadata = {"name": capture, **user, "training": _training_metadata(metrics, align_report)}
+    if knobs:
+        metadata["training"]["ampcapture"].update(knobs=dict(knobs), knob_ranges=ranges)
+    report: dict[str, Any] = {
+        "capture": capture,
+        "checkpoint": str(checkpoint),
+        "architecture": model.architecture,
+        "preset": metrics.get("model"),
+        **model.describe(),
+        "sample_rate": model.sample_rate,
+        "validation_esr": metrics.get("validation_esr"),
+        "test_esr": metrics.get("test_esr"),
+        **({"selection": selection} if selection else {}),
+        **({"knobs": dict(knobs)} if knobs else {}),
+    }
+    if metrics.get("sizes") and "sizes" in report:  # an A2: each size's own ESRs by name (NAM's headline is the largest's, never a sum)
+        figures = [{k: s.get(k) for k in ("name", "validation_esr", "test_esr", "best_epoch")} for s in metrics["sizes"]]
+        report["sizes"] = [{**described, **own} for described, own in zip(report["sizes"], figures)]
+        metadata["training"]["ampcapture"]["sizes"] = figures
+    return metadata, report
+
+
 def _export_aidax(model, metadata, settings, check, path, report) -> Path | None:
     report.update(aidax=None)
-    if not (settings.aidax and isinstance(model, LSTM)):
+    if not (settings.aidax and model.has_aidax_layout):
         return None
     try:
         data = to_aidax(model, {"name": metadata["name"], "esr": report.get("validation_esr"), "source": "ampcapture"})

@@ -24,10 +24,10 @@ AIDAX_MAX_KNOBS = 2
 def to_aidax(model: AmpModel, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """The AIDA-X JSON of an LSTM. AIDA-X starts every stream from a zero state, so a trained
     initial state is not carried over (the export report says so)."""
-    if not isinstance(model, LSTM):
+    if not model.has_aidax_layout:
         raise AmpCaptureError(
             "model",
-            f"AIDA-X loads LSTM/GRU models, this one is a {type(model).__name__}",
+            f"AIDA-X loads LSTM/GRU models, this one is a {model.architecture}",
             "train an LSTM for AIDA-X (model=lstm_small or lstm_guitarml); the .nam file serves the NAM plugin",
         )
     if model.num_layers != 1 or model.hidden_size not in AIDAX_HIDDEN_SIZES:

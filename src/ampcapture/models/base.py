@@ -10,19 +10,84 @@ move. `at_knobs` folds a fixed setting into an ordinary model, which every playe
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
+from ampcapture.core.errors import ModelFileError
+
+# What a model class reads of a `.nam` dict: (its spec, its weights, its parts as (max_value,
+# part)), given the dict, where it is from, the channels it must output, its weights (float32,
+# checked finite) and the reader of a part (a whole `.nam` dict of its own).
+NamReading = tuple[Any, np.ndarray, list[tuple[float, Any]]]
+
 
 class AmpModel(nn.Module, abc.ABC):
-    """Maps input audio (batch, time) to output audio (batch, time - receptive_field + 1)."""
+    """Maps input audio (batch, time) to output audio (batch, time - receptive_field + 1).
 
+    Each architecture is a subclass with its `Spec` (a frozen dataclass built and checked once
+    from a config: `Spec.from_config`) and its `.nam` layout: `nam_config` writes the file's
+    config, `read_nam` reads it back (formats.nam does the rest of a file, the same for all).
+    models.ARCHITECTURES lists them by the name a `.nam` and a preset give."""
+
+    Spec: ClassVar[type]
+    architecture: ClassVar[str]  # its name in ARCHITECTURES, a preset and a .nam file
     eval_chunk = 1 << 17  # outputs per step when a whole region is evaluated
+    size_names: list[str] | None = None  # several sizes' names (a SlimmableContainer's)
 
     def __init__(self, sample_rate: int):
         super().__init__()
         self.sample_rate = int(sample_rate)
+
+    @classmethod
+    def bounded_spec(cls, config: dict[str, Any], where: Any) -> Any:
+        """The spec of a config from a file (a .nam's, a checkpoint's), its sizes bounded
+        (models.limits) before anything of the model is allocated."""
+        return cls.Spec.from_config(config)
+
+    # --- its .nam layout ---------------------------------------------------------------------
+
+    @property
+    def parts(self) -> list["AmpModel"]:
+        """The models a player can pick, smallest first: itself, but for a SlimmableContainer."""
+        return [self]
+
+    @property
+    def size_controls(self) -> list[float | None]:
+        """Per part, the lowest value of the player's size control that plays it (None: it has no size control)."""
+        return [None]
+
+    @property
+    def has_nam_layout(self) -> bool:
+        return True
+
+    @property
+    def has_aidax_layout(self) -> bool:
+        """Whether AIDA-X (RTNeural's JSON, formats.aidax) can hold it: LSTMs only."""
+        return False
+
+    def nam_config(self, version: str, body: Callable[["AmpModel"], dict[str, Any]]) -> dict[str, Any]:
+        """The `config` of its `.nam` in the layout of `version`; `body` writes a part's whole `.nam` dict."""
+        raise ModelFileError("model", f"{type(self).__name__} has no .nam layout", "export a WaveNet or an LSTM")
+
+    def nam_file_weights(self) -> torch.Tensor:
+        """The `weights` list of its `.nam` (what the config does not hold)."""
+        return self.nam_weights()
+
+    def beyond_legacy(self) -> list[str]:
+        """What of it only a .nam 0.7 holds (nothing: a 0.5 file holds it)."""
+        return []
+
+    def plugin_differences(self) -> list[str]:
+        """What of it NAM's plugin renders otherwise than neural-amp-modeler 0.13, which ampcapture follows."""
+        return []
+
+    @classmethod
+    def read_nam(cls, data: dict[str, Any], where: Any, outputs: int, weights: np.ndarray, read_part: Callable) -> NamReading:
+        raise ModelFileError(where, f"architecture {cls.architecture!r} has no .nam layout", "use a WaveNet, LSTM or SlimmableContainer .nam")
 
     @property
     @abc.abstractmethod

@@ -4,40 +4,61 @@ RTNeural / AIDA-X load."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
 import torch
 from torch import nn
 
-from ampcapture.core.errors import ConfigError
-from ampcapture.models.base import AmpModel, knob_slice
+from ampcapture.core.errors import ConfigError, ModelFileError
+from ampcapture.models import limits
+from ampcapture.models.base import AmpModel, NamReading, knob_slice
 from ampcapture.models.layout import lstm_layout, lstm_macs, lstm_prewarm_samples
 
 
-class LSTM(AmpModel):
-    def __init__(
-        self,
-        hidden_size: int = 16,
-        num_layers: int = 1,
-        skip: bool = False,
-        trainable_initial_state: bool = True,
-        warmup: int = 4096,
-        sample_rate: int = 48000,
-        knobs: int = 0,
-    ):
-        """`knobs`: knob values fed beside the sample as extra inputs, as GuitarML's parametric
-        LSTMs take them; a fixed setting folds into the first layer's bias (`at_knobs`)."""
-        super().__init__(sample_rate)
-        if hidden_size < 1 or num_layers < 1 or warmup < 0 or knobs < 0:
+@dataclass(frozen=True)
+class LSTMSpec:
+    """A stacked LSTM with a linear head: NAM's (a trained initial state) or GuitarML's (`skip`:
+    the input added to the output; no trained initial state). `warmup`: samples it runs on before
+    training scores it; `knobs`: knob values fed beside the sample, as GuitarML's parametric LSTMs
+    take them."""
+
+    hidden_size: int = 16
+    num_layers: int = 1
+    skip: bool = False
+    trainable_initial_state: bool = True
+    warmup: int = 4096
+    knobs: int = 0
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], where: str = "model.config") -> LSTMSpec:
+        unknown = set(config) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(where, f"does not fit LSTM (unexpected key {sorted(unknown)[0]!r})", "compare with the presets in conf/model/")
+        spec = cls(**config)
+        if spec.hidden_size < 1 or spec.num_layers < 1 or spec.warmup < 0 or spec.knobs < 0:
             raise ConfigError(
-                "model.config",
-                f"hidden_size={hidden_size}, num_layers={num_layers}, warmup={warmup}, knobs={knobs}",
+                where,
+                f"hidden_size={spec.hidden_size}, num_layers={spec.num_layers}, warmup={spec.warmup}, knobs={spec.knobs}",
                 "use hidden_size >= 1, num_layers >= 1, warmup >= 0, knobs >= 0",
             )
-        self.hidden_size, self.num_layers, self.skip, self.warmup, self.knobs = hidden_size, num_layers, skip, warmup, knobs
-        self.trainable_initial_state = trainable_initial_state
+        return spec
+
+
+class LSTM(AmpModel):
+    Spec, architecture = LSTMSpec, "LSTM"
+
+    def __init__(self, spec: LSTMSpec = LSTMSpec(), sample_rate: int = 48000):
+        """A fixed setting of a parametric LSTM's knobs folds into its first layer's bias (`at_knobs`)."""
+        super().__init__(sample_rate)
+        self.spec = spec
+        hidden_size, num_layers, knobs = spec.hidden_size, spec.num_layers, spec.knobs
+        self.hidden_size, self.num_layers, self.skip, self.warmup, self.knobs = hidden_size, num_layers, spec.skip, spec.warmup, knobs
+        self.trainable_initial_state = spec.trainable_initial_state
         self.core = nn.LSTM(1 + knobs, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
         initial = torch.zeros(num_layers, hidden_size)
-        if trainable_initial_state:
+        if spec.trainable_initial_state:
             self.initial_hidden, self.initial_cell = nn.Parameter(initial.clone()), nn.Parameter(initial.clone())
         else:
             self.register_buffer("initial_hidden", initial.clone())
@@ -100,7 +121,7 @@ class LSTM(AmpModel):
         sample's input weights, and its knob weights times the values join its bias."""
         if not self.knobs:
             return super().at_knobs(values)
-        plain = LSTM(self.hidden_size, self.num_layers, self.skip, self.trainable_initial_state, self.warmup, self.sample_rate)
+        plain = LSTM(replace(self.spec, knobs=0), self.sample_rate)
         state = {k: v.clone() for k, v in self.state_dict().items()}
         w = state["core.weight_ih_l0"]
         state["core.bias_ih_l0"] += w[:, 1:] @ values.to(w)
@@ -135,6 +156,40 @@ class LSTM(AmpModel):
             self.initial_cell[layer] = weights[at.cell]
         self.head.weight.copy_(weights[head_w].view(1, -1))
         self.head.bias.copy_(weights[head_b])
+
+    @classmethod
+    def bounded_spec(cls, config: dict[str, Any], where: Any) -> LSTMSpec:
+        limits.check_lstm(config, where)
+        return LSTMSpec.from_config(config)
+
+    @property
+    def has_nam_layout(self) -> bool:
+        return not self.skip
+
+    @property
+    def has_aidax_layout(self) -> bool:
+        return True
+
+    def nam_config(self, version: str, body) -> dict[str, Any]:
+        if self.skip:
+            raise ModelFileError(
+                "model",
+                "this LSTM adds its input to its output (GuitarML's skip), which .nam cannot express",
+                "export it for AIDA-X (--aidax), or train lstm_small / lstm_medium for the NAM plugin",
+            )
+        return {"input_size": 1, "hidden_size": self.hidden_size, "num_layers": self.num_layers}
+
+    @classmethod
+    def read_nam(cls, data, where, outputs, weights, read_part) -> NamReading:
+        config = {k: data["config"][k] for k in ("hidden_size", "num_layers")}
+        limits.check_lstm(config, where)
+        if data["config"].get("input_size", 1) != 1:
+            raise ModelFileError(where, "has a conditioned LSTM (input_size > 1, knobs)", "use a model without knob inputs")
+        expected = lstm_layout(config["hidden_size"], config["num_layers"])[3]
+        if weights.size != expected:
+            problem = f"weights do not fit the config: it needs {expected}, the file has {weights.size}"
+            raise ModelFileError(where, problem, "the file is damaged; export it again")
+        return LSTMSpec(**config), weights, []
 
     def macs_per_sample(self) -> int:
         return lstm_macs(self.hidden_size, self.num_layers)

@@ -19,31 +19,15 @@ Outputs whose history crosses from one window into the next are computed and dro
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from ampcapture.core.errors import ConfigError
-from ampcapture.models import layout
-from ampcapture.models.base import AmpModel, knob_columns
-from ampcapture.models.layout import (
-    ACTIVATION_PARAMETERS,
-    ACTIVATIONS,
-    FILM_POSITIONS,
-    GATING_MODES,
-    activation_name,
-    activation_parameters,
-    activation_specs,
-    array_receptive_field,
-    film_channels,
-    films,
-    gating_modes,
-    kernel_sizes,
-    post_head_blocks,
-    wavenet_macs,
-    wavenet_receptive_field,
-)
+from ampcapture.models import limits, wavenet_nam
+from ampcapture.models.base import AmpModel, NamReading, knob_columns
+from ampcapture.models.wavenet_spec import Activation, ArraySpec, LayerSpec, PostHeadSpec, WaveNetSpec
 
 
 class _Softsigmoid(nn.Module):
@@ -84,9 +68,9 @@ class _PReLU(nn.Module):
 _ACTIVATION_MODULES = {"Softsigmoid": _Softsigmoid, "LeakyHardtanh": _LeakyHardtanh}
 
 
-def _activation(spec: str | dict[str, Any], channels: int) -> nn.Module:
-    """An activation module of a config's spec (a name or {name, parameters}) for `channels`."""
-    name, parameters = activation_name(spec), activation_parameters(spec)
+def _activation(activation: Activation, channels: int) -> nn.Module:
+    """The module of an activation for `channels`."""
+    name, parameters = activation.name, activation.parameters
     if name == "PReLU":
         return _PReLU(parameters, channels)
     return _ACTIVATION_MODULES[name](**parameters) if name in _ACTIVATION_MODULES else getattr(nn, name)(**parameters)
@@ -96,34 +80,24 @@ class _Layer(nn.Module):
     """The weights of one layer; `_ColumnLayer` does its arithmetic (`_plain_columns` for a
     layer with a head 1x1 or without a layer 1x1, which NAM 0.13 files may have)."""
 
-    def __init__(
-        self,
-        channels: int,
-        condition_size: int,
-        kernel_size: int,
-        dilation: int,
-        activation: str | dict[str, Any],
-        gating: str,
-        secondary: str | dict[str, Any],
-        bottleneck: int,
-        head1x1: int,
-        layer1x1: bool,
-        films: dict[str, tuple[int, bool]],
-    ):
+    def __init__(self, array: ArraySpec, layer: LayerSpec, condition_size: int):
+        """`condition_size`: the array's, and a parametric model's knobs."""
         super().__init__()
-        mid = bottleneck if gating == "none" else 2 * bottleneck
-        self.channels, self.bottleneck, self.gating, self.dilation = channels, bottleneck, gating, dilation
-        # registered in NAM's weight order (models.layout.wavenet_blocks)
-        self.conv = nn.Conv1d(channels, mid, kernel_size, dilation=dilation)
+        b, channels = array.mid_channels, array.channels
+        mid = 2 * b if layer.paired else b
+        self.channels, self.bottleneck, self.gating, self.dilation = channels, b, layer.gating, layer.dilation
+        # registered in NAM's weight order (WaveNetSpec.blocks)
+        self.conv = nn.Conv1d(channels, mid, layer.kernel_size, dilation=layer.dilation)
         self.input_mixer = nn.Conv1d(condition_size, mid, 1, bias=False)
-        self.activation = _activation(activation, bottleneck)
-        self.secondary = None if gating == "none" else _activation(secondary, bottleneck)
-        self.layer1x1 = nn.Conv1d(bottleneck, channels, 1) if layer1x1 else None
-        self.head1x1 = nn.Conv1d(bottleneck, head1x1, 1) if head1x1 else None
+        self.activation = _activation(layer.activation, b)
+        self.secondary = _activation(layer.secondary, b) if layer.paired else None
+        self.layer1x1 = nn.Conv1d(b, channels, 1) if array.layer1x1 else None
+        self.head1x1 = nn.Conv1d(b, array.head1x1, 1) if array.head1x1 else None
         # FiLM at a position: scale (and shift) the signal there by a 1x1 of the condition
-        self.films = nn.ModuleDict({p: nn.Conv1d(condition_size, (2 if shift else 1) * c, 1) for p, (c, shift) in films.items()})
+        films = {p: nn.Conv1d(condition_size, (2 if shift else 1) * array.film_channels(p, layer), 1) for p, shift in array.films}
+        self.films = nn.ModuleDict(films)
         # tanh's derivative comes from its output, so no pre-activation is kept for the backward
-        self.plain_tanh = activation == "Tanh" and gating == "none"
+        self.plain_tanh = layer.activation == Activation("Tanh") and not layer.paired
 
     def post_activation(self, z: torch.Tensor) -> torch.Tensor:
         """z: (mid, n) channels first -> (bottleneck, n)."""
@@ -231,41 +205,12 @@ class _ColumnLayer(torch.autograd.Function):
 
 
 class _LayerArray(nn.Module):
-    def __init__(
-        self,
-        input_size: int,
-        condition_size: int,
-        head_size: int,
-        channels: int,
-        kernel_size: int | list[int],
-        dilations: list[int],
-        activation: str | dict | list[str | dict] = "Tanh",
-        gated: bool | str | list[bool | str] = False,
-        head_bias: bool = True,
-        head_kernel_size: int = 1,
-        secondary_activation: str | dict | list[str | dict] = "Sigmoid",
-        bottleneck: int | None = None,
-        head1x1: int = 0,
-        layer1x1: bool = True,
-        film: dict[str, dict[str, bool]] | None = None,
-    ):
+    def __init__(self, array: ArraySpec, knobs: int = 0):
         super().__init__()
-        self.rechannel = nn.Conv1d(input_size, channels, 1, bias=False)
-        shape = dict(channels=channels, kernel_size=kernel_size, dilations=dilations, head_kernel_size=head_kernel_size, activation=activation)
-        shape.update(gated=gated, secondary_activation=secondary_activation, bottleneck=bottleneck, head1x1=head1x1)
-        b = layout.bottleneck(shape)
-        shape.update(condition_size=condition_size, film=film)
-
-        def layer(k, d, a, g, s):
-            films_here = {p: (film_channels(shape, p, g), shift) for p, shift in films(shape).items()}
-            return _Layer(channels, condition_size, k, d, a, g, s, b, head1x1, layer1x1, films_here)
-
-        self.layers = nn.ModuleList(
-            layer(*spec)
-            for spec in zip(kernel_sizes(shape), dilations, activation_specs(shape), gating_modes(shape), activation_specs(shape, "secondary_activation"))
-        )
-        self.head_rechannel = nn.Conv1d(layout.head_channels(shape), head_size, head_kernel_size, bias=head_bias)
-        self.receptive_field = array_receptive_field(shape)
+        self.rechannel = nn.Conv1d(array.input_size, array.channels, 1, bias=False)
+        self.layers = nn.ModuleList(_Layer(array, layer, array.condition_size + knobs) for layer in array.layers)
+        self.head_rechannel = nn.Conv1d(array.head_channels, array.head_size, array.head_kernel_size, bias=array.head_bias)
+        self.receptive_field = array.receptive_field
 
     def forward(self, x, condition, head=None):
         """Columns in, columns out: (head rechannelled, residual stream), both as long as the
@@ -286,10 +231,10 @@ class _PostHead(nn.Module):
     """NAM 0.13's post-head, after head_scale: blocks of an activation then a convolution (with
     a bias) of its own taps, on columns like the layers."""
 
-    def __init__(self, post_head: dict[str, Any], in_channels: int):
+    def __init__(self, post_head: PostHeadSpec, in_channels: int):
         super().__init__()
-        self.activation = _activation(post_head["activation"], 1)
-        self.convs = nn.ModuleList(nn.Conv1d(cin, cout, k) for cin, cout, k in post_head_blocks(post_head, in_channels))
+        self.activation = _activation(post_head.activation, 1)
+        self.convs = nn.ModuleList(nn.Conv1d(cin, cout, k) for cin, cout, k in post_head.blocks(in_channels))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
@@ -301,49 +246,67 @@ class _PostHead(nn.Module):
         return y
 
 
-# FiLMs that scale the input mixer's knob columns or the dilated conv's bias (where a setting
-# folds them) by the signal
-KNOB_UNFOLDABLE_FILMS = ("input_mixin_pre", "input_mixin_post", "conv_post")
-
-
 class WaveNet(AmpModel):
-    """`condition_dsp` (NAM 0.13): a WaveNet config ({layers, head_scale[, post_head]}) whose
-    output channels, instead of the input sample, condition every layer (their condition_size)."""
+    """NAM's WaveNet of a `WaveNetSpec`; a condition DSP is a WaveNet of its own whose outputs
+    condition every layer, and a parametric model's knobs join every layer's condition (its
+    input mixer and FiLMs), so that a fixed setting folds exactly into their biases (`at_knobs`)."""
 
-    def __init__(
-        self,
-        layers: list[dict[str, Any]],
-        head_scale: float = 0.02,
-        sample_rate: int = 48000,
-        post_head: dict[str, Any] | None = None,
-        condition_dsp: dict[str, Any] | None = None,
-        outputs: int = 1,
-        knobs: int = 0,
-    ):
-        """`knobs`: knob values that join the input sample in every layer's condition (its input
-        mixer and FiLMs), so that a fixed setting folds exactly into their biases (`at_knobs`)."""
+    Spec, architecture = WaveNetSpec, "WaveNet"
+
+    def __init__(self, spec: WaveNetSpec, sample_rate: int = 48000):
         super().__init__(sample_rate)
-        _validate(layers, post_head, outputs, condition_dsp)
-        if knobs < 0 or (knobs and condition_dsp):
-            raise ConfigError("model.config.knobs", f"is {knobs}", "use knobs >= 0, and no condition_dsp with knobs")
-        unfoldable = sorted({p for c in layers for p in films(c) if p in KNOB_UNFOLDABLE_FILMS}) if knobs else []
-        if unfoldable:
-            # they scale the knobs' share of the mixer (or the bias it folds into) by the signal
-            problem = f"have a {unfoldable[0]} FiLM, which a knob setting cannot fold through"
-            raise ConfigError("model.config.layers", problem, "drop it, or train without knobs")
-        self.layers_config = [dict(c) for c in layers]
-        self.post_head_config = dict(post_head) if post_head else None
-        self.head_scale, self.knobs, self.output_channels = float(head_scale), int(knobs), outputs
+        self.spec = spec
+        self.head_scale, self.knobs, self.output_channels = spec.head_scale, spec.knobs, spec.outputs
         # its weights follow the model's own in `nam_weights` (a .nam keeps them in the config)
-        self.condition_dsp = WaveNet(**condition_dsp, sample_rate=sample_rate, outputs=layers[0]["condition_size"]) if condition_dsp else None
-        self.arrays = nn.ModuleList(_LayerArray(**{**c, "condition_size": c["condition_size"] + self.knobs}) for c in self.layers_config)
-        self.post_head = _PostHead(post_head, layers[-1]["head_size"]) if post_head else None
+        self.condition_dsp = WaveNet(spec.condition_dsp, sample_rate) if spec.condition_dsp else None
+        self.arrays = nn.ModuleList(_LayerArray(array, spec.knobs) for array in spec.arrays)
+        self.post_head = _PostHead(spec.post_head, spec.arrays[-1].head_size) if spec.post_head else None
         self.reset()
 
     @property
     def receptive_field(self) -> int:
-        dsp = self.condition_dsp.receptive_field - 1 if self.condition_dsp is not None else 0
-        return wavenet_receptive_field(self.layers_config, self.post_head_config) + dsp
+        return self.spec.total_receptive_field
+
+    @classmethod
+    def bounded_spec(cls, config: dict[str, Any], where: Any) -> WaveNetSpec:
+        limits.check_wavenet_config(config, where)
+        spec = WaveNetSpec.from_config(config)
+        limits.check_wavenet(spec, where)
+        return spec
+
+    def nam_config(self, version: str, body) -> dict[str, Any]:
+        config = wavenet_nam.nam_config(self.spec, self.head_scale, version)
+        if self.condition_dsp is not None:  # a whole .nam of its own, as NAM writes it
+            dsp = self.condition_dsp
+            weights = dsp.nam_weights().cpu().tolist()
+            config["condition_dsp"] = {
+                "version": version,
+                "metadata": {},
+                "architecture": "WaveNet",
+                "config": dsp.nam_config(version, body),
+                "weights": weights,
+            }
+            config["condition_dsp"]["sample_rate"] = float(self.sample_rate)
+        return config
+
+    def nam_file_weights(self) -> torch.Tensor:
+        """Its own weights: the condition DSP's are in the config."""
+        return self.nam_weights()[: self.spec.weight_count]
+
+    def beyond_legacy(self) -> list[str]:
+        return wavenet_nam.beyond_legacy(self.spec)
+
+    def plugin_differences(self) -> list[str]:
+        return wavenet_nam.plugin_differences(self.spec)
+
+    @classmethod
+    def read_nam(cls, data, where, outputs, weights, read_part) -> NamReading:
+        def dsp(part, at, channels):
+            read = read_part(part, at, channels)
+            return read.spec, read.weights
+
+        spec, weights = wavenet_nam.read(data, where, outputs, weights, dsp)
+        return spec, weights, []
 
     def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, time) -> (batch, time - receptive_field + 1): 'valid' outputs only. Under
@@ -375,7 +338,7 @@ class WaveNet(AmpModel):
         return head[:, skip:]
 
     def macs_per_sample(self) -> int:
-        return wavenet_macs(self.layers_config, self.post_head_config)
+        return self.spec.macs
 
     @torch.no_grad()
     def at_knobs(self, values: torch.Tensor) -> "WaveNet":
@@ -385,7 +348,7 @@ class WaveNet(AmpModel):
         if not self.knobs:
             return super().at_knobs(values)
         values = values.to(self.arrays[0].rechannel.weight)
-        plain = WaveNet(self.layers_config, self.head_scale, self.sample_rate, self.post_head_config, outputs=self.output_channels)
+        plain = WaveNet(replace(self.spec, knobs=0, head_scale=self.head_scale), self.sample_rate)
         state = {k: v.clone() for k, v in self.state_dict().items()}
         for name, module in self.named_modules():
             if isinstance(module, _Layer):
@@ -402,7 +365,7 @@ class WaveNet(AmpModel):
     def nam_weights(self) -> torch.Tensor:
         """Per array the input rechannel, per layer the dilated conv (weight, bias), the input
         mixer and the 1x1 (weight, bias), then the head rechannel; the post-head's convolutions;
-        head_scale (`models.layout.wavenet_blocks`); then the condition DSP's, which a .nam
+        head_scale (`WaveNetSpec.blocks`); then the condition DSP's, which a .nam
         keeps in the config instead."""
         own = torch.cat([p.detach().float().flatten() for p in self._own_parameters()] + [torch.tensor([self.head_scale])])
         return own if self.condition_dsp is None else torch.cat([own, self.condition_dsp.nam_weights()])
@@ -476,91 +439,3 @@ def _conv1d_outputs(model: WaveNet, x: torch.Tensor, knobs: torch.Tensor | None 
     for conv in model.post_head.convs if model.post_head is not None else []:
         head = F.conv1d(model.post_head.activation(head), conv.weight, conv.bias)
     return head[..., skip:]
-
-
-def _validate(layers: list[dict[str, Any]], post_head: dict[str, Any] | None, outputs: int, condition_dsp: dict[str, Any] | None) -> None:
-    if not layers:
-        raise ConfigError("model.config.layers", "needs at least one layer array", "see conf/model/wavenet_standard.yaml")
-    for i, c in enumerate(layers):
-        where = f"model.config.layers[{i}]"
-        for key in ("kernel_size", "activation", "gated", "secondary_activation"):
-            v = c.get(key)
-            if isinstance(v, (list, tuple)) and len(v) != len(c.get("dilations") or []):
-                raise ConfigError(f"{where}.{key}", f"has {len(v)} values for {len(c.get('dilations') or [])} dilations", "give one value, or one per dilation")
-        k = c.get("kernel_size", 0)
-        smallest = min(k) if isinstance(k, (list, tuple)) and k else k
-        if not c.get("dilations") or min(c["dilations"]) < 1 or smallest < 1 or c.get("channels", 0) < 1 or c.get("head_kernel_size", 1) < 1:
-            raise ConfigError(where, "needs channels >= 1, kernel_size >= 1, head_kernel_size >= 1 and dilations >= 1", "see conf/model/wavenet_standard.yaml")
-        for key in ("activation", "secondary_activation"):
-            for spec in activation_specs(c, key):
-                _validate_activation(spec, layout.bottleneck(c), f"{where}.{key}")
-        unknown = [g for g in gating_modes(c) if g not in GATING_MODES]
-        if unknown:
-            raise ConfigError(f"{where}.gated", f"unknown gating {unknown[0]!r}", "use false (none), true (gated) or blended")
-        if (c.get("bottleneck") is not None and int(c["bottleneck"]) < 1) or layout.head1x1(c) < 0:
-            raise ConfigError(where, "needs bottleneck >= 1 and head1x1 >= 0 (0: none)", "leave them out for NAM's standard layer")
-        given = c.get("film") or {}
-        unknown = [p for p in given if p not in FILM_POSITIONS] if isinstance(given, dict) else [given]
-        if unknown or not all(v is None or isinstance(v, dict) for v in given.values()):
-            fix = f"give {{position: {{shift: true|false}}}}, positions from {FILM_POSITIONS}"
-            raise ConfigError(f"{where}.film", f"has {unknown[0] if unknown else given!r}", fix)
-        needs = {"layer1x1_post": layout.has_layer1x1(c), "head1x1_post": layout.head1x1(c) > 0}
-        missing = [p for p in films(c) if not needs.get(p, True)]
-        if missing:
-            part = missing[0].removesuffix("_post")
-            raise ConfigError(
-                f"{where}.film.{missing[0]}", f"modulates the output of a {part} this layer array does not have", f"drop it, or give the array a {part}"
-            )
-        if not layout.has_layer1x1(c) and layout.bottleneck(c) != c["channels"]:
-            why = "a layer without a 1x1 adds its activations to the residual stream, so bottleneck must equal channels"
-            raise ConfigError(f"{where}.layer1x1", why, "set layer1x1: true")
-        if i > 0:
-            prev = layers[i - 1]
-            if c["input_size"] != prev["channels"] or layout.head_channels(c) != prev["head_size"]:
-                raise ConfigError(
-                    where,
-                    f"input_size must equal the previous array's channels ({prev['channels']}) and the head sum's channels (head1x1, else"
-                    f" bottleneck, else channels) its head_size ({prev['head_size']})",
-                    "chain the arrays as NAM's presets do",
-                )
-    if post_head:
-        keys = {"channels", "activation", "out_channels", "kernel_sizes"}
-        if not isinstance(post_head, dict) or set(post_head) != keys:
-            raise ConfigError("model.config.post_head", f"needs exactly {sorted(keys)}", "see NAM 0.13's WaveNet head")
-        _validate_activation(post_head["activation"], None, "model.config.post_head.activation")
-        if post_head["out_channels"] != outputs or post_head["channels"] < 1 or not post_head["kernel_sizes"] or min(post_head["kernel_sizes"]) < 1:
-            raise ConfigError(
-                "model.config.post_head",
-                f"needs out_channels {outputs}, channels >= 1 and kernel_sizes >= 1",
-                "e.g. {channels: 4, activation: Tanh, out_channels: 1, kernel_sizes: [3, 1]}",
-            )
-    elif layers[-1]["head_size"] != outputs:
-        raise ConfigError(
-            f"model.config.layers[{len(layers) - 1}].head_size",
-            f"the last array must output {outputs} channel(s)",
-            f"set head_size: {outputs} (or add a post_head)",
-        )
-    conditions = {c["condition_size"] for c in layers}
-    if condition_dsp is None and conditions != {1}:
-        raise ConfigError(
-            "model.config.layers", f"have condition_size {sorted(conditions)}: the input sample is one channel", "set condition_size: 1, or add a condition_dsp"
-        )
-    if condition_dsp is not None and (len(conditions) != 1 or not isinstance(condition_dsp, dict) or condition_dsp.get("condition_dsp")):
-        raise ConfigError(
-            "model.config.condition_dsp", "needs one condition_size for all arrays and no condition DSP of its own", "see NAM 0.13's condition_dsp"
-        )
-
-
-def _validate_activation(spec: Any, channels: int | None, where: str) -> None:
-    """A name, or {name, parameters} with parameters it takes; per-channel PReLU slopes, one per
-    channel (`channels`; None: where they cannot be given)."""
-    name = spec.get("name") if isinstance(spec, dict) else spec
-    if name not in ACTIVATIONS:
-        raise ConfigError(where, f"unknown activation {name!r}", f"use one of {sorted(ACTIVATIONS)}")
-    takes = set(ACTIVATION_PARAMETERS.get(name, {})) | ({"negative_slopes"} if name == "PReLU" and channels else set())
-    given = set(spec) - {"name"} if isinstance(spec, dict) else set()
-    if given - takes:
-        raise ConfigError(where, f"{name} takes no {sorted(given - takes)[0]!r}", f"its parameters: {sorted(takes) or 'none'}")
-    slopes = spec.get("negative_slopes") if isinstance(spec, dict) else None
-    if slopes is not None and (not isinstance(slopes, (list, tuple)) or len(slopes) != channels):
-        raise ConfigError(where, f"has {len(slopes) if isinstance(slopes, (list, tuple)) else slopes!r} PReLU slopes", f"give one per channel ({channels})")

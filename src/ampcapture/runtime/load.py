@@ -7,14 +7,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ampcapture.capture.knobs import knob_inputs
 from ampcapture.core.errors import ModelFileError
 from ampcapture.formats.checkpoint import load_checkpoint
-from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, read_nam_dict, submodel
-from ampcapture.models import LSTM, AmpModel
-from ampcapture.runtime.engine import Engine, LSTMEngine, WaveNetEngine
+from ampcapture.formats.nam import CONTAINER, NamModel, nam_body, read_nam, read_nam_dict, submodel, to_model
+from ampcapture.models import AmpModel
+from ampcapture.runtime.engine import Engine, TorchEngine
+from ampcapture.runtime.lstm_engine import LSTMEngine
+from ampcapture.runtime.wavenet_engine import WaveNetEngine
+
+# The compiled engines, by architecture; any other plays through its torch model.
+ENGINES = {"WaveNet": WaveNetEngine, "LSTM": LSTMEngine}
 
 
 @dataclass
@@ -46,20 +52,22 @@ class LoadedModel:
         }
 
 
-def engine_for(nam: dict[str, Any]) -> Engine:
-    """The real-time engine of a read `.nam` dict (of a container, its largest size)."""
+def engine_for(nam: NamModel) -> Engine:
+    """The real-time engine of a read `.nam` (of a container, its largest size)."""
     nam, _ = submodel(nam)
-    if nam["architecture"] == "WaveNet":
-        return WaveNetEngine(nam["config"], nam["weights"], nam["sample_rate"])
-    return LSTMEngine(nam["config"], nam["weights"], nam["sample_rate"])
+    if nam.architecture in ENGINES:
+        return ENGINES[nam.architecture](nam.spec, nam.weights, nam.sample_rate)
+    return TorchEngine(to_model(nam))
 
 
 def engine_for_model(model: AmpModel) -> Engine:
-    """The real-time engine of one of our models (also GuitarML's skip LSTM, which .nam lacks)."""
-    if isinstance(model, LSTM) and model.skip:
-        config = {"hidden_size": model.hidden_size, "num_layers": model.num_layers}
-        return LSTMEngine(config, model.nam_weights().numpy(), model.sample_rate, skip=True)
-    return engine_for(read_nam_dict(nam_body(model), "model"))
+    """The real-time engine of one of our models (of a container, its largest size), also of
+    one that .nam cannot hold (GuitarML's skip LSTM), from its spec and weights as a file holds them."""
+    played = model.parts[-1]
+    if played.architecture in ENGINES:
+        weights = np.asarray(played.nam_weights().detach().cpu().numpy(), np.float32)
+        return ENGINES[played.architecture](played.spec, weights, float(played.sample_rate))
+    return TorchEngine(played)
 
 
 def load_model(path: str | Path, size: float | None = None, knobs: dict[str, tuple[float, float]] | None = None) -> LoadedModel:
@@ -69,25 +77,29 @@ def load_model(path: str | Path, size: float | None = None, knobs: dict[str, tup
     path = Path(path)
     if path.suffix == ".nam":
         knob_inputs(None, knobs or {})  # refuses knobs
-        return _loaded(path, "nam", read_nam(path), None, size)
+        return _loaded_nam(path, read_nam(path), size)
     if path.suffix == ".ckpt":
         parametric, ranges = load_checkpoint(path)
         values = knob_inputs(ranges, knobs or {})
         model = parametric if values is None else parametric.at_knobs(torch.from_numpy(values))
-        nam = None if isinstance(model, LSTM) and model.skip else read_nam_dict(nam_body(model), path)  # skip LSTM: no .nam layout
-        loaded = _loaded(path, "checkpoint", nam, model, size)
+        loaded = _loaded(path, "checkpoint", model, size)
         return loaded if ranges is None else replace(loaded, knob_ranges=ranges, parametric=parametric)
     raise ModelFileError(path, f"unsupported model file type {path.suffix!r}", "give a .nam file or a .ckpt checkpoint")
 
 
-def _loaded(path: Path, kind: str, nam: dict[str, Any] | None, model: AmpModel | None, size: float | None) -> LoadedModel:
-    """The size `size` plays of a read `.nam` dict (and of its torch model, for a checkpoint)."""
-    if nam is None:
-        submodel({"architecture": type(model).__name__}, size)  # refuses a size
-        return LoadedModel(path, kind, engine_for_model(model), model, type(model).__name__, model.sample_rate, {})
+def _loaded_nam(path: Path, nam: NamModel, size: float | None, kind: str = "nam") -> LoadedModel:
+    """The size `size` plays of a read `.nam`."""
     played, index = submodel(nam, size)
-    sizes = None if index is None else [s["max_value"] for s in nam["config"]["submodels"]]
-    if index is not None and model is not None:
-        model = model.sizes[index]
-    metadata = {**nam["metadata"], **played["metadata"]}
-    return LoadedModel(path, kind, engine_for(played), model, played["architecture"], int(round(played["sample_rate"])), metadata, sizes, index)
+    sizes = None if index is None else [v for v, _ in nam.parts]
+    metadata = {**nam.metadata, **played.metadata}
+    return LoadedModel(path, kind, engine_for(played), None, played.architecture, int(round(played.sample_rate)), metadata, sizes, index)
+
+
+def _loaded(path: Path, kind: str, model: AmpModel, size: float | None) -> LoadedModel:
+    """The size `size` plays of one of our models (a checkpoint's), as its `.nam` would play."""
+    if not model.has_nam_layout:  # GuitarML's skip LSTM: its engine from its spec
+        if size is not None:
+            raise ModelFileError("--size", f"this {model.architecture} model has one size", f"--size picks a submodel of a {CONTAINER} (e.g. an A2 model)")
+        return LoadedModel(path, kind, engine_for_model(model), model, model.architecture, model.sample_rate, {})
+    loaded = _loaded_nam(path, read_nam_dict(nam_body(model), path), size, kind)
+    return replace(loaded, model=model.parts[loaded.submodel or 0])

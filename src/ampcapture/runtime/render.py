@@ -163,7 +163,7 @@ def _stream_player(model, info):
 
 def _ramp_player(model, knobs, info):
     """A parametric model with moving knobs: the take whole through its torch model."""
-    ramped = model.parametric if model.submodel is None else model.parametric.sizes[model.submodel]
+    ramped = model.parametric.parts[model.submodel or 0]
 
     def play(src: sf.SoundFile):
         audio = read_audio(info.name)

@@ -13,7 +13,10 @@ def study_plots(study, objectives: list[str], folder: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as oplt
+
+    from ampcapture import studies
+
+    oplt = studies.study_plots()
 
     multi = len(study.directions) > 1
     makers = (

@@ -15,15 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState
-
-from ampcapture import tracking
+from ampcapture import studies, tracking
 from ampcapture.core.errors import ConfigError
 from ampcapture.core.files import atomic_dir
+from ampcapture.studies import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution, TrialState
 from ampcapture.training.runs import MARKER, remove_run
-from ampcapture.training.trial import absolute
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # Trial attributes the sweeper keeps in the study (and PRUNER, the study's pruner: ampcapture.training.trial).
@@ -104,36 +100,36 @@ def _dotted(params: dict[str, Any], prefix: str = ""):
             yield f"{prefix}{key}", str(value)
 
 
-def finished_count(study: optuna.Study) -> int:
+def finished_count(study: studies.Study) -> int:
     """Trials that count towards n_trials: done, pruned or failed, but not the ones cut off by
     a killed sweep (those are queued again)."""
     return sum(t.state in FINISHED and not t.user_attrs.get(INTERRUPTED) for t in study.get_trials(deepcopy=False))
 
 
-def requeue_interrupted(study: optuna.Study, say=print) -> None:
+def requeue_interrupted(study: studies.Study, say=print) -> None:
     """A trial still RUNNING when the sweep starts was cut off by a killed sweep: queue it again."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         requeue(study, trial, say)
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial, say=print, why: str = "was interrupted") -> None:
+def requeue(study: studies.Study, trial: studies.FrozenTrial | studies.Trial, say=print, why: str = "was interrupted") -> None:
     """Mark a cut-off trial failed and interrupted (it does not count) and queue its parameters
     again under the same run name, so its training resumes from its last checkpoint. A trial cut
     off MAX_REQUEUES times (a worker that dies of it: out of memory, say) stays failed."""
     run_name = trial.user_attrs.get(RUN_NAME)
     tries = 1 + sum(t.user_attrs.get(INTERRUPTED, False) and t.user_attrs.get(RUN_NAME) == run_name for t in study.get_trials(deepcopy=False))
     if tries > MAX_REQUEUES:
-        study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker was lost {tries} times")
+        studies.set_stored_attr(study, trial, "error", f"its worker was lost {tries} times")
         study.tell(trial.number, state=TrialState.FAIL)
         say(f"trial {trial.number} {why}, {tries} times: recorded as failed")
         return
-    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # no public API for another's trial
+    studies.set_stored_attr(study, trial, INTERRUPTED, True)
     study.tell(trial.number, state=TrialState.FAIL)
     study.enqueue_trial(trial.params, user_attrs={RUN_NAME: run_name})
     say(f"trial {trial.number} {why}: queued again, it resumes from its last checkpoint")
 
 
-def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def trial_row(trial: studies.FrozenTrial) -> dict[str, Any]:
     return {
         "number": trial.number,
         "state": trial.state.name,
@@ -145,7 +141,7 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     }
 
 
-def study_report(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
+def study_report(study: studies.Study, objectives: list[str]) -> dict[str, Any]:
     """Every trial, the best one (single objective) and the Pareto front (any)."""
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(INTERRUPTED)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -166,12 +162,12 @@ def study_report(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     return report
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+def best_trial(study: studies.Study) -> studies.FrozenTrial | None:
     """The single-objective best, or on a Pareto front the trial with the lowest first objective."""
     front = list(study.best_trials) if any(t.state == TrialState.COMPLETE for t in study.trials) else []
     if not front:
         return None
-    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
+    sign = 1 if study.directions[0] == studies.StudyDirection.MINIMIZE else -1
     return min(front, key=lambda t: sign * t.values[0])
 
 
@@ -195,4 +191,4 @@ def publish_best(run_dir: Path, best_dir: Path, logger_settings=None, mlflow_run
 def study_key(storage: Any, name: str) -> str:
     """One study's identity, for the lock that keeps two sweeps of it from running at once (a
     relative file made absolute: two projects' `sqlite:///optuna.db` are different studies)."""
-    return f"{absolute(storage)} {name}"
+    return f"{studies.absolute(storage)} {name}"

@@ -15,8 +15,8 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.files import atomic_path
+from ampcapture.formats.checkpoint import MODEL_PREFIX, read_checkpoint
 from ampcapture.training.optim import progress, time_remaining
 
 
@@ -137,15 +137,15 @@ class SizeBests(Callback):
         epochs: list[int | None] = []
         for i in range(self.sizes - 1):
             if not self.path(i).is_file():
-                epochs.append(saved["epoch"])
+                epochs.append(saved.epoch)
                 continue
             own = read_checkpoint(self.path(i))
-            prefix = f"model.sizes.{i}."
-            saved["state_dict"].update({k: v for k, v in own["state_dict"].items() if k.startswith(prefix)})
-            epochs.append(own["epoch"])
+            prefix = f"{MODEL_PREFIX}sizes.{i}."
+            saved.state_dict.update({k: v for k, v in own.state_dict.items() if k.startswith(prefix)})
+            epochs.append(own.epoch)
         with atomic_path(best) as tmp:
-            torch.save(saved, tmp)
-        return [*epochs, saved["epoch"]]
+            torch.save(saved.raw, tmp)
+        return [*epochs, saved.epoch]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -159,7 +159,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         """Resuming reads the checkpoint as data too (never Lightning's default unpickler)."""
-        return read_checkpoint(path)
+        return read_checkpoint(path).raw
 
 
 def quiet_lightning() -> None:

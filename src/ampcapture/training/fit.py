@@ -10,26 +10,25 @@ import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping
 
-from ampcapture import tracking
+from ampcapture import studies, tracking
 from ampcapture.capture.dataset import Capture, RandomWindows, knob_ranges
 from ampcapture.capture.fetch import fetch_split
-from ampcapture.core.checkpoints import read_checkpoint
 from ampcapture.core.config import section, settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, RunPaths, run_name
-from ampcapture.models import SlimmableContainer
+from ampcapture.formats.checkpoint import read_checkpoint
 from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, KeptCheckpoint, SizeBests, quiet_lightning
 from ampcapture.training.data import CaptureDataModule, check_regions
 from ampcapture.training.losses import LossSettings
@@ -72,96 +71,164 @@ def esr_summary(result: dict[str, Any]) -> str:
     return "; ".join(f"{key.replace('_esr', '')} ESR " + ", ".join(f"{s['name']} {s[key]:.5f}" for s in sizes) for key in ("validation_esr", "test_esr"))
 
 
+@dataclass
+class _Run:
+    """What one training is made of, built and checked before anything is written."""
+
+    cfg: dict[str, Any]
+    name: str
+    paths: RunPaths
+    capture: str
+    model: dict[str, Any]  # the preset: name, architecture, config
+    train: TrainSettings
+    trainer: TrainerSettings
+    log: tracking.LoggerSettings
+    link: TrialLink
+    module: AmpModule
+    data: CaptureDataModule
+    knobs: dict[str, list[float]] | None  # a capture set's; the model takes them as inputs
+
+
+@dataclass
+class _Watch:
+    """The run's own callbacks that its summary reads afterwards."""
+
+    kept: KeptCheckpoint
+    history: ESRHistory
+    size_bests: SizeBests | None  # a container's sizes, each kept at its own best epoch
+    all: list[Callback]
+
+
 def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks: Sequence[Callback], replace: bool) -> dict[str, Any]:
-    capture = str(section(cfg, "capture"))
-    model_cfg = section(cfg, "model")
+    run = _build(cfg, name, paths, say)
+    # read before the run directory is touched, so a wrong checkpoint costs nothing
+    init_weights = initial_weights(Path(run.train.init_from), run.module) if run.train.init_from else None
+    left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
+    resume_from = prepare_run_dir(paths, cfg, run.train.resume, run.train.overwrite, replace, say)
+    if init_weights is not None and resume_from is None:
+        run.module.load_state_dict(init_weights)
+        say(f"starting from the weights of {run.train.init_from}")
+    logger = _open_mlflow_run(run, left_open, resuming=resume_from is not None)
+    with _mlflow_status(logger):
+        watch = _callbacks(run, say, extra_callbacks)
+        trainer = _trainer(run, watch.all, logger)
+        _fit(trainer, run, resume_from)
+        result, best = _results(run, trainer, watch, logger)
+        write_json(paths.metrics, result)
+        shutil.rmtree(paths.previous, ignore_errors=True)
+        if logger is not None:
+            _log_results(run, logger, result, best)
+    return result
+
+
+def _build(cfg: dict[str, Any], name: str, paths: RunPaths, say) -> _Run:
+    """Settings, capture, model and data of a run, every check that can fail done here."""
+    model = section(cfg, "model")
     loss = asdict(settings(LossSettings, cfg))
-    train_settings = settings(TrainSettings, cfg)
-    trainer_settings = settings(TrainerSettings, cfg)
-    log_settings = settings(tracking.LoggerSettings, cfg)
-    if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train_settings.ny:
+    train, trainer = settings(TrainSettings, cfg), settings(TrainerSettings, cfg)
+    if loss["mrstft"] and max(loss["mrstft_fft_sizes"]) > train.ny:
         raise ConfigError(
             "loss.mrstft_fft_sizes",
-            f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a training window of train.ny={train_settings.ny}",
+            f"an FFT of {max(loss['mrstft_fft_sizes'])} samples does not fit a training window of train.ny={train.ny}",
             "raise train.ny or use smaller FFT sizes",
         )
     layout = Layout.of(cfg)
-    split_json = layout.split_json
     fetch_split(layout, say)  # a worker on another machine pulls the capture from the DVC remote
-    captures = Capture.load_all(split_json)  # fail early, before any output is written
-    knobs = knob_ranges(split_json)  # a capture set's: the model takes them as inputs
-    model_config = model_cfg["config"] if knobs is None else {**model_cfg["config"], "knobs": len(knobs)}
-    if trainer_settings.threads:
-        torch.set_num_threads(trainer_settings.threads)
-    pl.seed_everything(train_settings.seed, workers=True, verbose=False)
-    module = AmpModule(model_cfg["architecture"], model_config, captures[0].sample_rate, loss, asdict(train_settings), name=name, knobs=knobs)
-    data = CaptureDataModule(split_json, module.pre_roll, train_settings)
+    captures = Capture.load_all(layout.split_json)  # fail early, before any output is written
+    knobs = knob_ranges(layout.split_json)
+    config = model["config"] if knobs is None else {**model["config"], "knobs": len(knobs)}
+    if trainer.threads:
+        torch.set_num_threads(trainer.threads)
+    pl.seed_everything(train.seed, workers=True, verbose=False)
+    module = AmpModule(model["architecture"], config, captures[0].sample_rate, loss, asdict(train), name=name, knobs=knobs)
+    data = CaptureDataModule(layout.split_json, module.pre_roll, train)
     data.captures = captures
-    RandomWindows(data.trained, "train", train_settings.ny, module.pre_roll)  # ny too long: fails now
-    check_regions(captures, module.pre_roll, split_json)
+    RandomWindows(data.trained, "train", train.ny, module.pre_roll)  # ny too long: fails now
+    check_regions(captures, module.pre_roll, layout.split_json)
+    log, link = settings(tracking.LoggerSettings, cfg), settings(TrialLink, cfg)
+    return _Run(cfg, name, paths, str(section(cfg, "capture")), model, train, trainer, log, link, module, data, knobs)
 
-    link = settings(TrialLink, cfg)
-    # read before the run directory is touched, so a wrong checkpoint costs nothing
-    init_weights = initial_weights(Path(train_settings.init_from), module) if train_settings.init_from else None
-    left_open = paths.mlflow_run.read_text().strip() if paths.mlflow_run.is_file() else None
-    resume_from = prepare_run_dir(paths, cfg, train_settings.resume, train_settings.overwrite, replace, say)
-    resuming = resume_from is not None
-    # A run killed before its first checkpoint (kill -9, a lost worker) left its MLflow run RUNNING:
-    # a sweep's trial starts over in it (one trial, one run); any other run closes it.
-    reopened = left_open if resuming or link.active else None
-    if not resuming and not link.active:
-        tracking.close_abandoned(log_settings, left_open)
-    tracking.close_dead_runs(log_settings, log_settings.experiment or capture)
-    if init_weights is not None and not resuming:
-        module.load_state_dict(init_weights)
-        say(f"starting from the weights of {train_settings.init_from}")
-    logger = tracking.make_logger(log_settings, capture, name, reopened, link.tags, link.parent_run)
+
+def _open_mlflow_run(run: _Run, left_open: str | None, resuming: bool):
+    """The run's MLflow logger (None without MLflow). A run killed before its first checkpoint
+    (kill -9, a lost worker) left its MLflow run RUNNING: a resumed run or a sweep's trial
+    continues in it (one trial, one run); any other run closes it and starts a new one."""
+    reopened = left_open if resuming or run.link.active else None
+    if not resuming and not run.link.active:
+        tracking.close_abandoned(run.log, left_open)
+    tracking.close_dead_runs(run.log, run.log.experiment or run.capture)
+    logger = tracking.make_logger(run.log, run.capture, run.name, reopened, run.link.tags, run.link.parent_run)
     if logger is not None:
-        paths.mlflow_run.write_text(logger.run_id)
-        tracking.log_config(logger, cfg, paths.config, module.model)
+        run.paths.mlflow_run.write_text(logger.run_id)
+        tracking.log_config(logger, run.cfg, run.paths.config, run.module.model)
+    return logger
 
-    history = ESRHistory(say)
+
+@contextmanager
+def _mlflow_status(logger) -> Iterator[None]:
+    """The one place a run's MLflow status is set: FINISHED, KILLED (interrupted, or pruned by
+    its sweep) or FAILED."""
+    try:
+        yield
+    except studies.TrialPruned:
+        tracking.end(logger, "KILLED", pruned=True)
+        raise
+    except TrainingInterrupted:
+        tracking.end(logger, "KILLED")
+        raise
+    except Exception:
+        tracking.end(logger, "FAILED")
+        raise
+    tracking.end(logger, "FINISHED")
+
+
+def _callbacks(run: _Run, say, extra: Sequence[Callback]) -> _Watch:
+    """The kept and last checkpoints, the ESR history, the weight average, a container's sizes,
+    a sweep trial's pruning, early stopping, then `extra`."""
     quiet_lightning()
-    checkpoint = KeptCheckpoint(paths.root, train_settings.keep_within)
-    callbacks: list[Callback] = [checkpoint, history]
-    if train_settings.ema_decay:
-        callbacks.append(EMA(train_settings.ema_decay))
-    size_bests = SizeBests(paths.root, len(module.model.sizes), train_settings.keep_within) if isinstance(module.model, SlimmableContainer) else None
+    kept, history = KeptCheckpoint(run.paths.root, run.train.keep_within), ESRHistory(say)
+    size_names = getattr(run.module.model, "size_names", None)
+    size_bests = SizeBests(run.paths.root, len(size_names), run.train.keep_within) if size_names else None
+    callbacks: list[Callback] = [kept, history]
+    if run.train.ema_decay:
+        callbacks.append(EMA(run.train.ema_decay))
     if size_bests is not None:
         callbacks.append(size_bests)
-    if link.active:
-        trial = link.trial()
+    if run.link.active:
+        trial = run.link.trial()
         trial.set_user_attr(WORKER, f"{socket.gethostname()} pid {os.getpid()}")  # the sweeper knows the job started
         callbacks.append(PruneOnValidationESR(trial))
-    if train_settings.early_stopping_patience:
-        callbacks.append(EarlyStopping("val_esr", patience=train_settings.early_stopping_patience, mode="min"))
-    callbacks.extend(extra_callbacks)
-    trainer = pl.Trainer(
-        accelerator=trainer_settings.accelerator,
-        devices=trainer_settings.devices,
-        precision=trainer_settings.precision,
-        max_epochs=trainer_settings.max_epochs,
-        max_time=timedelta(minutes=trainer_settings.max_minutes) if trainer_settings.max_minutes else None,
-        gradient_clip_val=train_settings.grad_clip,
+    if run.train.early_stopping_patience:
+        callbacks.append(EarlyStopping("val_esr", patience=run.train.early_stopping_patience, mode="min"))
+    return _Watch(kept, history, size_bests, [*callbacks, *extra])
+
+
+def _trainer(run: _Run, callbacks: list[Callback], logger) -> pl.Trainer:
+    t = run.trainer
+    return pl.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        precision=t.precision,
+        max_epochs=t.max_epochs,
+        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
+        gradient_clip_val=run.train.grad_clip,
         callbacks=callbacks,
         logger=logger if logger is not None else False,
-        enable_progress_bar=trainer_settings.progress_bar,
+        enable_progress_bar=t.progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        default_root_dir=paths.root,
+        default_root_dir=run.paths.root,
         deterministic=False,
         log_every_n_steps=1,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def _fit(trainer: pl.Trainer, run: _Run, resume_from: Path | None) -> None:
+    """trainer.fit, resumed from `resume_from`; Ctrl+C becomes TrainingInterrupted."""
     sigint = signal.getsignal(signal.SIGINT)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resuming else None, weights_only=True)
-    except TrainingDiverged:
-        tracking.end(logger, "FAILED")
-        raise
-    except optuna.TrialPruned:
-        tracking.end(logger, "KILLED", pruned=True)
-        raise
+        trainer.fit(run.module, datamodule=run.data, ckpt_path=None if resume_from is None else str(resume_from), weights_only=True)
     except SystemExit:  # Lightning answers Ctrl+C with sys.exit(1) after its graceful shutdown
         if not trainer.interrupted:
             raise
@@ -169,59 +236,60 @@ def _train(cfg: dict[str, Any], name: str, paths: RunPaths, say, extra_callbacks
         if sigint is not None:  # Lightning leaves Ctrl+C ignored after an interrupt
             signal.signal(signal.SIGINT, sigint)
     if trainer.interrupted:
-        tracking.end(logger, "KILLED")
-        raise TrainingInterrupted(paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
+        raise TrainingInterrupted(run.paths.root, "training was interrupted", "run the same command again to resume from last.ckpt")
 
-    best_esr = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else math.nan
+
+def _results(run: _Run, trainer: pl.Trainer, watch: _Watch, logger) -> tuple[dict[str, Any], AmpModule]:
+    """The kept model and its figures: validation ESR, test ESR on playing it never trained on,
+    and of a container or a capture set, each size's and each setting's."""
+    best_esr = float(watch.kept.best_model_score) if watch.kept.best_model_score is not None else math.nan
     if not best_esr <= USEFUL_ESR:
-        tracking.end(logger, "FAILED")
         raise TrainingDiverged(
-            paths.root,
+            run.paths.root,
             f"its best validation ESR is {best_esr:.3g}: more than {USEFUL_ESR:g}x the error of a silent output",
             "lower train.lr (e.g. 0.004) or set train.grad_clip (e.g. 1.0)",
         )
-    epochs = size_bests.assemble(paths.best) if size_bests is not None else []
-    saved = read_checkpoint(paths.best)
-    best = AmpModule(**saved["hyper_parameters"])
-    best.load_state_dict(saved["state_dict"])
-    test = trainer.test(best, datamodule=data, verbose=False)[0]
-    history.write_csv(paths.curve)
+    epochs = watch.size_bests.assemble(run.paths.best) if watch.size_bests is not None else []
+    saved = read_checkpoint(run.paths.best)
+    best = AmpModule.from_checkpoint(saved)
+    test = trainer.test(best, datamodule=run.data, verbose=False)[0]
+    watch.history.write_csv(run.paths.curve)
     described = best.model.describe()
     if "sizes" in described:  # a SlimmableContainer: each size's figures (the headline ones are the largest's)
         with torch.no_grad():  # of a capture set, the mean over its trained settings, as val_esr
-            per_setting = [best.eval().size_esrs(batch) for batch in data.val_dataloader()]
+            per_setting = [best.eval().size_esrs(batch) for batch in run.data.val_dataloader()]
         validation = [sum(float(v[i]) for v in per_setting) / len(per_setting) for i in range(len(described["sizes"]))]
         for i, size in enumerate(described["sizes"]):
             size.update(validation_esr=validation[i], test_esr=float(test[f"test_esr_size{i}"]), best_epoch=epochs[i])
-    if knobs is not None:  # each setting's test ESR; heldout_esr: the settings never trained on
-        settings_esr = {c.name: {"held_out": c.held_out, "test_esr": float(test[f"test_esr_{c.name}"])} for c in data.test_captures}
-        described.update(knobs=knobs, settings=settings_esr, heldout_esr=float(test["heldout_esr"]) if "heldout_esr" in test else None)
+    if run.knobs is not None:  # each setting's test ESR; heldout_esr: the settings never trained on
+        settings_esr = {c.name: {"held_out": c.held_out, "test_esr": float(test[f"test_esr_{c.name}"])} for c in run.data.test_captures}
+        described.update(knobs=run.knobs, settings=settings_esr, heldout_esr=float(test["heldout_esr"]) if "heldout_esr" in test else None)
     result = {
-        "capture": capture,
-        "run_name": name,
-        "model": model_cfg["name"],
-        "architecture": model_cfg["architecture"],
+        "capture": run.capture,
+        "run_name": run.name,
+        "model": run.model["name"],
+        "architecture": run.model["architecture"],
         "validation_esr": best_esr,
         "test_esr": float(test["test_esr"]),
-        "best_epoch": int(saved["epoch"]),
+        "best_epoch": saved.epoch,
         "epochs": trainer.current_epoch,
-        "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in callbacks),
-        "sample_rate": captures[0].sample_rate,
+        "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in watch.all),
+        "sample_rate": run.data.captures[0].sample_rate,
         **described,
-        "checkpoint": str(paths.best),
+        "checkpoint": str(run.paths.best),
         "mlflow_run_id": logger.run_id if logger is not None else None,
     }
-    write_json(paths.metrics, result)
-    shutil.rmtree(paths.previous, ignore_errors=True)
-    if logger is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            title = f"{capture} / {name}: test ESR {result['test_esr']:.4g}"
-            shown = data.test_captures[-1]  # of a capture set, a held-out setting when there is one
-            artifacts = test_artifacts(best.model, shown, title, Path(tmp), log_settings.clip_seconds)
-            if knobs is not None:
-                points = [(c.values, result["settings"][c.name]["test_esr"], c.held_out) for c in data.test_captures]
-                knob_plot(points, Path(tmp) / "esr_by_knob.png", f"{capture} / {name}: test ESR per setting")
-                artifacts["plots"].append(Path(tmp) / "esr_by_knob.png")
-            tracking.log_results(logger, log_settings, result, paths, artifacts)
-        tracking.end(logger, "FINISHED")
-    return result
+    return result, best
+
+
+def _log_results(run: _Run, logger, result: dict[str, Any], best: AmpModule) -> None:
+    """The figures, the test region's plots and clips (of a capture set, per setting) to MLflow."""
+    with tempfile.TemporaryDirectory() as tmp:
+        title = f"{run.capture} / {run.name}: test ESR {result['test_esr']:.4g}"
+        shown = run.data.test_captures[-1]  # of a capture set, a held-out setting when there is one
+        artifacts = test_artifacts(best.model, shown, title, Path(tmp), run.log.clip_seconds)
+        if run.knobs is not None:
+            points = [(c.values, result["settings"][c.name]["test_esr"], c.held_out) for c in run.data.test_captures]
+            knob_plot(points, Path(tmp) / "esr_by_knob.png", f"{run.capture} / {run.name}: test ESR per setting")
+            artifacts["plots"].append(Path(tmp) / "esr_by_knob.png")
+        tracking.log_results(logger, run.log, result, run.paths, artifacts)

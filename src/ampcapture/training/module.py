@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from ampcapture.core.errors import AmpCaptureError
+from ampcapture.formats.checkpoint import Checkpoint
 from ampcapture.models import build_model
 from ampcapture.training.losses import EPS, LossSettings, TrainingLoss
 from ampcapture.training.optim import BUDGET_SCHEDULES, BudgetSchedule
@@ -23,8 +24,8 @@ class TrainingDiverged(AmpCaptureError):
 
 
 class AmpModule(pl.LightningModule):
-    """An amp model with its loss and optimizer; the hyper-parameters saved in every checkpoint
-    are enough to rebuild the model (`AmpModule.load_from_checkpoint(path).model`)."""
+    """An amp model with its loss and optimizer. Its arguments are what every checkpoint saves as
+    its hyper-parameters (formats.checkpoint.HYPER_PARAMETERS), enough to rebuild it (`from_checkpoint`)."""
 
     def __init__(
         self,
@@ -44,6 +45,13 @@ class AmpModule(pl.LightningModule):
         self.settings = TrainSettings(**{"keep_within": 0.0, **train})  # a checkpoint from before keep_within kept the lowest's epoch
         self.pre_roll = self.model.pre_roll
         self._loss_sum, self._loss_count = 0.0, 0
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> "AmpModule":
+        """The module a checkpoint was saved from, with its weights (`formats.checkpoint`)."""
+        module = cls(**checkpoint.hyper_parameters)
+        module.load_state_dict(checkpoint.state_dict)
+        return module
 
     @property
     def epoch_train_loss(self) -> float:

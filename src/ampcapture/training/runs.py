@@ -16,13 +16,13 @@ import numpy as np
 import torch
 import yaml
 
-from ampcapture.core.checkpoints import read_checkpoint
-from ampcapture.core.config import conf_dir
+from ampcapture.core.config import preset, preset_names
 from ampcapture.core.errors import AmpCaptureError, ConfigError, ModelFileError
 from ampcapture.core.files import atomic_path
 from ampcapture.core.paths import RunPaths
-from ampcapture.formats.nam import CONTAINER, nam_body, read_nam, to_model
-from ampcapture.models import build_model
+from ampcapture.formats.checkpoint import read_checkpoint
+from ampcapture.formats.nam import nam_body, read_nam, to_model
+from ampcapture.models import AmpModel, build_model
 
 # Settings that may change between an interrupted run and its resumption (budgets, hardware,
 # and the sweep's trial bookkeeping: a re-queued trial resumes its predecessor's run).
@@ -143,14 +143,14 @@ def initial_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tens
     if path.suffix == ".nam":
         return nam_weights(path, module)
     try:
-        weights = read_checkpoint(path)["state_dict"]
+        weights = read_checkpoint(path).state_dict
     except ModelFileError as exc:
         raise ConfigError("train.init_from", f"{path} {exc.problem}", "give a .ckpt written by pipelines/train.py") from None
     mine = module.state_dict()
     if set(weights) != set(mine) or any(weights[k].shape != mine[k].shape for k in mine):
         raise ConfigError(
             "train.init_from",
-            f"{path} holds another model than the configured {type(module.model).__name__}",
+            f"{path} holds another model than the configured {module.model.architecture}",
             "warm-start from a checkpoint of the same model preset",
         )
     return weights
@@ -177,40 +177,36 @@ def nam_weights(path: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"model.{k}": v for k, v in held.state_dict().items()}
 
 
-def model_shape(model: torch.nn.Module) -> Any:
-    """What a `.nam` says of a model but its numbers: architecture and config, every size's."""
-    body = nam_body(model)
+def model_shape(model: AmpModel) -> Any:
+    """What a `.nam` says of a model but its numbers: its file without weights and metadata
+    (every part's, a condition DSP's), its numbers single precision as a file keeps them, so
+    that a model read back compares equal."""
 
-    def single(value: Any) -> Any:  # as a .nam stores numbers: a model read back compares equal
+    def shape(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: single(v) for k, v in value.items()}
+            return {k: shape(v) for k, v in value.items() if k not in ("weights", "metadata")}
         if isinstance(value, list):
-            return [single(v) for v in value]
+            return [shape(v) for v in value]
         return float(np.float32(value)) if isinstance(value, float) else value
 
-    def shape(b: dict[str, Any]) -> Any:
-        if b["architecture"] == CONTAINER:
-            return [(s["max_value"], shape(s["model"])) for s in b["config"]["submodels"]]
-        return b["architecture"], single(b["config"])
-
-    return shape(body)
+    return shape(nam_body(model))
 
 
-def describe_shape(model: torch.nn.Module) -> str:
-    sizes = getattr(model, "sizes", None)
-    kind = f"{CONTAINER} of {len(sizes)} sizes" if sizes else type(model).__name__
+def describe_shape(model: AmpModel) -> str:
+    parts = model.parts
+    kind = f"{model.architecture} of {len(parts)} sizes" if len(parts) > 1 else model.architecture
     return f"{kind} of {model.num_parameters():,} parameters"
 
 
-def matching_preset(model: torch.nn.Module) -> str | None:
+def matching_preset(model: AmpModel) -> str | None:
     """The conf/model/ preset whose model is `model`'s shape, if one is (a named one before a
     `*_custom` template)."""
-    for file in sorted((conf_dir() / "model").glob("*.yaml"), key=lambda f: (f.stem.endswith("_custom"), f.stem)):
-        preset = yaml.safe_load(file.read_text())
+    for name in sorted(preset_names(), key=lambda name: (name.endswith("_custom"), name)):
+        found = preset(name)
         try:
-            candidate = build_model(preset["architecture"], preset["config"], model.sample_rate)
+            candidate = build_model(found["architecture"], found["config"], model.sample_rate)
             if model_shape(candidate) == model_shape(model):
-                return file.stem
+                return name
         except (AmpCaptureError, KeyError, TypeError, ValueError):
             continue  # a preset .nam cannot hold (GuitarML's skip LSTM)
     return None

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import optuna
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
@@ -19,15 +18,16 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from ampcapture import tracking
+from ampcapture import studies, tracking
 from ampcapture.core.config import settings
 from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, checked_name
+from ampcapture.studies import PRUNER, absolute, pruner_record
 from ampcapture.sweep import study as sweep
 from ampcapture.sweep.plots import study_plots
 from ampcapture.training.runs import remove_run
-from ampcapture.training.trial import PRUNER, WORKER, absolute, open_storage, pruner_record
+from ampcapture.training.trial import WORKER
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +126,17 @@ class OptunaSweeper(Sweeper):
         logger_settings = settings(tracking.LoggerSettings, {"logger": _plain(cfg.logger)})
         parent = tracking.sweep_parent_run(logger_settings, str(cfg.logger.experiment or capture), study, space)
         sweep.requeue_interrupted(study, say=log.info)
-        # A sampler that ends the study (grid, brute force: every point tried) calls study.stop(),
-        # which Optuna allows only inside study.optimize(); the sweeper is that loop here.
-        study._thread_local.in_optimize_loop = True
+        studies.optimizing(study)  # a grid sampler ends the study with study.stop(): allowed in this loop
         results: list[Any] = []
         try:
-            while (to_go := self.n_trials - sweep.finished_count(study)) > 0 and not study._stop_flag:
+            while (to_go := self.n_trials - sweep.finished_count(study)) > 0 and not studies.stop_requested(study):
                 trials = [study.ask(space) for _ in range(min(self.n_jobs, to_go))]
                 overrides = [self._overrides(study, trial, fixed, parent) for trial in trials]
                 try:
                     returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
                 except HydraException as exc:  # e.g. Hydra cannot apply a searched key to this model preset
                     for trial in trials:  # never leave a trial RUNNING that no job will finish
-                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                        study.tell(trial, state=studies.TrialState.FAIL)
                     raise self._launch_error(exc) from exc
                 except Exception as exc:  # a worker died (killed, out of memory, node lost): the launcher lost the batch
                     self.job_idx += len(trials)
@@ -159,14 +157,14 @@ class OptunaSweeper(Sweeper):
         self._publish(study, objectives, cfg, logger_settings, parent)
         return results
 
-    def _recover(self, study: optuna.Study, trials: list[optuna.Trial], exc: Exception) -> None:
+    def _recover(self, study: studies.Study, trials: list[studies.Trial], exc: Exception) -> None:
         """After a lost batch: a trial whose run finished (its metrics.json is there) is told its
         values; every other one is queued again and resumes from its last checkpoint. A batch of
         which no job started is the launcher's own failure (its settings, a cluster it cannot reach)."""
         why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        if not any(study._storage.get_trial(t._trial_id).user_attrs.get(WORKER) for t in trials):
+        if not any(studies.stored_attrs(study, t).get(WORKER) for t in trials):
             for trial in trials:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                study.tell(trial, state=studies.TrialState.FAIL)
             launcher = self.config.hydra.runtime.choices.get("hydra/launcher")
             raise AmpCaptureError(f"hydra/launcher={launcher}", f"started none of the trials ({why})", 'check hydra.launcher.* (README, "Scaling out")')
         log.warning(f"the launcher lost a batch of {len(trials)} trials ({why})")
@@ -190,18 +188,16 @@ class OptunaSweeper(Sweeper):
             f"was written for (its `override /model:` line), or search only keys model={model} has",
         )
 
-    def _study(self, name: str) -> optuna.Study:
-        pruner = self.pruner or optuna.pruners.NopPruner()
+    def _study(self, name: str) -> studies.Study:
+        pruner = self.pruner or studies.NopPruner()
 
-        storage = open_storage(self.storage)
-
-        def make() -> optuna.Study:
-            return optuna.create_study(storage=storage, sampler=self.sampler, pruner=pruner, study_name=name, directions=self.directions, load_if_exists=True)
+        def make() -> studies.Study:
+            return studies.create_study(name, self.storage, self.sampler, pruner, self.directions)
 
         study = make()
         if self.restart_finished and sweep.finished_count(study) >= self.n_trials:
             log.info(f"study {name} is finished: starting a new one")
-            optuna.delete_study(study_name=name, storage=storage)
+            studies.delete_study(name, self.storage)
             study = make()
         if not study.trials:  # a new study: no trial of an older one may pass for its own
             runs = self._runs_dir(study)
@@ -209,14 +205,14 @@ class OptunaSweeper(Sweeper):
                 remove_run(folder, f"move it out of {runs}, or give the sweep other runs (hydra.sweeper.runs=...)")
         return study
 
-    def _runs_dir(self, study: optuna.Study) -> Path:
+    def _runs_dir(self, study: studies.Study) -> Path:
         return self._layout(self.config).run(str(self.runs or study.study_name)).root
 
     @staticmethod
     def _layout(cfg: DictConfig) -> Layout:
         return Layout.of({"paths": _plain(cfg.paths), "capture": str(cfg.capture)})
 
-    def _overrides(self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
+    def _overrides(self, study: studies.Study, trial: studies.Trial, fixed: dict[str, str], parent: str | None) -> list[str]:
         run_name = trial.user_attrs.get(sweep.RUN_NAME)
         if run_name is None:  # a new trial starts clean; only a re-queued one resumes its run
             run_name = f"{self.runs or study.study_name}/trial_{trial.number:03d}"
@@ -228,7 +224,8 @@ class OptunaSweeper(Sweeper):
         if overlap:
             raise ConfigError("hydra.sweeper.params", f"{sorted(overlap)} are both searched and fixed", "keep one of them")
         runs, _, name = run_name.rpartition("/")  # the trial trains in models/<capture>/<runs>/<name>
-        link = {"storage": self.storage, "study": study.study_name, "trial_id": trial._trial_id, "number": trial.number, "parent_run": parent, "runs": runs}
+        link = {"storage": self.storage, "study": study.study_name, "trial_id": studies.trial_id(trial), "number": trial.number}
+        link.update(parent_run=parent, runs=runs)
         link["workdir"] = os.getcwd()  # relative paths (data/, models/, sqlite:///mlflow.db) mean the sweep's
         quoted = lambda v: "null" if v is None else f"'{v}'" if isinstance(v, str) else str(v)  # noqa: E731
         tracking_uri = [f"logger.tracking_uri={quoted(os.environ['MLFLOW_TRACKING_URI'])}"] if os.environ.get("MLFLOW_TRACKING_URI") else []
@@ -239,23 +236,23 @@ class OptunaSweeper(Sweeper):
             + tracking_uri  # the environment does not travel to a worker on another machine
         )
 
-    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret) -> bool:
+    def _tell(self, study: studies.Study, trial: studies.Trial, ret) -> bool:
         """Record how the trial's job ended; False when it failed."""
         if ret.status != JobStatus.COMPLETED:
-            error = ret._return_value
-            if isinstance(error, optuna.TrialPruned):
+            error = ret._return_value  # Hydra's JobReturn: `return_value` re-raises a failed job's exception; this reads it
+            if isinstance(error, studies.TrialPruned):
                 log.info(str(error))
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                study.tell(trial, state=studies.TrialState.PRUNED)
                 return True
             log.warning(f"trial {trial.number} failed: {error}")
             trial.set_user_attr("error", str(error))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=studies.TrialState.FAIL)
             return False
         try:
             values = self._values(ret)
         except (KeyError, TypeError, ValueError, OSError) as exc:
             log.warning(f"trial {trial.number} returned no usable objective: {exc}")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=studies.TrialState.FAIL)
             return False
         if isinstance(ret.return_value, dict) and ret.return_value.get("mlflow_run_id"):  # where its model is, wherever it trained
             trial.set_user_attr(sweep.MLFLOW_RUN, ret.return_value["mlflow_run_id"])
@@ -273,7 +270,7 @@ class OptunaSweeper(Sweeper):
     def _objectives(self, metrics) -> list[float]:
         return [float(metrics[key]) for key in self.objectives or ["validation_esr"]]
 
-    def _publish(self, study: optuna.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
+    def _publish(self, study: studies.Study, objectives: list[str], cfg: DictConfig, logger_settings, parent) -> None:
         report = sweep.study_report(study, objectives)
         best = sweep.best_trial(study)
         if best is None:
