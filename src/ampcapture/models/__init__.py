@@ -8,11 +8,12 @@ from typing import Any
 from ampcapture.core.errors import ConfigError
 from ampcapture.models.base import AmpModel
 from ampcapture.models.container import SlimmableContainer
+from ampcapture.models.linear import Linear
 from ampcapture.models.lstm import LSTM
 from ampcapture.models.wavenet import WaveNet
 
 # Every architecture, by the name presets and .nam files give it: adding one is its module here and a line below.
-ARCHITECTURES: dict[str, type[AmpModel]] = {model.architecture: model for model in (WaveNet, LSTM, SlimmableContainer)}
+ARCHITECTURES: dict[str, type[AmpModel]] = {model.architecture: model for model in (WaveNet, LSTM, SlimmableContainer, Linear)}
 
 
 def build_model(architecture: str, config: dict[str, Any], sample_rate: int = 48000) -> AmpModel:
