@@ -10,8 +10,9 @@ epoch validation would keep, from ours' per-epoch test curve: the test audio ste
                                [--captures C ...] [--blocks N] [--label NAME] [key=value ...]
 
 Captures: every one under ../shared/captures/ (input.wav and output.wav; linked into
-data/captures/<name>/, never committed) and the demo amp at drive 30 dB (`demo_drive30`,
-rendered from the stimulus when missing). `key=value` overrides our recipe: an ablation row
+data/captures/<name>/, never committed), the circuits of benchmarks/suite_captures.yaml (built
+once with ../shared/devcapture/ into .benchmarks/captures/<name>/, where ngspice and fluidsynth
+are installed) and the demo amp at drive 30 dB (`demo_drive30`, rendered from the stimulus when missing). `key=value` overrides our recipe: an ablation row
 (`--label` names it in the table). Resumable: each run's figures are kept in
 .benchmarks/suite/<preset>/<label>/, a killed suite goes on with the runs it has, and NAM's
 runs are trained once per capture, seed and budget and reused by every ablation. Ideas are
@@ -23,7 +24,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import yaml
 
 from ampcapture.core.config import load_params
 
@@ -40,6 +44,8 @@ from vs_nam import run_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "captures"
+DEVCAPTURE = ROOT.parent / "shared" / "devcapture" / "build.sh"
+CIRCUITS = yaml.safe_load((ROOT / "benchmarks" / "suite_captures.yaml").read_text())
 WORK = ROOT / ".benchmarks"
 DEMO_DRIVE = "demo_drive30"
 LEVELS = ("quiet", "medium", "loud")
@@ -47,21 +53,43 @@ LEVELS = ("quiet", "medium", "loud")
 
 def default_captures() -> list[str]:
     shared = sorted(p.name for p in SHARED.iterdir() if (p / "input.wav").is_file() and (p / "output.wav").is_file()) if SHARED.is_dir() else []
-    return [*shared, DEMO_DRIVE]
+    made = [name for name in CIRCUITS if (WORK / "captures" / name / "output.wav").is_file() or can_build()]
+    skipped = sorted(set(CIRCUITS) - set(made))
+    if skipped:
+        print(f"left out {', '.join(skipped)}: to build it, apt-get install ngspice fluidsynth fluid-soundfont-gm", file=sys.stderr)
+    return [*shared, *made, DEMO_DRIVE]
+
+
+def can_build() -> bool:
+    return DEVCAPTURE.is_file() and all(shutil.which(tool) for tool in ("ngspice", "fluidsynth"))
+
+
+def build_circuit(name: str) -> Path:
+    """.benchmarks/captures/<name>/ of a circuit of suite_captures.yaml, built the first time."""
+    out, recipe = WORK / "captures" / name, CIRCUITS[name]
+    if not (out / "output.wav").is_file():
+        if not can_build():
+            raise SystemExit(f"{name}: building it needs {DEVCAPTURE} and Debian's ngspice, fluidsynth and fluid-soundfont-gm")
+        print(f"building {name} from {recipe['circuit']} (a few minutes)", file=sys.stderr, flush=True)
+        args = [str(ROOT / recipe["circuit"]), str(recipe["volts"]), str(recipe["seed"]), str(recipe["bpm"]), str(recipe["program"])]
+        subprocess.run(["bash", str(DEVCAPTURE), str(out), *args], check=True, env={**os.environ, "PY": sys.executable}, stdout=subprocess.DEVNULL)
+    return out
 
 
 def ensure_capture(name: str) -> None:
-    """data/captures/<name>/ for vs_nam.py: the shared capture's files linked, or the demo amp at drive 30 rendered."""
+    """data/captures/<name>/ for vs_nam.py: the shared capture's files linked, a circuit of
+    suite_captures.yaml built and linked, or the demo amp at drive 30 rendered."""
     folder = ROOT / "data" / "captures" / name
     if (folder / "output.wav").is_file():
         return
+    source = SHARED / name if (SHARED / name).is_dir() else build_circuit(name) if name in CIRCUITS else None
     folder.mkdir(parents=True, exist_ok=True)
-    if (SHARED / name).is_dir():
+    if source is not None:
         for file in ("input.wav", "output.wav"):
-            (folder / file).symlink_to(SHARED / name / file)
+            (folder / file).symlink_to(source / file)
         return
     if name != DEMO_DRIVE:
-        raise SystemExit(f"{name}: not in {SHARED} and not {DEMO_DRIVE}; put its input.wav and output.wav in {folder}")
+        raise SystemExit(f"{name}: not in {SHARED}, benchmarks/suite_captures.yaml or {DEMO_DRIVE}; put its input.wav and output.wav in {folder}")
     stimulus = ROOT / "data" / "stimulus" / "reamp_input.wav"
     ampcapture = [sys.executable, "-m", "ampcapture.cli"]
     if not stimulus.is_file():
