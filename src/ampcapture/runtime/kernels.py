@@ -131,26 +131,46 @@ def accumulate(w, at, hist, p, k, d, rows, n, out, taps):
     """out (rows x n) = the causal convolution of the history's rows ending at p + n: k taps d
     apart, weights (rows, k * channels) taps-first at w[at:]. A 1x1 (a matrix product W @ a) is
     the case k = 1, p = 0 over a itself: every convolution and 1x1 of the engine runs here.
-    Up to DIRECT_MAX_CHANNELS channels, loops straight over the history, four input rows a pass
-    (the output row is read and written a quarter as often); wider ones as one BLAS product."""
+    Up to DIRECT_MAX_CHANNELS channels, loops straight over the history, four output rows and two
+    input rows a pass (each input read once for four outputs, each output read and written once
+    for two inputs: at plugin buffer sizes a pass is a few vectors long, so fewer, fuller passes
+    are what counts); wider ones as one BLAS product."""
     ch = hist.shape[0]
     if ch > DIRECT_MAX_CHANNELS:
         np.dot(matrix(w, at, rows, k * ch), gather(hist, p, k, d, n, taps), out)
         return
     out[:, :] = 0.0
-    for o in range(rows):
+    o, step = 0, k * ch
+    while o + 4 <= rows:
+        a0, a1, a2, a3 = out[o], out[o + 1], out[o + 2], out[o + 3]
+        for j in range(k):
+            start, b = p - (k - 1 - j) * d, at + (o * k + j) * ch
+            i = 0
+            while i + 2 <= ch:
+                r0, r1 = hist[i, start:], hist[i + 1, start:]
+                u0, u1, v0, v1 = w[b + i], w[b + i + 1], w[b + step + i], w[b + step + i + 1]
+                x0, x1, y0, y1 = w[b + 2 * step + i], w[b + 2 * step + i + 1], w[b + 3 * step + i], w[b + 3 * step + i + 1]
+                for t in range(n):
+                    e0, e1 = r0[t], r1[t]
+                    a0[t] += u0 * e0 + u1 * e1
+                    a1[t] += v0 * e0 + v1 * e1
+                    a2[t] += x0 * e0 + x1 * e1
+                    a3[t] += y0 * e0 + y1 * e1
+                i += 2
+            if i < ch:
+                row, u0, v0, x0, y0 = hist[i, start:], w[b + i], w[b + step + i], w[b + 2 * step + i], w[b + 3 * step + i]
+                for t in range(n):
+                    e0 = row[t]
+                    a0[t] += u0 * e0
+                    a1[t] += v0 * e0
+                    a2[t] += x0 * e0
+                    a3[t] += y0 * e0
+        o += 4
+    for o in range(o, rows):
         acc = out[o]
         for j in range(k):
-            start = p - (k - 1 - j) * d
-            at_j = at + (o * k + j) * ch
-            i = 0
-            while i + 4 <= ch:
-                r0, r1, r2, r3 = hist[i, start:], hist[i + 1, start:], hist[i + 2, start:], hist[i + 3, start:]
-                w0, w1, w2, w3 = w[at_j + i], w[at_j + i + 1], w[at_j + i + 2], w[at_j + i + 3]
-                for t in range(n):
-                    acc[t] += (w0 * r0[t] + w1 * r1[t]) + (w2 * r2[t] + w3 * r3[t])
-                i += 4
-            for i in range(i, ch):
-                wv, row = w[at_j + i], hist[i, start:]
+            start, b = p - (k - 1 - j) * d, at + (o * k + j) * ch
+            for i in range(ch):
+                wv, row = w[b + i], hist[i, start:]
                 for t in range(n):
                     acc[t] += wv * row[t]

@@ -176,22 +176,25 @@ def _layer(w, layer, li, condition, cur, hs, state, positions, z_all, raw_all, s
 
 
 @jit
-def _wavenet_block(x, condition, out, w, arrays, layers, post, state, positions, head_positions, post_positions, head_scale, widest):
+def _wavenet_block(x, condition, out, w, arrays, layers, post, state, positions, head_positions, post_positions, head_scale, widest, work):
     """Process len(x) <= BLOCK samples into out (outputs x n), the layers conditioned on
     `condition` (channels x n: the input itself, or a condition DSP's output); layer and head
     histories live in `state` (see WaveNetEngine); `widest`: the most channels (and channels
-    times taps) any of its products reads."""
+    times taps) any of its products reads; `work`: the engine's scratch memory, allocated once."""
     n = x.shape[0]
     max_ch, max_cols = widest
-    array_in = np.zeros((max_ch, n), np.float32)
+    size = max_ch * n
+    array_in = work[:size].reshape((max_ch, n))
+    array_in[:, :] = 0.0
     array_in[0, :] = x
-    current = np.empty((max_ch, n), np.float32)  # the residual stream entering a layer
-    head_sum = np.empty((max_ch, n), np.float32)
-    head_out = np.zeros((max_ch, n), np.float32)
-    taps = np.empty(max_cols * n, np.float32)
-    z_all = np.empty(2 * max_ch * n, np.float32)
-    raw_all = np.empty(2 * max_ch * n, np.float32)  # a blended layer's pre-activation, a FiLM layer's input mix
-    scratch = np.empty(max_ch * n, np.float32)
+    current = work[size : 2 * size].reshape((max_ch, n))  # the residual stream entering a layer
+    head_sum = work[2 * size : 3 * size].reshape((max_ch, n))
+    head_out = work[3 * size : 4 * size].reshape((max_ch, n))
+    head_out[:, :] = 0.0
+    z_all = work[4 * size : 6 * size]
+    raw_all = work[6 * size : 8 * size]  # a blended layer's pre-activation, a FiLM layer's input mix
+    scratch = work[8 * size : 9 * size]
+    taps = work[9 * size : 9 * size + max_cols * n]
     n_head_in = 0
     for ai in range(arrays.shape[0]):
         array = arrays[ai]
@@ -251,6 +254,7 @@ class WaveNetEngine(Engine):
                 self._taps_last(block)
         self.arrays, self.layers, self.post = tables.arrays, tables.layers, tables.post
         self.widest = tables.widest
+        self.work = np.zeros((9 * self.widest[0] + self.widest[1]) * BLOCK, np.float32)  # _wavenet_block's scratch
         self.state = np.zeros(tables.state_size, np.float32)
         self.positions = np.zeros(len(self.layers), np.int64)
         self.head_positions = np.zeros(len(self.arrays), np.int64)
@@ -290,7 +294,7 @@ class WaveNetEngine(Engine):
             condition = np.empty((self.condition_dsp.outputs, x.size), np.float32)
             self.condition_dsp._outputs(x, condition)
         state = (self.state, self.positions, self.head_positions, self.post_positions)
-        _wavenet_block(x, condition, out, self.weights, self.arrays, self.layers, self.post, *state, np.float32(self.head_scale), self.widest)
+        _wavenet_block(x, condition, out, self.weights, self.arrays, self.layers, self.post, *state, np.float32(self.head_scale), self.widest, self.work)
 
 
 class _Tables:
