@@ -69,6 +69,11 @@ class AmpModel(nn.Module, abc.ABC):
         """Whether AIDA-X (RTNeural's JSON, formats.aidax) can hold it: LSTMs only."""
         return False
 
+    def shift_output(self, offset: float) -> bool:
+        """Add `offset` to every output sample through the output's own bias; False (and nothing
+        changed) where it has none."""
+        return False
+
     def nam_config(self, version: str, body: Callable[["AmpModel"], dict[str, Any]]) -> dict[str, Any]:
         """The `config` of its `.nam` in the layout of `version`; `body` writes a part's whole `.nam` dict."""
         raise ModelFileError("model", f"{type(self).__name__} has no .nam layout", "export a WaveNet or an LSTM")

@@ -72,6 +72,13 @@ class Linear(AmpModel):
     def macs_per_sample(self) -> int:
         return self.spec.receptive_field
 
+    @torch.no_grad()
+    def shift_output(self, offset: float) -> bool:
+        if self.conv.bias is None:
+            return False
+        self.conv.bias += offset
+        return True
+
     def reset(self) -> None:
         self._history = torch.zeros(self.receptive_field - 1)
 

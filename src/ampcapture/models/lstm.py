@@ -157,6 +157,11 @@ class LSTM(AmpModel):
         self.head.weight.copy_(weights[head_w].view(1, -1))
         self.head.bias.copy_(weights[head_b])
 
+    @torch.no_grad()
+    def shift_output(self, offset: float) -> bool:
+        self.head.bias += offset
+        return True
+
     @classmethod
     def bounded_spec(cls, config: dict[str, Any], where: Any) -> LSTMSpec:
         limits.check_lstm(config, where)

@@ -274,6 +274,15 @@ class WaveNet(AmpModel):
         limits.check_wavenet(spec, where)
         return spec
 
+    @torch.no_grad()
+    def shift_output(self, offset: float) -> bool:
+        """Through the last head's bias (scaled by head_scale): not behind a post-head."""
+        bias = self.arrays[-1].head_rechannel.bias
+        if self.post_head is not None or bias is None or self.head_scale == 0:
+            return False
+        bias += offset / self.head_scale
+        return True
+
     def nam_config(self, version: str, body) -> dict[str, Any]:
         config = wavenet_nam.nam_config(self.spec, self.head_scale, version)
         if self.condition_dsp is not None:  # a whole .nam of its own, as NAM writes it

@@ -29,6 +29,7 @@ from ampcapture.core.errors import AmpCaptureError, ConfigError
 from ampcapture.core.files import exclusive, write_json
 from ampcapture.core.paths import Layout, RunPaths, run_name
 from ampcapture.formats.checkpoint import read_checkpoint
+from ampcapture.training.calibration import calibrate
 from ampcapture.training.callbacks import AtomicCheckpointIO, ESRHistory, KeptCheckpoint, SizeBests, quiet_lightning
 from ampcapture.training.data import CaptureDataModule, check_regions
 from ampcapture.training.losses import LossSettings
@@ -252,15 +253,17 @@ def _results(run: _Run, trainer: pl.Trainer, watch: _Watch, logger) -> tuple[dic
     epochs = watch.size_bests.assemble(run.paths.best) if watch.size_bests is not None else []
     saved = read_checkpoint(run.paths.best)
     best = AmpModule.from_checkpoint(saved)
+    offsets = calibrate(best, run.data.trained, saved) if run.train.calibrate_offset else None
     test = trainer.test(best, datamodule=run.data, verbose=False)[0]
     watch.history.write_csv(run.paths.curve)
     described = best.model.describe()
+    with torch.no_grad():  # of the model kept (and calibrated); of a capture set, the mean over its trained settings, as val_esr
+        per_setting = [best.eval().size_esrs(batch) for batch in run.data.val_dataloader()]
+    validation = [sum(float(v[i]) for v in per_setting) / len(per_setting) for i in range(len(per_setting[0]))]
     if "sizes" in described:  # a SlimmableContainer: each size's figures (the headline ones are the largest's)
-        with torch.no_grad():  # of a capture set, the mean over its trained settings, as val_esr
-            per_setting = [best.eval().size_esrs(batch) for batch in run.data.val_dataloader()]
-        validation = [sum(float(v[i]) for v in per_setting) / len(per_setting) for i in range(len(described["sizes"]))]
         for i, size in enumerate(described["sizes"]):
             size.update(validation_esr=validation[i], test_esr=float(test[f"test_esr_size{i}"]), best_epoch=epochs[i])
+            size["output_offset"] = None if offsets is None else offsets[i]
     if run.knobs is not None:  # each setting's test ESR; heldout_esr: the settings never trained on
         settings_esr = {c.name: {"held_out": c.held_out, "test_esr": float(test[f"test_esr_{c.name}"])} for c in run.data.test_captures}
         described.update(knobs=run.knobs, settings=settings_esr, heldout_esr=float(test["heldout_esr"]) if "heldout_esr" in test else None)
@@ -269,9 +272,10 @@ def _results(run: _Run, trainer: pl.Trainer, watch: _Watch, logger) -> tuple[dic
         "run_name": run.name,
         "model": run.model["name"],
         "architecture": run.model["architecture"],
-        "validation_esr": best_esr,
+        "validation_esr": validation[-1],
         "test_esr": float(test["test_esr"]),
         "best_epoch": saved.epoch,
+        "output_offset": None if offsets is None else offsets[-1],
         "epochs": trainer.current_epoch,
         "stopped_early": any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in watch.all),
         "sample_rate": run.data.captures[0].sample_rate,

@@ -42,7 +42,8 @@ class AmpModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(architecture, config, sample_rate)
         self.loss = TrainingLoss(LossSettings(**loss))
-        self.settings = TrainSettings(**{"keep_within": 0.0, **train})  # a checkpoint from before keep_within kept the lowest's epoch
+        # a checkpoint from before these settings: the lowest's epoch kept, no offset removed
+        self.settings = TrainSettings(**{"keep_within": 0.0, "calibrate_offset": False, **train})
         self.pre_roll = self.model.pre_roll
         self._loss_sum, self._loss_count = 0.0, 0
 

@@ -37,6 +37,7 @@ class TrainSettings:
     grad_clip: float | None
     early_stopping_patience: int | None
     keep_within: float
+    calibrate_offset: bool
     resume: bool
     overwrite: bool
     init_from: str | None
