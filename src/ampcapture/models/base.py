@@ -178,6 +178,22 @@ class AmpModel(nn.Module, abc.ABC):
         return {"parameters": self.num_parameters(), "receptive_field": self.receptive_field, "macs_per_sample": self.macs_per_sample()}
 
 
+class FrameStream:
+    """Streaming for a model whose output sample is a function of its last `receptive_field`
+    inputs (a WaveNet, an FIR): each buffer runs over the inputs kept from before and itself."""
+
+    receptive_field: int
+
+    def reset(self) -> None:
+        self._history = torch.zeros(self.receptive_field - 1)
+
+    @torch.no_grad()
+    def process(self, buffer: torch.Tensor) -> torch.Tensor:
+        frame = torch.cat([self._history.to(buffer), buffer])
+        self._history = frame[frame.numel() - (self.receptive_field - 1) :]
+        return self(frame.unsqueeze(0)).squeeze(0)
+
+
 def knob_slice(knobs: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
     """The knobs of input samples start..stop: held knobs (batch, n) as they are."""
     return knobs if knobs is None or knobs.dim() == 2 else knobs[..., start:stop]

@@ -15,7 +15,7 @@ from torch import nn
 
 from ampcapture.core.errors import ConfigError, ModelFileError
 from ampcapture.models import limits
-from ampcapture.models.base import AmpModel, NamReading
+from ampcapture.models.base import AmpModel, FrameStream, NamReading
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class LinearSpec:
         return cls(taps, bool(config.get("bias", False)))
 
 
-class Linear(AmpModel):
+class Linear(FrameStream, AmpModel):
     """y[t] = bias + sum_k w[k] x[t - receptive_field + 1 + k]: NAM's weight order (conv1d's)."""
 
     Spec, architecture = LinearSpec, "Linear"
@@ -78,15 +78,6 @@ class Linear(AmpModel):
             return False
         self.conv.bias += offset
         return True
-
-    def reset(self) -> None:
-        self._history = torch.zeros(self.receptive_field - 1)
-
-    @torch.no_grad()
-    def process(self, buffer: torch.Tensor) -> torch.Tensor:
-        frame = torch.cat([self._history.to(buffer), buffer])
-        self._history = frame[frame.numel() - (self.receptive_field - 1) :]
-        return self(frame.unsqueeze(0)).squeeze(0)
 
     @classmethod
     def bounded_spec(cls, config: dict[str, Any], where: Any) -> LinearSpec:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ampcapture.models import limits, wavenet_nam
-from ampcapture.models.base import AmpModel, NamReading, knob_columns
+from ampcapture.models.base import AmpModel, FrameStream, NamReading, knob_columns
 from ampcapture.models.wavenet_spec import Activation, ArraySpec, LayerSpec, PostHeadSpec, WaveNetSpec
 
 
@@ -246,7 +246,7 @@ class _PostHead(nn.Module):
         return y
 
 
-class WaveNet(AmpModel):
+class WaveNet(FrameStream, AmpModel):
     """NAM's WaveNet of a `WaveNetSpec`; a condition DSP is a WaveNet of its own whose outputs
     condition every layer, and a parametric model's knobs join every layer's condition (its
     input mixer and FiLMs), so that a fixed setting folds exactly into their biases (`at_knobs`)."""
@@ -395,16 +395,6 @@ class WaveNet(AmpModel):
     def _own_parameters(self) -> list[nn.Parameter]:
         """The parameters but the condition DSP's."""
         return [p for name, p in self.named_parameters() if not name.startswith("condition_dsp.")]
-
-    def reset(self) -> None:
-        self._history = torch.zeros(self.receptive_field - 1)
-
-    @torch.no_grad()
-    def process(self, buffer: torch.Tensor) -> torch.Tensor:
-        """Streaming: prepend the last receptive_field - 1 input samples kept from before."""
-        frame = torch.cat([self._history.to(buffer), buffer])
-        self._history = frame[frame.numel() - (self.receptive_field - 1) :]
-        return self(frame.unsqueeze(0)).squeeze(0)
 
 
 def forward_with_conv1d(model: WaveNet, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
