@@ -105,31 +105,42 @@ def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, 
     command = [sys.executable, str(ROOT / "benchmarks" / "vs_nam.py"), "--capture", capture, "--preset", preset, "--minutes", str(minutes)]
     command += ["--blocks", str(blocks), "--nam-seed", str(seed), "--test-curve", *(["--reuse-nam"] if reuse else []), f"train.seed={seed}", *overrides]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
+    tag = run_tag(seed, overrides)
     result = json.loads((out / f"result_{tag}.json").read_text())
     result["levels"] = level_ratios(ROOT / result["split"], out / f"ours_{tag}.npy", out / f"nam_{tag}.npy")
     result["curve"] = read_curve(out / "ours" / tag / "test_curve.csv")
     return result
 
 
-def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
-    """Each side's test ESR over the test region's quiet, medium and loud thirds of its
-    half-seconds (by the input's RMS; half a second, so that every span of an interleaved split counts)."""
+def run_tag(seed: int, overrides: list[str]) -> str:
+    """The name vs_nam.py gives a run's files (ours_<tag>.npy, result_<tag>.json, ours/<tag>/)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
+
+
+def level_spans(split_json: Path) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+    """The recording, and the test region's half-seconds split into quiet, medium and loud
+    thirds by the input's RMS (half a second, so that every span of an interleaved split counts)."""
     split = json.loads(split_json.read_text())
     audio, half = ROOT / split["audio"], int(split["sample_rate"]) // 2
     x, y = (sf.read(audio / f"{name}.wav", dtype="float64")[0] for name in ("input", "output"))
     pieces = [(t, t + half) for s, e in split["test"] for t in range(s, e - half + 1, half)]
     level = np.array([np.mean(np.square(x[a:b])) for a, b in pieces])
-    thirds = np.array_split(np.argsort(level), 3)
+    return y, [[pieces[i] for i in picks] for picks in np.array_split(np.argsort(level), 3)]
+
+
+def span_esr(prediction: np.ndarray, y: np.ndarray, spans: list[tuple[int, int]]) -> float:
+    target = np.concatenate([y[a:b] for a, b in spans])
+    error = np.concatenate([prediction[a:b] for a, b in spans]) - target
+    return float(np.sum(error**2) / np.sum(target**2))
+
+
+def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
+    """Each side's test ESR over the test region's quiet, medium and loud thirds."""
+    y, thirds = level_spans(split_json)
     figures = {}
     for who, path in (("ours", ours), ("nam", nam)):
         prediction = np.load(path).astype(np.float64)
-        figures[who] = {}
-        for name, picks in zip(LEVELS, thirds):
-            spans = [pieces[i] for i in picks]
-            target = np.concatenate([y[a:b] for a, b in spans])
-            error = np.concatenate([prediction[a:b] for a, b in spans]) - target
-            figures[who][name] = float(np.sum(error**2) / np.sum(target**2))
+        figures[who] = {name: span_esr(prediction, y, spans) for name, spans in zip(LEVELS, thirds)}
     return figures
 
 
