@@ -7,6 +7,7 @@ import copy
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,13 @@ def test_a_finished_run_is_never_lost(cfg, monkeypatch):
     assert (run_dir / ".previous" / "best.ckpt").read_bytes() == best  # ...killed meanwhile, the finished one is kept
     train(cfg, replace=True)  # resumed and finished: the run it replaces goes
     assert not (run_dir / ".previous").exists() and (run_dir / "metrics.json").is_file()
+
+    for item in run_dir.iterdir():  # a fresh clone: only the figures git tracks for DVC
+        if item.name not in ("metrics.json", ".ampcapture-run"):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    said.clear()
+    train(cfg, replace=True, say=said.append)
+    assert any("an earlier run's figures only" in line for line in said) and not any("holds a finished run" in line for line in said)
 
 
 def test_a_full_disk_leaves_the_last_checkpoint_whole_and_a_damaged_one_resumes_from_the_best(cfg, monkeypatch):

@@ -86,6 +86,8 @@ def prepare_run_dir(paths: RunPaths, cfg: dict[str, Any], resume: bool, overwrit
         root.rename(kept)
         say(f"{root} held a finished run: kept as {kept}")
         finished = False
+    elif finished and not paths.best.is_file():  # a fresh clone: the DAG's metrics, tracked by git, without the run
+        say(f"{root} holds an earlier run's figures only (as git keeps them for DVC): training a new one")
     elif finished:
         say(f"{root} holds a finished run: training a new one (the finished one waits in {paths.previous} until the new one finishes)")
     elif paths.last.is_file() and resume and paths.config.is_file():
