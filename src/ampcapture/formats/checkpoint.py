@@ -88,4 +88,4 @@ def read_checkpoint(path: str | Path, fix: str = FIX) -> Checkpoint:
 def load_checkpoint(path: str | Path) -> tuple[AmpModel, dict[str, list[float]] | None]:
     """The model of a training checkpoint and, of a parametric one, its knobs, from one read of the file."""
     checkpoint = read_checkpoint(path, f"{FIX} or a .nam file")
-    return checkpoint.model(), checkpoint.hyper_parameters.get("knobs") if "hyper_parameters" in checkpoint.raw else None
+    return checkpoint.model(), checkpoint.knobs  # model() first: it names a file without hyper-parameters
