@@ -29,15 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: a worker per core, so one thread each
     torch.set_num_threads(1)
 
-# The longest test files, started first: with a test file to a worker (`make test`), the others
-# then run beside them instead of after them.
-LONGEST_FIRST = ("tests/stages/test_dvc_pipeline.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_FIRST)  # stable: the rest keep their order
-
-
 TINY = dict(
     silence_s=0.25, blip_spacing_s=0.25, validation_s=3.0, sweep_s=0.5, sweep_levels_db=[-18.0], noise_s=0.3, noise_levels_db=[-20.0], playing_s=3.0, test_s=3.0
 )
