@@ -192,12 +192,11 @@ def summarize(capture: str, runs: list[dict]) -> dict:
     return row
 
 
-def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int, overrides: list[str]) -> str:
+def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int, overrides: list[str], seeds: int) -> str:
     lines = [
         f"# {preset}, {label}: ours against neural-amp-modeler 0.13, {minutes:g} minutes a side",
         "",
-        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {rows[0]['seeds'] if rows else 0} --blocks {blocks} "
-        f"--label {label} {' '.join(overrides)}`",
+        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {seeds} --blocks {blocks} --label {label} {' '.join(overrides)}`",
         "",
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
         "| ours/NAM quiet, medium, loud | minutes to NAM's mean |",
@@ -239,7 +238,7 @@ def main() -> None:
     for done, (capture, seed) in enumerate(jobs, 1):
         record = cache / f"{capture}_m{args.minutes:g}_seed{seed}.json"
         if record.is_file() and (kept := json.loads(record.read_text())).get("overrides_given") == args.overrides and kept.get("blocks", 1) == blocks:
-            result = json.loads(record.read_text())
+            result = kept
         else:
             ensure_capture(capture)
             result = {**run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides), "overrides_given": args.overrides, "blocks": blocks}
@@ -250,14 +249,25 @@ def main() -> None:
             f"({time.monotonic() - started:.0f} s)",
             flush=True,
         )
-    rows = [summarize(c, r) for c, r in runs.items()]
+        report = write_reports(runs, args, blocks, pending=len(jobs) - done)
+    print(report)
+
+
+def write_reports(runs: dict[str, list[dict]], args: argparse.Namespace, blocks: int, pending: int) -> str:
+    """reports/suite/<preset>[_<label>].md and .json from the runs done so far, rewritten after
+    every run: a suite stopped halfway leaves a table of what it has, saying what is missing."""
+    rows = [summarize(c, r) for c, r in runs.items() if r]
     reports = ROOT / "reports" / "suite"
     reports.mkdir(parents=True, exist_ok=True)
     name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
-    summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "blocks": blocks, "overrides": args.overrides, "captures": rows}
+    summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "blocks": blocks, "overrides": args.overrides}
+    summary |= {"runs_pending": pending, "captures": rows}
     (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
-    (reports / f"{name}.md").write_text(table(rows, args.preset, args.label, args.minutes, blocks, args.overrides))
-    print(table(rows, args.preset, args.label, args.minutes, blocks, args.overrides))
+    text = table(rows, args.preset, args.label, args.minutes, blocks, args.overrides, args.seeds)
+    if pending:
+        text += f"\nPartial: {pending} of the {len(runs) * args.seeds} runs are still to come (the command above resumes).\n"
+    (reports / f"{name}.md").write_text(text)
+    return text
 
 
 if __name__ == "__main__":
