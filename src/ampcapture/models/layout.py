@@ -22,7 +22,7 @@ ACTIVATION_PARAMETERS = {
 }
 # The engine's layer histories are shifted back to the front when they fill up; this many
 # samples fit between two shifts (each layer keeps its taps' span plus this).
-HISTORY_BLOCK = 4096
+HISTORY_BLOCK = 512
 # Where NAM 0.13's FiLM can modulate a layer's signals by its condition, in NAM's weight order.
 FILM_POSITIONS = ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post", "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")
 

@@ -131,15 +131,97 @@ def accumulate(w, at, hist, p, k, d, rows, n, out, taps):
     """out (rows x n) = the causal convolution of the history's rows ending at p + n: k taps d
     apart, weights (rows, k * channels) taps-first at w[at:]. A 1x1 (a matrix product W @ a) is
     the case k = 1, p = 0 over a itself: every convolution and 1x1 of the engine runs here.
-    Up to DIRECT_MAX_CHANNELS channels, loops straight over the history, four output rows and two
-    input rows a pass (each input read once for four outputs, each output read and written once
-    for two inputs: at plugin buffer sizes a pass is a few vectors long, so fewer, fuller passes
-    are what counts); wider ones as one BLAS product."""
+    Up to DIRECT_MAX_CHANNELS channels, loops straight over the history: with a multiple of 4
+    channels, eight output rows and four input rows a pass (`_rows8`), otherwise four and two
+    (`_any_channels`). At plugin buffer sizes a pass is a few vectors long, so what counts is
+    how few passes there are, each with its weights in registers. Wider ones: one BLAS product."""
     ch = hist.shape[0]
     if ch > DIRECT_MAX_CHANNELS:
         np.dot(matrix(w, at, rows, k * ch), gather(hist, p, k, d, n, taps), out)
         return
     out[:, :] = 0.0
+    if ch % 4:
+        _any_channels(w, at, hist, p, k, d, rows, n, out)
+        return
+    width, o = k * ch, 0
+    while o + 8 <= rows:
+        _rows8(w, at + o * width, width, hist, p, k, d, n, out[o : o + 8])
+        o += 8
+    if o + 4 <= rows:
+        _rows4(w, at + o * width, width, hist, p, k, d, n, out[o : o + 4])
+        o += 4
+    for o in range(o, rows):
+        _rows1(w, at + o * width, width, hist, p, k, d, n, out[o])
+
+
+@jit
+def _rows8(w, b, width, hist, p, k, d, n, out):
+    """out (8 x n) += eight weight rows (width apart from w[b:]) times the taps, four channels of
+    one tap a pass (channels a multiple of 4), the weights held in registers."""
+    ch = hist.shape[0]
+    a0, a1, a2, a3, a4, a5, a6, a7 = out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
+    for q in range(0, width, 4):
+        j, i = divmod(q, ch)
+        s = p - (k - 1 - j) * d
+        r0, r1, r2, r3 = hist[i, s:], hist[i + 1, s:], hist[i + 2, s:], hist[i + 3, s:]
+        u0, u1, u2, u3 = w[b + q], w[b + q + 1], w[b + q + 2], w[b + q + 3]
+        v0, v1, v2, v3 = w[b + width + q], w[b + width + q + 1], w[b + width + q + 2], w[b + width + q + 3]
+        x0, x1, x2, x3 = w[b + 2 * width + q], w[b + 2 * width + q + 1], w[b + 2 * width + q + 2], w[b + 2 * width + q + 3]
+        y0, y1, y2, y3 = w[b + 3 * width + q], w[b + 3 * width + q + 1], w[b + 3 * width + q + 2], w[b + 3 * width + q + 3]
+        f0, f1, f2, f3 = w[b + 4 * width + q], w[b + 4 * width + q + 1], w[b + 4 * width + q + 2], w[b + 4 * width + q + 3]
+        g0, g1, g2, g3 = w[b + 5 * width + q], w[b + 5 * width + q + 1], w[b + 5 * width + q + 2], w[b + 5 * width + q + 3]
+        h0, h1, h2, h3 = w[b + 6 * width + q], w[b + 6 * width + q + 1], w[b + 6 * width + q + 2], w[b + 6 * width + q + 3]
+        m0, m1, m2, m3 = w[b + 7 * width + q], w[b + 7 * width + q + 1], w[b + 7 * width + q + 2], w[b + 7 * width + q + 3]
+        for t in range(n):
+            e0, e1, e2, e3 = r0[t], r1[t], r2[t], r3[t]
+            a0[t] += u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+            a1[t] += v0 * e0 + v1 * e1 + v2 * e2 + v3 * e3
+            a2[t] += x0 * e0 + x1 * e1 + x2 * e2 + x3 * e3
+            a3[t] += y0 * e0 + y1 * e1 + y2 * e2 + y3 * e3
+            a4[t] += f0 * e0 + f1 * e1 + f2 * e2 + f3 * e3
+            a5[t] += g0 * e0 + g1 * e1 + g2 * e2 + g3 * e3
+            a6[t] += h0 * e0 + h1 * e1 + h2 * e2 + h3 * e3
+            a7[t] += m0 * e0 + m1 * e1 + m2 * e2 + m3 * e3
+
+
+@jit
+def _rows4(w, b, width, hist, p, k, d, n, out):
+    """`_rows8` for four rows."""
+    ch = hist.shape[0]
+    a0, a1, a2, a3 = out[0], out[1], out[2], out[3]
+    for q in range(0, width, 4):
+        j, i = divmod(q, ch)
+        s = p - (k - 1 - j) * d
+        r0, r1, r2, r3 = hist[i, s:], hist[i + 1, s:], hist[i + 2, s:], hist[i + 3, s:]
+        u0, u1, u2, u3 = w[b + q], w[b + q + 1], w[b + q + 2], w[b + q + 3]
+        v0, v1, v2, v3 = w[b + width + q], w[b + width + q + 1], w[b + width + q + 2], w[b + width + q + 3]
+        x0, x1, x2, x3 = w[b + 2 * width + q], w[b + 2 * width + q + 1], w[b + 2 * width + q + 2], w[b + 2 * width + q + 3]
+        y0, y1, y2, y3 = w[b + 3 * width + q], w[b + 3 * width + q + 1], w[b + 3 * width + q + 2], w[b + 3 * width + q + 3]
+        for t in range(n):
+            e0, e1, e2, e3 = r0[t], r1[t], r2[t], r3[t]
+            a0[t] += u0 * e0 + u1 * e1 + u2 * e2 + u3 * e3
+            a1[t] += v0 * e0 + v1 * e1 + v2 * e2 + v3 * e3
+            a2[t] += x0 * e0 + x1 * e1 + x2 * e2 + x3 * e3
+            a3[t] += y0 * e0 + y1 * e1 + y2 * e2 + y3 * e3
+
+
+@jit
+def _rows1(w, b, width, hist, p, k, d, n, acc):
+    """`_rows8` for one row."""
+    ch = hist.shape[0]
+    for q in range(0, width, 4):
+        j, i = divmod(q, ch)
+        s = p - (k - 1 - j) * d
+        r0, r1, r2, r3 = hist[i, s:], hist[i + 1, s:], hist[i + 2, s:], hist[i + 3, s:]
+        u0, u1, u2, u3 = w[b + q], w[b + q + 1], w[b + q + 2], w[b + q + 3]
+        for t in range(n):
+            acc[t] += u0 * r0[t] + u1 * r1[t] + u2 * r2[t] + u3 * r3[t]
+
+
+@jit
+def _any_channels(w, at, hist, p, k, d, rows, n, out):
+    """`accumulate` over any number of channels: four output rows and two input rows a pass."""
+    ch = hist.shape[0]
     o, step = 0, k * ch
     while o + 4 <= rows:
         a0, a1, a2, a3 = out[o], out[o + 1], out[o + 2], out[o + 3]
