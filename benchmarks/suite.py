@@ -233,29 +233,39 @@ def main() -> None:
     cache = WORK / "suite" / args.preset / args.label
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(c, s) for c in captures for s in range(args.seeds)]
+    records = {job: cache / f"{job[0]}_m{args.minutes:g}_seed{job[1]}.json" for job in jobs}
+    done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks))}
+    report = write_reports(done, captures, args, blocks, pending=len(jobs) - len(done))
     started = time.monotonic()
-    runs: dict[str, list[dict]] = {c: [] for c in captures}
-    for done, (capture, seed) in enumerate(jobs, 1):
-        record = cache / f"{capture}_m{args.minutes:g}_seed{seed}.json"
-        if record.is_file() and (kept := json.loads(record.read_text())).get("overrides_given") == args.overrides and kept.get("blocks", 1) == blocks:
-            result = kept
-        else:
+    for count, (capture, seed) in enumerate(jobs, 1):
+        if (capture, seed) not in done:
             ensure_capture(capture)
             result = {**run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides), "overrides_given": args.overrides, "blocks": blocks}
-            record.write_text(json.dumps(result, indent=1))
-        runs[capture].append(result)
+            records[capture, seed].write_text(json.dumps(result, indent=1))
+            done[capture, seed] = result
+            report = write_reports(done, captures, args, blocks, pending=len(jobs) - len(done))
+        result = done[capture, seed]
         print(
-            f"[{done}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}, NAM {result['nam']['test_esr']:.4g} "
+            f"[{count}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}, NAM {result['nam']['test_esr']:.4g} "
             f"({time.monotonic() - started:.0f} s)",
             flush=True,
         )
-        report = write_reports(runs, args, blocks, pending=len(jobs) - done)
     print(report)
 
 
-def write_reports(runs: dict[str, list[dict]], args: argparse.Namespace, blocks: int, pending: int) -> str:
-    """reports/suite/<preset>[_<label>].md and .json from the runs done so far, rewritten after
-    every run: a suite stopped halfway leaves a table of what it has, saying what is missing."""
+def kept_run(record: Path, overrides: list[str], blocks: int) -> dict | None:
+    """A run's kept figures, if it was made with these overrides and this split."""
+    if not record.is_file():
+        return None
+    kept = json.loads(record.read_text())
+    return kept if kept.get("overrides_given") == overrides and kept.get("blocks", 1) == blocks else None
+
+
+def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: argparse.Namespace, blocks: int, pending: int) -> str:
+    """reports/suite/<preset>[_<label>].md and .json from the runs done so far (those a killed
+    suite kept included), rewritten after every run: a suite stopped halfway leaves a table of
+    what it has, saying how much is missing."""
+    runs = {c: [done[c, s] for s in range(args.seeds) if (c, s) in done] for c in captures}
     rows = [summarize(c, r) for c, r in runs.items() if r]
     reports = ROOT / "reports" / "suite"
     reports.mkdir(parents=True, exist_ok=True)
