@@ -21,7 +21,9 @@ ACTIVATION_PARAMETERS = {
     "PReLU": {"negative_slope": 0.25},
 }
 # The engine's layer histories are shifted back to the front when they fill up; this many
-# samples fit between two shifts (each layer keeps its taps' span plus this).
+# samples fit between two shifts (each layer keeps its taps' span plus this), and offline renders
+# run in blocks of this size. 512 rather than 4096: wavenet_standard's histories then take 0.7 MB,
+# inside a 2 MB L2 cache, and it streams 7 % faster and renders 35 % faster offline.
 HISTORY_BLOCK = 512
 # Where NAM 0.13's FiLM can modulate a layer's signals by its condition, in NAM's weight order.
 FILM_POSITIONS = ("conv_pre", "conv_post", "input_mixin_pre", "input_mixin_post", "activation_pre", "activation_post", "layer1x1_post", "head1x1_post")
