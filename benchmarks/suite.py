@@ -235,7 +235,7 @@ def main() -> None:
     jobs = [(c, s) for c in captures for s in range(args.seeds)]
     records = {job: cache / f"{job[0]}_m{args.minutes:g}_seed{job[1]}.json" for job in jobs}
     done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks))}
-    report = write_reports(done, captures, args, blocks, pending=len(jobs) - len(done))
+    report = write_reports(done, captures, args, blocks)
     started = time.monotonic()
     for count, (capture, seed) in enumerate(jobs, 1):
         if (capture, seed) not in done:
@@ -243,7 +243,7 @@ def main() -> None:
             result = {**run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides), "overrides_given": args.overrides, "blocks": blocks}
             records[capture, seed].write_text(json.dumps(result, indent=1))
             done[capture, seed] = result
-            report = write_reports(done, captures, args, blocks, pending=len(jobs) - len(done))
+            report = write_reports(done, captures, args, blocks)
         result = done[capture, seed]
         print(
             f"[{count}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}, NAM {result['nam']['test_esr']:.4g} "
@@ -261,12 +261,13 @@ def kept_run(record: Path, overrides: list[str], blocks: int) -> dict | None:
     return kept if kept.get("overrides_given") == overrides and kept.get("blocks", 1) == blocks else None
 
 
-def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: argparse.Namespace, blocks: int, pending: int) -> str:
+def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: argparse.Namespace, blocks: int) -> str:
     """reports/suite/<preset>[_<label>].md and .json from the runs done so far (those a killed
     suite kept included), rewritten after every run: a suite stopped halfway leaves a table of
     what it has, saying how much is missing."""
     runs = {c: [done[c, s] for s in range(args.seeds) if (c, s) in done] for c in captures}
     rows = [summarize(c, r) for c, r in runs.items() if r]
+    pending = len(captures) * args.seeds - sum(map(len, runs.values()))
     reports = ROOT / "reports" / "suite"
     reports.mkdir(parents=True, exist_ok=True)
     name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
@@ -275,7 +276,7 @@ def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: 
     (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
     text = table(rows, args.preset, args.label, args.minutes, blocks, args.overrides, args.seeds)
     if pending:
-        text += f"\nPartial: {pending} of the {len(runs) * args.seeds} runs are still to come (the command above resumes).\n"
+        text += f"\nPartial: {pending} of the {len(captures) * args.seeds} runs are still to come (the command above resumes).\n"
     (reports / f"{name}.md").write_text(text)
     return text
 
