@@ -157,7 +157,9 @@ def accumulate(w, at, hist, p, k, d, rows, n, out, taps):
 @jit
 def _rows8(w, b, width, hist, p, k, d, n, out):
     """out (8 x n) += eight weight rows (width apart from w[b:]) times the taps, four channels of
-    one tap a pass (channels a multiple of 4), the weights held in registers."""
+    one tap a pass (channels a multiple of 4), the weights held in registers. The loads are
+    spelled out here and in `_rows4` / `_rows1`: helpers returning the four taps and weights
+    made the accumulation twice as slow (numba does not inline them into the loop)."""
     ch = hist.shape[0]
     a0, a1, a2, a3, a4, a5, a6, a7 = out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7]
     for q in range(0, width, 4):
