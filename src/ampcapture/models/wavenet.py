@@ -220,13 +220,10 @@ class _LayerArray(nn.Module):
         activations (or head 1x1s) over the columns left after the last layer."""
         x = self.rechannel.weight[:, :, 0] @ x
         tail = x.shape[1] - self.layers_span
-        parts = [] if head is None else [head[:, -tail:]]
+        head = None if head is None else head[:, -tail:]
         for layer in self.layers:
             x, part = layer(x, condition, tail)
-            parts.append(part)
-        head = parts[0] + parts[1] if len(parts) > 1 else parts[0].clone()
-        for part in parts[2:]:
-            head += part
+            head = part if head is None else head + part
         w, b = self.head_rechannel.weight, self.head_rechannel.bias
         taps = w.shape[2]
         n = head.shape[1] - (taps - 1)
