@@ -211,8 +211,7 @@ class _LayerArray(nn.Module):
         self.rechannel = nn.Conv1d(array.input_size, array.channels, 1, bias=False)
         self.layers = nn.ModuleList(_Layer(array, layer, array.condition_size + knobs) for layer in array.layers)
         self.head_rechannel = nn.Conv1d(array.head_channels, array.head_size, array.head_kernel_size, bias=array.head_bias)
-        self.receptive_field = array.receptive_field
-        self.layers_span = sum((layer.kernel_size - 1) * layer.dilation for layer in array.layers)
+        self.receptive_field, self.layers_span = array.receptive_field, array.layers_span
 
     def forward(self, x, condition, head=None):
         """Columns in, columns out: (head rechannelled, residual stream), both as long as the

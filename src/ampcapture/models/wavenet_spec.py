@@ -129,9 +129,14 @@ class ArraySpec:
         }.get(position, 2 * b if layer.paired else b)
 
     @property
+    def layers_span(self) -> int:
+        """Columns the dilated layers shorten a signal by."""
+        return sum((layer.kernel_size - 1) * layer.dilation for layer in self.layers)
+
+    @property
     def receptive_field(self) -> int:
         """Input samples one output sees: the dilated layers, then the head's taps."""
-        return 1 + sum((layer.kernel_size - 1) * layer.dilation for layer in self.layers) + self.head_kernel_size - 1
+        return 1 + self.layers_span + self.head_kernel_size - 1
 
 
 @dataclass(frozen=True)
