@@ -252,6 +252,7 @@ def test_a_run_that_ends_worse_than_silence_fails(cfg, monkeypatch):
         ("trainer.max_epochs", 0, "trainer.max_epochs"),
         ("train.scheduler", "sometimes", "train.scheduler"),
         ("train.lr", "fast", "train.lr"),
+        ("train.adam_beta2", 1.0, "train.adam_beta2"),
         ("capture", "nosuch", "split not found"),
         ("train.ny", 10**8, "train.ny: no training region is longer"),
     ],

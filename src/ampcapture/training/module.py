@@ -42,8 +42,8 @@ class AmpModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(architecture, config, sample_rate)
         self.loss = TrainingLoss(LossSettings(**loss))
-        # a checkpoint from before these settings: the lowest's epoch kept, no offset removed
-        self.settings = TrainSettings(**{"keep_within": 0.0, "calibrate_offset": False, **train})
+        # a checkpoint from before these settings: the lowest's epoch kept, no offset removed, Adam's beta2
+        self.settings = TrainSettings(**{"keep_within": 0.0, "calibrate_offset": False, "adam_beta2": 0.999, **train})
         self.pre_roll = self.model.pre_roll
         self._loss_sum, self._loss_count = 0.0, 0
 
@@ -133,7 +133,7 @@ class AmpModule(pl.LightningModule):
 
     def configure_optimizers(self):
         s = self.settings
-        optimizer = torch.optim.Adam(self.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        optimizer = torch.optim.Adam(self.parameters(), lr=s.lr, betas=(0.9, s.adam_beta2), weight_decay=s.weight_decay)
         if s.scheduler == "none":
             return optimizer
         if s.scheduler == "plateau":

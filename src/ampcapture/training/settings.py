@@ -26,6 +26,7 @@ class TrainSettings:
     batch_size: int
     windows_per_epoch: int | None
     lr: float
+    adam_beta2: float
     weight_decay: float
     scheduler: str
     lr_decay: float
@@ -50,6 +51,8 @@ class TrainSettings:
             raise ConfigError("train.windows_per_epoch", f"must be >= 1 or null, got {self.windows_per_epoch}", "use null for one pass")
         if not self.lr > 0:
             raise ConfigError("train.lr", f"must be > 0, got {self.lr}", "NAM's default is 0.004")
+        if not 0 < self.adam_beta2 < 1:
+            raise ConfigError("train.adam_beta2", f"must be in (0, 1), got {self.adam_beta2}", "e.g. 0.999 (Adam's default) or 0.99")
         if self.scheduler not in SCHEDULERS:
             raise ConfigError("train.scheduler", f"unknown scheduler {self.scheduler!r}", f"use one of {SCHEDULERS}")
         if not 0 < self.lr_decay <= 1:
