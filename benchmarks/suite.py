@@ -4,10 +4,11 @@ per run: both models rendered by NAM's own loader). One table, reports/suite/<pr
 .json: per capture, each side's test ESR per seed, mean and median, the ratios, how much each
 side overfits (test ESR / train ESR), ours/NAM test ESR by input level (the test region's
 quiet, medium and loud half-seconds), and the minutes ours needs to reach NAM's mean test ESR (the
-epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing).
+epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing),
+and how many of ours' epochs were set back by a loss spike (validation ESR over twice its best so far).
 
     python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3]
-                               [--captures C ...] [--blocks N] [--label NAME] [key=value ...]
+                               [--captures C ...] [--blocks N] [--label NAME] [--report-only] [key=value ...]
 
 Captures: every one under ../shared/captures/ (input.wav and output.wav; linked into
 data/captures/<name>/, never committed), the circuits of benchmarks/suite_captures.yaml (built
@@ -163,6 +164,19 @@ def minutes_to(curve: list[dict[str, float]], target: float) -> float | None:
     return None
 
 
+def setbacks(curve: list[dict[str, float]], factor: float = 2.0) -> int:
+    """Epochs whose validation ESR is over `factor` times the lowest before them: the training's
+    loss spikes, each costing the epochs it takes to get back (the kept model is the best so far)."""
+    size = max((k for k in curve[0] if k.startswith("validation_esr")), default=None) if curve else None
+    if size is None:
+        return 0
+    lowest, count = float("inf"), 0
+    for row in curve:
+        count += row[size] > factor * lowest
+        lowest = min(lowest, row[size])
+    return count
+
+
 def summarize(capture: str, runs: list[dict]) -> dict:
     ours, nam = ([r[who]["test_esr"] for r in runs] for who in ("ours", "nam"))
     gap = {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")}
@@ -182,6 +196,7 @@ def summarize(capture: str, runs: list[dict]) -> dict:
         "gap_test_over_train": gap,
         "ratio_by_level": levels,
         "minutes_to_nam_mean": None if None in reached else max(reached),
+        "ours_setbacks": [setbacks(r["curve"]) for r in runs],
     }
     if all("sizes" in r["ours"] and "sizes" in r["nam"] for r in runs):  # an A2: every size's ratio of means
         count = len(runs[0]["ours"]["sizes"])
@@ -199,8 +214,8 @@ def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int
         f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {seeds} --blocks {blocks} --label {label} {' '.join(overrides)}`",
         "",
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
-        "| ours/NAM quiet, medium, loud | minutes to NAM's mean |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ours/NAM quiet, medium, loud | minutes to NAM's mean | ours' epochs over 2x its best so far |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         seeds = lambda values: " / ".join(f"{v:.4g}" for v in values)  # noqa: E731
@@ -211,7 +226,7 @@ def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int
         gap = r["gap_test_over_train"]
         lines.append(
             f"| {r['capture']} | {seeds(r['ours_test_esr'])} | {seeds(r['nam_test_esr'])} | {ratio} | {r['ratio_of_medians']:.2f} "
-            f"| {gap['ours']:.2f} | {gap['nam']:.2f} | {level} | {reached} |"
+            f"| {gap['ours']:.2f} | {gap['nam']:.2f} | {level} | {reached} | {' / '.join(map(str, r['ours_setbacks']))} |"
         )
     if rows:
         lines += ["", f"Mean over the captures of the mean ratio: {statistics.mean(r['ratio_of_means'] for r in rows):.2f}."]
@@ -226,6 +241,7 @@ def main() -> None:
     parser.add_argument("--captures", nargs="+", help="(default: every capture in ../shared/captures and demo_drive30)")
     parser.add_argument("--blocks", type=int, help="data.split.blocks of the split both sides share (default: params.yaml's)")
     parser.add_argument("--label", default="defaults", help="the row's name: the recipe as configured, or an ablation")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the table from the runs kept; run nothing")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     captures = args.captures or default_captures()
@@ -236,6 +252,9 @@ def main() -> None:
     records = {job: cache / f"{job[0]}_m{args.minutes:g}_seed{job[1]}.json" for job in jobs}
     done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks))}
     report = write_reports(done, captures, args, blocks)
+    if args.report_only:
+        print(report)
+        return
     started = time.monotonic()
     for count, (capture, seed) in enumerate(jobs, 1):
         if (capture, seed) not in done:
