@@ -42,7 +42,7 @@ class AmpModule(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(architecture, config, sample_rate)
         self.loss = TrainingLoss(LossSettings(**loss))
-        # a checkpoint from before these settings: the lowest's epoch kept, no offset removed, Adam's beta2
+        # a checkpoint from before these settings: the lowest's epoch kept, no offset removed, Adam's default beta2
         self.settings = TrainSettings(**{"keep_within": 0.0, "calibrate_offset": False, "adam_beta2": 0.999, **train})
         self.pre_roll = self.model.pre_roll
         self._loss_sum, self._loss_count = 0.0, 0
