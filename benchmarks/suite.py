@@ -150,9 +150,14 @@ def read_curve(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+def validation_column(curve: list[dict[str, float]]) -> str | None:
+    """The curve's validation ESR column (an A2's: its largest size's); None without one."""
+    return max((k for k in curve[0] if k.startswith("validation_esr")), default=None) if curve else None
+
+
 def minutes_to(curve: list[dict[str, float]], target: float) -> float | None:
     """When the epoch validation keeps (the best so far) first plays the test region at `target` or better."""
-    size = max((k for k in curve[0] if k.startswith("validation_esr")), default=None) if curve else None
+    size = validation_column(curve)
     if size is None or "seconds" not in curve[0]:
         return None
     best = None
@@ -167,7 +172,7 @@ def minutes_to(curve: list[dict[str, float]], target: float) -> float | None:
 def setbacks(curve: list[dict[str, float]], factor: float = 2.0) -> int:
     """Epochs whose validation ESR is over `factor` times the lowest before them: the training's
     loss spikes, each costing the epochs it takes to get back (the kept model is the best so far)."""
-    size = max((k for k in curve[0] if k.startswith("validation_esr")), default=None) if curve else None
+    size = validation_column(curve)
     if size is None:
         return 0
     lowest, count = float("inf"), 0
