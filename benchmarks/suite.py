@@ -7,8 +7,9 @@ quiet, medium and loud half-seconds), and the minutes ours needs to reach NAM's 
 epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing),
 and how many of ours' epochs were set back by a loss spike (validation ESR over twice its best so far).
 
-    python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3]
-                               [--captures C ...] [--blocks N] [--label NAME] [--report-only] [key=value ...]
+    python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3] [--first-seed 0]
+                               [--captures C ...] [--blocks N] [--label NAME] [--report-only]
+                               [--ours-only --baseline LABEL] [key=value ...]
 
 Captures: every one under ../shared/captures/ (input.wav and output.wav; linked into
 data/captures/<name>/, never committed), the circuits of benchmarks/suite_captures.yaml (built
@@ -18,6 +19,9 @@ are installed) and the demo amp at drive 30 dB (`demo_drive30`, rendered from th
 .benchmarks/suite/<preset>/<label>/, a killed suite goes on with the runs it has, and NAM's
 runs are trained once per capture, seed and budget and reused by every ablation. Ideas are
 screened with `--minutes 3 --seeds 1`; the full protocol (10 minutes, 3 seeds) confirms them.
+`--ours-only` trains ours alone (half the machine time of a pair): an ablation's table then sets
+ours' test ESR beside that of the `--baseline` label's runs of the same captures and seeds (read
+from its report), which is the comparison that decides a recipe; NAM's side is not retrained.
 """
 
 from __future__ import annotations
@@ -98,24 +102,27 @@ def ensure_capture(name: str) -> None:
     subprocess.run([*ampcapture, "demo", str(stimulus), str(folder), "--drive-db", "30"], check=True)
 
 
-def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, overrides: list[str]) -> dict:
-    """One vs_nam.py run (NAM's model reused when this capture, split, seed and budget has one)."""
+def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, overrides: list[str], ours_only: bool = False) -> dict:
+    """One vs_nam.py run (NAM's model reused when this capture, split, seed and budget has one;
+    none trained with `ours_only`)."""
     out = run_folder(capture, preset, blocks)
     nam = out / ("nam" if seed == 0 else f"nam_seed{seed}") / "trained.json"
     reuse = nam.is_file() and json.loads(nam.read_text())["budget_minutes"] == minutes
+    side = ["--ours-only"] if ours_only else ["--reuse-nam"] if reuse else []
     command = [sys.executable, str(ROOT / "benchmarks" / "vs_nam.py"), "--capture", capture, "--preset", preset, "--minutes", str(minutes)]
-    command += ["--blocks", str(blocks), "--nam-seed", str(seed), "--test-curve", *(["--reuse-nam"] if reuse else []), f"train.seed={seed}", *overrides]
+    command += ["--blocks", str(blocks), "--nam-seed", str(seed), "--test-curve", *side, f"train.seed={seed}", *overrides]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    tag = run_tag(seed, overrides)
+    tag = run_tag(seed, overrides, ours_only)
     result = json.loads((out / f"result_{tag}.json").read_text())
-    result["levels"] = level_ratios(ROOT / result["split"], out / f"ours_{tag}.npy", out / f"nam_{tag}.npy")
+    result["levels"] = level_ratios(ROOT / result["split"], {"ours": out / f"ours_{tag}.npy"} | ({} if ours_only else {"nam": out / f"nam_{tag}.npy"}))
     result["curve"] = read_curve(out / "ours" / tag / "test_curve.csv")
     return result
 
 
-def run_tag(seed: int, overrides: list[str]) -> str:
+def run_tag(seed: int, overrides: list[str], ours_only: bool = False) -> str:
     """The name vs_nam.py gives a run's files (ours_<tag>.npy, result_<tag>.json, ours/<tag>/)."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
+    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
+    return tag + ("_ours_only" if ours_only else "")
 
 
 def level_spans(split_json: Path) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
@@ -135,11 +142,11 @@ def span_esr(prediction: np.ndarray, y: np.ndarray, spans: list[tuple[int, int]]
     return float(np.sum(error**2) / np.sum(target**2))
 
 
-def level_ratios(split_json: Path, ours: Path, nam: Path) -> dict[str, dict[str, float]]:
+def level_ratios(split_json: Path, renders: dict[str, Path]) -> dict[str, dict[str, float]]:
     """Each side's test ESR over the test region's quiet, medium and loud thirds."""
     y, thirds = level_spans(split_json)
     figures = {}
-    for who, path in (("ours", ours), ("nam", nam)):
+    for who, path in renders.items():
         prediction = np.load(path).astype(np.float64)
         figures[who] = {name: span_esr(prediction, y, spans) for name, spans in zip(LEVELS, thirds)}
     return figures
@@ -182,7 +189,7 @@ def setbacks(curve: list[dict[str, float]], factor: float = 2.0) -> int:
     return count
 
 
-def summarize(capture: str, runs: list[dict]) -> dict:
+def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
     ours, nam = ([r[who]["test_esr"] for r in runs] for who in ("ours", "nam"))
     gap = {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")}
     levels = {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS}
@@ -190,6 +197,7 @@ def summarize(capture: str, runs: list[dict]) -> dict:
     row = {
         "capture": capture,
         "seeds": len(runs),
+        "seed_numbers": seeds,
         "ours_test_esr": ours,
         "nam_test_esr": nam,
         "ours_mean": statistics.mean(ours),
@@ -202,6 +210,7 @@ def summarize(capture: str, runs: list[dict]) -> dict:
         "ratio_by_level": levels,
         "minutes_to_nam_mean": None if None in reached else max(reached),
         "ours_setbacks": [setbacks(r["curve"]) for r in runs],
+        "ours_epochs": [r["ours"]["epochs"] for r in runs],
     }
     if all("sizes" in r["ours"] and "sizes" in r["nam"] for r in runs):  # an A2: every size's ratio of means
         count = len(runs[0]["ours"]["sizes"])
@@ -212,11 +221,72 @@ def summarize(capture: str, runs: list[dict]) -> dict:
     return row
 
 
-def table(rows: list[dict], preset: str, label: str, minutes: float, blocks: int, overrides: list[str], seeds: int) -> str:
+def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: dict | None) -> dict:
+    """An ours-only row (no NAM run): ours' test ESR per seed against the baseline recipe's runs
+    of the same capture and seeds, from that recipe's suite report, where it has them."""
+    ours = [r["ours"]["test_esr"] for r in runs]
+    row = {"capture": capture, "seeds": len(runs), "seed_numbers": seeds, "ours_test_esr": ours, "ours_mean": statistics.mean(ours)}
+    row |= {
+        "ours_median": statistics.median(ours),
+        "gap_test_over_train": {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)},
+    }
+    row |= {"ours_setbacks": [setbacks(r["curve"]) for r in runs], "ours_epochs": [r["ours"]["epochs"] for r in runs]}
+    base = (baseline or {}).get(capture)
+    if base and all(seed in base["seed_numbers"] for seed in seeds):
+        pick = [base["seed_numbers"].index(seed) for seed in seeds]
+        row["baseline_test_esr"] = [base["ours_test_esr"][i] for i in pick]
+        row["baseline_setbacks"] = [base["ours_setbacks"][i] for i in pick] if "ours_setbacks" in base else None
+        row["ratio_to_baseline"] = row["ours_mean"] / statistics.mean(row["baseline_test_esr"])
+    return row
+
+
+def read_baseline(preset: str, label: str) -> dict[str, dict]:
+    """Another recipe's suite rows by capture (reports/suite/<preset>[_<label>].json); a row
+    written before rows named their seeds holds seeds 0, 1, ... in order (the suite's own order)."""
+    path = ROOT / "reports" / "suite" / (f"{preset}.json" if label == "defaults" else f"{preset}_{label}.json")
+    if not path.is_file():
+        raise SystemExit(f"--baseline {label}: no {path.relative_to(ROOT)}; run the suite with --label {label} first")
+    rows = json.loads(path.read_text())["captures"]
+    return {row["capture"]: {"seed_numbers": list(range(row["seeds"])), **row} for row in rows}
+
+
+def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
     lines = [
-        f"# {preset}, {label}: ours against neural-amp-modeler 0.13, {minutes:g} minutes a side",
+        f"# {args.preset}, {args.label}: ours alone, against {args.baseline or 'no baseline'}, {args.minutes:g} minutes a run",
         "",
-        f"`python benchmarks/suite.py --preset {preset} --minutes {minutes:g} --seeds {seeds} --blocks {blocks} --label {label} {' '.join(overrides)}`",
+        f"`python benchmarks/suite.py {command_options(args, blocks)}`",
+        "",
+        f"| capture | seeds | ours test ESR | {args.baseline} test ESR, same seeds | mean ours/{args.baseline} | test/train ours | epochs "
+        f"| setback epochs, ours against {args.baseline} |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    values = lambda items: " / ".join(f"{v:.4g}" for v in items)  # noqa: E731
+    for r in rows:
+        base, ratio = r.get("baseline_test_esr"), r.get("ratio_to_baseline")
+        backs = " / ".join(map(str, r["ours_setbacks"])) + (f" against {' / '.join(map(str, r['baseline_setbacks']))}" if r.get("baseline_setbacks") else "")
+        lines.append(
+            f"| {r['capture']} | {', '.join(map(str, r['seed_numbers']))} | {values(r['ours_test_esr'])} | {values(base) if base else '-'} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} | {backs} |"
+        )
+    ratios = [r["ratio_to_baseline"] for r in rows if "ratio_to_baseline" in r]
+    if ratios:
+        lines += ["", f"Mean over the captures of the mean ratio to {args.baseline}: {statistics.mean(ratios):.2f}."]
+    return "\n".join(lines) + "\n"
+
+
+def command_options(args: argparse.Namespace, blocks: int) -> str:
+    """The command line that makes (and resumes) a table."""
+    options = f"--preset {args.preset} --minutes {args.minutes:g} --seeds {args.seeds} --blocks {blocks} --label {args.label}"
+    options += f" --first-seed {args.first_seed}" if args.first_seed else ""
+    options += f" --ours-only --baseline {args.baseline}" if args.ours_only else ""
+    return " ".join([options, *args.overrides])
+
+
+def table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
+    lines = [
+        f"# {args.preset}, {args.label}: ours against neural-amp-modeler 0.13, {args.minutes:g} minutes a side",
+        "",
+        f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
         "| ours/NAM quiet, medium, loud | minutes to NAM's mean | ours' epochs over 2x its best so far |",
@@ -246,6 +316,9 @@ def main() -> None:
     parser.add_argument("--captures", nargs="+", help="(default: every capture in ../shared/captures and demo_drive30)")
     parser.add_argument("--blocks", type=int, help="data.split.blocks of the split both sides share (default: params.yaml's)")
     parser.add_argument("--label", default="defaults", help="the row's name: the recipe as configured, or an ablation")
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed, ..., first-seed + seeds - 1")
+    parser.add_argument("--ours-only", action="store_true", help="train ours alone, no NAM run: an ablation against --baseline")
+    parser.add_argument("--baseline", default="defaults", help="with --ours-only: the label whose suite report ours is compared with")
     parser.add_argument("--report-only", action="store_true", help="rewrite the table from the runs kept; run nothing")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
@@ -253,9 +326,9 @@ def main() -> None:
     blocks = args.blocks if args.blocks is not None else load_params()["data"]["split"]["blocks"]
     cache = WORK / "suite" / args.preset / args.label
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(c, s) for c in captures for s in range(args.seeds)]
+    jobs = [(c, s) for c in captures for s in range(args.first_seed, args.first_seed + args.seeds)]
     records = {job: cache / f"{job[0]}_m{args.minutes:g}_seed{job[1]}.json" for job in jobs}
-    done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks))}
+    done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks, args.ours_only))}
     report = write_reports(done, captures, args, blocks)
     if args.report_only:
         print(report)
@@ -264,41 +337,49 @@ def main() -> None:
     for count, (capture, seed) in enumerate(jobs, 1):
         if (capture, seed) not in done:
             ensure_capture(capture)
-            result = {**run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides), "overrides_given": args.overrides, "blocks": blocks}
+            result = run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides, args.ours_only)
+            result |= {"overrides_given": args.overrides, "blocks": blocks, "ours_only": args.ours_only}
             records[capture, seed].write_text(json.dumps(result, indent=1))
             done[capture, seed] = result
             report = write_reports(done, captures, args, blocks)
         result = done[capture, seed]
         print(
-            f"[{count}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}, NAM {result['nam']['test_esr']:.4g} "
-            f"({time.monotonic() - started:.0f} s)",
+            f"[{count}/{len(jobs)}] {capture} seed {seed}: test ESR ours {result['ours']['test_esr']:.4g}"
+            + (f", NAM {result['nam']['test_esr']:.4g} " if result["nam"] else " ")
+            + f"({time.monotonic() - started:.0f} s)",
             flush=True,
         )
     print(report)
 
 
-def kept_run(record: Path, overrides: list[str], blocks: int) -> dict | None:
-    """A run's kept figures, if it was made with these overrides and this split."""
+def kept_run(record: Path, overrides: list[str], blocks: int, ours_only: bool) -> dict | None:
+    """A run's kept figures, if it was made with these overrides, this split and NAM's side or not."""
     if not record.is_file():
         return None
     kept = json.loads(record.read_text())
-    return kept if kept.get("overrides_given") == overrides and kept.get("blocks", 1) == blocks else None
+    same = kept.get("overrides_given") == overrides and kept.get("blocks", 1) == blocks and kept.get("ours_only", False) == ours_only
+    return kept if same else None
 
 
 def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: argparse.Namespace, blocks: int) -> str:
     """reports/suite/<preset>[_<label>].md and .json from the runs done so far (those a killed
     suite kept included), rewritten after every run: a suite stopped halfway leaves a table of
     what it has, saying how much is missing."""
-    runs = {c: [done[c, s] for s in range(args.seeds) if (c, s) in done] for c in captures}
-    rows = [summarize(c, r) for c, r in runs.items() if r]
-    pending = len(captures) * args.seeds - sum(map(len, runs.values()))
+    seeds = {c: [s for s in range(args.first_seed, args.first_seed + args.seeds) if (c, s) in done] for c in captures}
+    if args.ours_only:
+        baseline = read_baseline(args.preset, args.baseline)
+        rows = [summarize_ours(c, seeds[c], [done[c, s] for s in seeds[c]], baseline) for c in captures if seeds[c]]
+    else:
+        rows = [summarize(c, seeds[c], [done[c, s] for s in seeds[c]]) for c in captures if seeds[c]]
+    pending = len(captures) * args.seeds - sum(map(len, seeds.values()))
     reports = ROOT / "reports" / "suite"
     reports.mkdir(parents=True, exist_ok=True)
     name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
     summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "blocks": blocks, "overrides": args.overrides}
+    summary |= {"ours_only": args.ours_only, "baseline": args.baseline if args.ours_only else None}
     summary |= {"runs_pending": pending, "captures": rows}
     (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
-    text = table(rows, args.preset, args.label, args.minutes, blocks, args.overrides, args.seeds)
+    text = ours_table(rows, args, blocks) if args.ours_only else table(rows, args, blocks)
     if pending:
         text += f"\nPartial: {pending} of the {len(captures) * args.seeds} runs are still to come (the command above resumes).\n"
     (reports / f"{name}.md").write_text(text)

@@ -5,7 +5,7 @@ regions (the test region: playing neither trainer saw) are printed with our/NAM 
 written to result.json.
 
     python benchmarks/vs_nam.py [--capture demo] [--minutes 10] [--preset wavenet_standard | a2 | ...]
-                                [--reuse-nam] [--nam-seed N] [--blocks N] [--test-curve] [key=value ...]
+                                [--reuse-nam] [--nam-seed N] [--blocks N] [--test-curve] [--ours-only] [key=value ...]
 
 `key=value` overrides our training configuration (e.g. `train.ema_decay=null`), which is how
 the README's ablation table is made; `--reuse-nam` takes NAM's model from an earlier run with
@@ -18,6 +18,8 @@ hard test region one pair of runs says little. `--test-curve` also writes our ev
 validation and test ESR after each epoch, and the seconds since training began, to
 ours/<overrides>/test_curve.csv (the weights validation sees): whether some epoch plays the test
 region better than the one kept, and when (benchmarks/suite.py's time to quality).
+`--ours-only` trains and renders ours alone: an ablation compared with our own runs of another
+recipe needs no NAM run (result_<overrides>_ours_only.json, no ratios).
 
 NAM (neural-amp-modeler 0.13.0, `nam-full` with the recipe its 0.13 trainer ships: Adam lr 0.004,
 weight decay 3.17e-7, ExponentialLR 0.994 per epoch, MSE + 5e-4 MR-STFT, ny 8192, batch 16)
@@ -284,6 +286,7 @@ def main() -> None:
     parser.add_argument("--nam-seed", type=int, default=0, help="torch seed of NAM's run (nam-full's own: 0)")
     parser.add_argument("--blocks", type=int, help="data.split.blocks of the split both sides share (default: params.yaml's)")
     parser.add_argument("--test-curve", action="store_true", help="also write our sizes' validation and test ESR after each epoch")
+    parser.add_argument("--ours-only", action="store_true", help="train and render ours alone (an ablation screened against our own runs)")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -298,20 +301,25 @@ def main() -> None:
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(args.overrides)) or "defaults"
     if args.nam_seed:
         tag += f"_nam_seed{args.nam_seed}"
+    if args.ours_only:
+        tag += "_ours_only"  # beside, not over, a paired run of the same overrides
     python = ensure_nam()
 
     ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag, args.test_curve)
     regions = {region: split[region] for region in REGIONS}
-    nam = reuse_nam(nam_dir, args.minutes, regions) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
+    if args.ours_only:
+        nam = None
+    else:
+        nam = reuse_nam(nam_dir, args.minutes, regions) if args.reuse_nam else train_nam(python, split, preset, args.minutes, args.nam_seed, nam_dir)
+    sides = {"ours": ours} | ({"nam": nam} if nam else {})
 
     audio = ROOT / split["audio"]
     x, y = read_audio(audio / "input.wav").samples, read_audio(audio / "output.wav").samples
     np.save(out / "input.npy", x.astype(np.float32))
-    predictions = {who: out / f"{who}_{tag}.npy" for who in ("ours", "nam")}
-    subprocess.run(
-        [str(python), "-c", RENDER_WITH_NAM, str(out / "input.npy"), ours["model"], str(predictions["ours"]), nam["model"], str(predictions["nam"])], check=True
-    )
-    for who, record in (("ours", ours), ("nam", nam)):
+    predictions = {who: out / f"{who}_{tag}.npy" for who in sides}
+    pairs = [str(path) for who in sides for path in (sides[who]["model"], predictions[who])]
+    subprocess.run([str(python), "-c", RENDER_WITH_NAM, str(out / "input.npy"), *pairs], check=True)
+    for who, record in sides.items():
         rendered = np.load(predictions[who])
         record.update({f"{region}_esr": region_esr(rendered, y, split[region]) for region in REGIONS})
         sizes = sorted(out.glob(f"{predictions[who].stem}.size*.npy"))  # an A2's sizes, smallest first
@@ -327,10 +335,11 @@ def main() -> None:
         "rendered_by": f"neural-amp-modeler {NAM_VERSION} (init_from_nam), whole capture",
         "ours": ours,
         "nam": nam,
-        "ratio_ours_over_nam": {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS},
         "input_dbfs_per_second": {region: input_levels(x, split[region], int(split["sample_rate"])) for region in ("validation", "test")},
     }
-    if "sizes" in ours and "sizes" in nam:
+    if nam:
+        result["ratio_ours_over_nam"] = {region: ours[f"{region}_esr"] / nam[f"{region}_esr"] for region in REGIONS}
+    if nam and "sizes" in ours and "sizes" in nam:
         result["ratio_ours_over_nam_per_size"] = [{r: a[f"{r}_esr"] / b[f"{r}_esr"] for r in REGIONS} for a, b in zip(ours["sizes"], nam["sizes"])]
     write_json(out / ("result.json" if tag == "defaults" else f"result_{tag}.json"), result)
     print(json.dumps(result, indent=2))

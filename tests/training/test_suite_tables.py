@@ -1,0 +1,58 @@
+"""benchmarks/suite.py's bookkeeping, on made-up runs (nothing trained): an ours-only ablation is
+compared with the baseline recipe's runs of the same seeds, and kept runs of one kind never
+stand in for the other."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("suite", ROOT / "benchmarks" / "suite.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(test_esr: float, epochs: int, spike_at: int | None = None) -> dict:
+    curve = [{"epoch": e, "validation_esr": 0.1 / (e + 1) * (10 if e == spike_at else 1), "test_esr": 0.1, "seconds": 6.0 * e} for e in range(5)]
+    return {"ours": {"test_esr": test_esr, "train_esr": test_esr / 2, "epochs": epochs}, "nam": None, "curve": curve}
+
+
+def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(suite):
+    # a baseline report written before rows named their seeds: its lists are seeds 0, 1, 2
+    baseline = {"c": {"seed_numbers": [0, 1, 2], "ours_test_esr": [1.0, 2.0, 4.0], "ours_setbacks": [0, 5, 1]}}
+    row = suite.summarize_ours("c", [1, 2], [run(1.0, 60), run(2.0, 61, spike_at=3)], baseline)
+    assert row["baseline_test_esr"] == [2.0, 4.0]
+    assert row["ratio_to_baseline"] == pytest.approx(1.5 / 3.0)
+    assert row["ours_setbacks"] == [0, 1] and row["baseline_setbacks"] == [5, 1]
+    assert row["gap_test_over_train"]["ours"] == pytest.approx(2.0)
+    # seeds the baseline lacks: no ratio rather than one over other seeds
+    assert "ratio_to_baseline" not in suite.summarize_ours("c", [3], [run(1.0, 60)], baseline)
+
+    args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=1, ours_only=True, baseline="defaults", overrides=["a.b=1"])
+    text = suite.ours_table([row], args, 1)
+    assert "--first-seed 1 --ours-only --baseline defaults a.b=1" in text
+    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 |" in text
+    assert "Mean over the captures of the mean ratio to defaults: 0.50." in text
+
+
+def test_kept_runs_of_a_pair_and_of_ours_alone_are_told_apart(suite, tmp_path):
+    record = tmp_path / "c_m10_seed0.json"
+    record.write_text(json.dumps({"overrides_given": ["a.b=1"], "blocks": 8, "ours": {}, "nam": {}}))  # a pair, kept before the flag
+    assert suite.kept_run(record, ["a.b=1"], 8, ours_only=False)
+    assert suite.kept_run(record, ["a.b=1"], 8, ours_only=True) is None
+    assert suite.kept_run(record, ["a.b=2"], 8, ours_only=False) is None
+
+
+def test_an_unknown_baseline_names_the_report_to_make(suite):
+    with pytest.raises(SystemExit, match="--label no_such_label"):
+        suite.read_baseline("wavenet_standard", "no_such_label")
