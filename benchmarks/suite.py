@@ -223,7 +223,8 @@ def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
 
 def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: dict | None) -> dict:
     """An ours-only row (no NAM run): ours' test ESR per seed against the baseline recipe's runs
-    of the same capture and seeds, from that recipe's suite report, where it has them."""
+    of the same capture and seeds, from that recipe's suite report, where it has them, and
+    against the NAM runs of those seeds that the baseline was paired with."""
     ours = [r["ours"]["test_esr"] for r in runs]
     row = {"capture": capture, "seeds": len(runs), "seed_numbers": seeds, "ours_test_esr": ours, "ours_mean": statistics.mean(ours)}
     row |= {
@@ -237,6 +238,9 @@ def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: d
         row["baseline_test_esr"] = [base["ours_test_esr"][i] for i in pick]
         row["baseline_setbacks"] = [base["ours_setbacks"][i] for i in pick] if "ours_setbacks" in base else None
         row["ratio_to_baseline"] = row["ours_mean"] / statistics.mean(row["baseline_test_esr"])
+        if "nam_test_esr" in base:
+            row["baseline_nam_test_esr"] = [base["nam_test_esr"][i] for i in pick]
+            row["ratio_to_nam"] = row["ours_mean"] / statistics.mean(row["baseline_nam_test_esr"])
     return row
 
 
@@ -257,20 +261,22 @@ def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
         f"| capture | seeds | ours test ESR | {args.baseline} test ESR, same seeds | mean ours/{args.baseline} | test/train ours | epochs "
-        f"| setback epochs, ours against {args.baseline} |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| setback epochs, ours against {args.baseline} | mean ours/NAM ({args.baseline}'s NAM runs) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     values = lambda items: " / ".join(f"{v:.4g}" for v in items)  # noqa: E731
     for r in rows:
-        base, ratio = r.get("baseline_test_esr"), r.get("ratio_to_baseline")
+        base, ratio, nam = r.get("baseline_test_esr"), r.get("ratio_to_baseline"), r.get("ratio_to_nam")
         backs = " / ".join(map(str, r["ours_setbacks"])) + (f" against {' / '.join(map(str, r['baseline_setbacks']))}" if r.get("baseline_setbacks") else "")
         lines.append(
             f"| {r['capture']} | {', '.join(map(str, r['seed_numbers']))} | {values(r['ours_test_esr'])} | {values(base) if base else '-'} "
-            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} | {backs} |"
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} | {backs} "
+            f"| {'-' if nam is None else f'{nam:.2f}'} |"
         )
-    ratios = [r["ratio_to_baseline"] for r in rows if "ratio_to_baseline" in r]
+    ratios, nams = ([r[key] for r in rows if key in r] for key in ("ratio_to_baseline", "ratio_to_nam"))
     if ratios:
-        lines += ["", f"Mean over the captures of the mean ratio to {args.baseline}: {statistics.mean(ratios):.2f}."]
+        lines += ["", f"Mean over the captures of the mean ratio to {args.baseline}: {statistics.mean(ratios):.2f}"]
+        lines[-1] += f"; to NAM: {statistics.mean(nams):.2f}." if nams else "."
     return "\n".join(lines) + "\n"
 
 

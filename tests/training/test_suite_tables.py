@@ -29,10 +29,11 @@ def run(test_esr: float, epochs: int, spike_at: int | None = None) -> dict:
 
 def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(suite):
     # a baseline report written before rows named their seeds: its lists are seeds 0, 1, 2
-    baseline = {"c": {"seed_numbers": [0, 1, 2], "ours_test_esr": [1.0, 2.0, 4.0], "ours_setbacks": [0, 5, 1]}}
+    baseline = {"c": {"seed_numbers": [0, 1, 2], "ours_test_esr": [1.0, 2.0, 4.0], "ours_setbacks": [0, 5, 1], "nam_test_esr": [9.0, 2.0, 3.0]}}
     row = suite.summarize_ours("c", [1, 2], [run(1.0, 60), run(2.0, 61, spike_at=3)], baseline)
     assert row["baseline_test_esr"] == [2.0, 4.0]
     assert row["ratio_to_baseline"] == pytest.approx(1.5 / 3.0)
+    assert row["ratio_to_nam"] == pytest.approx(1.5 / 2.5)
     assert row["ours_setbacks"] == [0, 1] and row["baseline_setbacks"] == [5, 1]
     assert row["gap_test_over_train"]["ours"] == pytest.approx(2.0)
     # seeds the baseline lacks: no ratio rather than one over other seeds
@@ -41,8 +42,8 @@ def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(s
     args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=1, ours_only=True, baseline="defaults", overrides=["a.b=1"])
     text = suite.ours_table([row], args, 1)
     assert "--first-seed 1 --ours-only --baseline defaults a.b=1" in text
-    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 |" in text
-    assert "Mean over the captures of the mean ratio to defaults: 0.50." in text
+    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 0 / 1 against 5 / 1 | 0.60 |" in text
+    assert "Mean over the captures of the mean ratio to defaults: 0.50; to NAM: 0.60." in text
 
 
 def test_kept_runs_of_a_pair_and_of_ours_alone_are_told_apart(suite, tmp_path):
