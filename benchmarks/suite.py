@@ -241,6 +241,8 @@ def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: d
         if "nam_test_esr" in base:
             row["baseline_nam_test_esr"] = [base["nam_test_esr"][i] for i in pick]
             row["ratio_to_nam"] = row["ours_mean"] / statistics.mean(row["baseline_nam_test_esr"])
+            reached = [minutes_to(r["curve"], statistics.mean(row["baseline_nam_test_esr"])) for r in runs]
+            row["minutes_to_nam_mean"] = None if None in reached else max(reached)
     return row
 
 
@@ -261,17 +263,18 @@ def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
         f"| capture | seeds | ours test ESR | {args.baseline} test ESR, same seeds | mean ours/{args.baseline} | test/train ours | epochs "
-        f"| setback epochs, ours against {args.baseline} | mean ours/NAM ({args.baseline}'s NAM runs) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| setback epochs, ours against {args.baseline} | mean ours/NAM ({args.baseline}'s NAM runs) | minutes to NAM's mean |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     values = lambda items: " / ".join(f"{v:.4g}" for v in items)  # noqa: E731
+    minutes = lambda r: "-" if "ratio_to_nam" not in r else "not within the budget" if r["minutes_to_nam_mean"] is None else f"{r['minutes_to_nam_mean']:.1f}"  # noqa: E731
     for r in rows:
         base, ratio, nam = r.get("baseline_test_esr"), r.get("ratio_to_baseline"), r.get("ratio_to_nam")
         backs = " / ".join(map(str, r["ours_setbacks"])) + (f" against {' / '.join(map(str, r['baseline_setbacks']))}" if r.get("baseline_setbacks") else "")
         lines.append(
             f"| {r['capture']} | {', '.join(map(str, r['seed_numbers']))} | {values(r['ours_test_esr'])} | {values(base) if base else '-'} "
             f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} | {backs} "
-            f"| {'-' if nam is None else f'{nam:.2f}'} |"
+            f"| {'-' if nam is None else f'{nam:.2f}'} | {minutes(r)} |"
         )
     ratios, nams = ([r[key] for r in rows if key in r] for key in ("ratio_to_baseline", "ratio_to_nam"))
     if ratios:

@@ -34,6 +34,7 @@ def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(s
     assert row["baseline_test_esr"] == [2.0, 4.0]
     assert row["ratio_to_baseline"] == pytest.approx(1.5 / 3.0)
     assert row["ratio_to_nam"] == pytest.approx(1.5 / 2.5)
+    assert row["minutes_to_nam_mean"] == 0.0  # the made-up curves test at 0.1 from the first epoch, under NAM's 2.5
     assert row["ours_setbacks"] == [0, 1] and row["baseline_setbacks"] == [5, 1]
     assert row["gap_test_over_train"]["ours"] == pytest.approx(2.0)
     # seeds the baseline lacks: no ratio rather than one over other seeds
@@ -42,7 +43,7 @@ def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(s
     args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=1, ours_only=True, baseline="defaults", overrides=["a.b=1"])
     text = suite.ours_table([row], args, 1)
     assert "--first-seed 1 --ours-only --baseline defaults a.b=1" in text
-    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 0 / 1 against 5 / 1 | 0.60 |" in text
+    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 0 / 1 against 5 / 1 | 0.60 | 0.0 |" in text
     assert "Mean over the captures of the mean ratio to defaults: 0.50; to NAM: 0.60." in text
 
 
