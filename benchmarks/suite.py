@@ -257,13 +257,14 @@ def read_baseline(preset: str, label: str) -> dict[str, dict]:
 
 
 def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
+    base_name = args.baseline or "baseline"
     lines = [
         f"# {args.preset}, {args.label}: ours alone, against {args.baseline or 'no baseline'}, {args.minutes:g} minutes a run",
         "",
         f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
-        f"| capture | seeds | ours test ESR | {args.baseline} test ESR, same seeds | mean ours/{args.baseline} | test/train ours | epochs "
-        f"| setback epochs, ours against {args.baseline} | mean ours/NAM ({args.baseline}'s NAM runs) | minutes to NAM's mean |",
+        f"| capture | seeds | ours test ESR | {base_name} test ESR, same seeds | mean ours/{base_name} | test/train ours | epochs "
+        f"| setback epochs, ours against {base_name} | mean ours/NAM ({base_name}'s NAM runs) | minutes to NAM's mean |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     values = lambda items: " / ".join(f"{v:.4g}" for v in items)  # noqa: E731
@@ -287,7 +288,8 @@ def command_options(args: argparse.Namespace, blocks: int) -> str:
     """The command line that makes (and resumes) a table."""
     options = f"--preset {args.preset} --minutes {args.minutes:g} --seeds {args.seeds} --blocks {blocks} --label {args.label}"
     options += f" --first-seed {args.first_seed}" if args.first_seed else ""
-    options += f" --ours-only --baseline {args.baseline}" if args.ours_only else ""
+    options += " --ours-only" if args.ours_only else ""
+    options += f" --baseline {args.baseline}" if args.ours_only and args.baseline else ""
     return " ".join([options, *args.overrides])
 
 
@@ -327,7 +329,7 @@ def main() -> None:
     parser.add_argument("--label", default="defaults", help="the row's name: the recipe as configured, or an ablation")
     parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed, ..., first-seed + seeds - 1")
     parser.add_argument("--ours-only", action="store_true", help="train ours alone, no NAM run: an ablation against --baseline")
-    parser.add_argument("--baseline", default="defaults", help="with --ours-only: the label whose suite report ours is compared with")
+    parser.add_argument("--baseline", help="with --ours-only: the label whose suite report ours is compared with (default: none)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the table from the runs kept; run nothing")
     parser.add_argument("overrides", nargs="*", help="our training configuration's key=value overrides")
     args = parser.parse_args()
@@ -376,7 +378,7 @@ def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: 
     what it has, saying how much is missing."""
     seeds = {c: [s for s in range(args.first_seed, args.first_seed + args.seeds) if (c, s) in done] for c in captures}
     if args.ours_only:
-        baseline = read_baseline(args.preset, args.baseline)
+        baseline = read_baseline(args.preset, args.baseline) if args.baseline else None
         rows = [summarize_ours(c, seeds[c], [done[c, s] for s in seeds[c]], baseline) for c in captures if seeds[c]]
     else:
         rows = [summarize(c, seeds[c], [done[c, s] for s in seeds[c]]) for c in captures if seeds[c]]

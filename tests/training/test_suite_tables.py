@@ -45,6 +45,10 @@ def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(s
     assert "--first-seed 1 --ours-only --baseline defaults a.b=1" in text
     assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 0 / 1 against 5 / 1 | 0.60 | 0.0 |" in text
     assert "Mean over the captures of the mean ratio to defaults: 0.50; to NAM: 0.60." in text
+    # no baseline: ours' figures alone, and a command line that does not name one
+    args.baseline = None
+    alone = suite.ours_table([suite.summarize_ours("c", [1], [run(1.0, 60)], None)], args, 1)
+    assert "--ours-only a.b=1" in alone and "| c | 1 | 1 | - | - | 2.00 | 60 | 0 | - | - |" in alone
 
 
 def test_kept_runs_of_a_pair_and_of_ours_alone_are_told_apart(suite, tmp_path):
