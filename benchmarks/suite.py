@@ -30,7 +30,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ import yaml
 from ampcapture.core.config import load_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vs_nam import run_folder  # noqa: E402
+from vs_nam import run_folder, run_tag  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "captures"
@@ -112,17 +111,11 @@ def run_once(capture: str, preset: str, minutes: float, seed: int, blocks: int, 
     command = [sys.executable, str(ROOT / "benchmarks" / "vs_nam.py"), "--capture", capture, "--preset", preset, "--minutes", str(minutes)]
     command += ["--blocks", str(blocks), "--nam-seed", str(seed), "--test-curve", *side, f"train.seed={seed}", *overrides]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    tag = run_tag(seed, overrides, ours_only)
+    tag = run_tag([f"train.seed={seed}", *overrides], seed, ours_only)
     result = json.loads((out / f"result_{tag}.json").read_text())
     result["levels"] = level_ratios(ROOT / result["split"], {"ours": out / f"ours_{tag}.npy"} | ({} if ours_only else {"nam": out / f"nam_{tag}.npy"}))
     result["curve"] = read_curve(out / "ours" / tag / "test_curve.csv")
     return result
-
-
-def run_tag(seed: int, overrides: list[str], ours_only: bool = False) -> str:
-    """The name vs_nam.py gives a run's files (ours_<tag>.npy, result_<tag>.json, ours/<tag>/)."""
-    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join([f"train.seed={seed}", *overrides])) + (f"_nam_seed{seed}" if seed else "")
-    return tag + ("_ours_only" if ours_only else "")
 
 
 def level_spans(split_json: Path) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
@@ -189,28 +182,39 @@ def setbacks(curve: list[dict[str, float]], factor: float = 2.0) -> int:
     return count
 
 
-def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
-    ours, nam = ([r[who]["test_esr"] for r in runs] for who in ("ours", "nam"))
-    gap = {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")}
-    levels = {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS}
-    reached = [minutes_to(r["curve"], statistics.mean(nam)) for r in runs]
-    row = {
+def ours_figures(capture: str, seeds: list[int], runs: list[dict]) -> dict:
+    """What a row says of ours alone, paired with NAM or not."""
+    ours = [r["ours"]["test_esr"] for r in runs]
+    return {
         "capture": capture,
         "seeds": len(runs),
         "seed_numbers": seeds,
         "ours_test_esr": ours,
-        "nam_test_esr": nam,
         "ours_mean": statistics.mean(ours),
-        "nam_mean": statistics.mean(nam),
         "ours_median": statistics.median(ours),
-        "nam_median": statistics.median(nam),
-        "ratio_of_means": statistics.mean(ours) / statistics.mean(nam),
-        "ratio_of_medians": statistics.median(ours) / statistics.median(nam),
-        "gap_test_over_train": gap,
-        "ratio_by_level": levels,
-        "minutes_to_nam_mean": None if None in reached else max(reached),
         "ours_setbacks": [setbacks(r["curve"]) for r in runs],
         "ours_epochs": [r["ours"]["epochs"] for r in runs],
+    }
+
+
+def slowest_to(runs: list[dict], target: float) -> float | None:
+    """The most minutes any run needed to reach `target` (None if one never did)."""
+    reached = [minutes_to(r["curve"], target) for r in runs]
+    return None if None in reached else max(reached)
+
+
+def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
+    row = ours_figures(capture, seeds, runs)
+    nam = [r["nam"]["test_esr"] for r in runs]
+    row |= {
+        "nam_test_esr": nam,
+        "nam_mean": statistics.mean(nam),
+        "nam_median": statistics.median(nam),
+        "ratio_of_means": row["ours_mean"] / statistics.mean(nam),
+        "ratio_of_medians": row["ours_median"] / statistics.median(nam),
+        "gap_test_over_train": {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")},
+        "ratio_by_level": {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS},
+        "minutes_to_nam_mean": slowest_to(runs, statistics.mean(nam)),
     }
     if all("sizes" in r["ours"] and "sizes" in r["nam"] for r in runs):  # an A2: every size's ratio of means
         count = len(runs[0]["ours"]["sizes"])
@@ -225,13 +229,8 @@ def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: d
     """An ours-only row (no NAM run): ours' test ESR per seed against the baseline recipe's runs
     of the same capture and seeds, from that recipe's suite report, where it has them, and
     against the NAM runs of those seeds that the baseline was paired with."""
-    ours = [r["ours"]["test_esr"] for r in runs]
-    row = {"capture": capture, "seeds": len(runs), "seed_numbers": seeds, "ours_test_esr": ours, "ours_mean": statistics.mean(ours)}
-    row |= {
-        "ours_median": statistics.median(ours),
-        "gap_test_over_train": {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)},
-    }
-    row |= {"ours_setbacks": [setbacks(r["curve"]) for r in runs], "ours_epochs": [r["ours"]["epochs"] for r in runs]}
+    row = ours_figures(capture, seeds, runs)
+    row["gap_test_over_train"] = {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)}
     base = (baseline or {}).get(capture)
     if base and all(seed in base["seed_numbers"] for seed in seeds):
         pick = [base["seed_numbers"].index(seed) for seed in seeds]
@@ -241,8 +240,7 @@ def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: d
         if "nam_test_esr" in base:
             row["baseline_nam_test_esr"] = [base["nam_test_esr"][i] for i in pick]
             row["ratio_to_nam"] = row["ours_mean"] / statistics.mean(row["baseline_nam_test_esr"])
-            reached = [minutes_to(r["curve"], statistics.mean(row["baseline_nam_test_esr"])) for r in runs]
-            row["minutes_to_nam_mean"] = None if None in reached else max(reached)
+            row["minutes_to_nam_mean"] = slowest_to(runs, statistics.mean(row["baseline_nam_test_esr"]))
     return row
 
 

@@ -212,6 +212,13 @@ def reuse_nam(out: Path, minutes: float, regions: dict) -> dict:
     return trained
 
 
+def run_tag(overrides: list[str], nam_seed: int, ours_only: bool) -> str:
+    """The name of a run's files (ours_<tag>.npy, result_<tag>.json, ours/<tag>/); an ours-only
+    run's lie beside, not over, a paired run's of the same overrides."""
+    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(overrides)) or "defaults"
+    return tag + (f"_nam_seed{nam_seed}" if nam_seed else "") + ("_ours_only" if ours_only else "")
+
+
 def set_key(cfg: dict, dotted: str, value) -> None:
     """Override one existing setting; `section` names a key params.yaml does not have."""
     section(cfg, dotted)
@@ -298,11 +305,7 @@ def main() -> None:
     params, split_json = benchmark_split(params, args.capture, out)
     split = json.loads(split_json.read_text())
     nam_dir = out / ("nam" if args.nam_seed == 0 else f"nam_seed{args.nam_seed}")
-    tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", ",".join(args.overrides)) or "defaults"
-    if args.nam_seed:
-        tag += f"_nam_seed{args.nam_seed}"
-    if args.ours_only:
-        tag += "_ours_only"  # beside, not over, a paired run of the same overrides
+    tag = run_tag(args.overrides, args.nam_seed, args.ours_only)
     python = ensure_nam()
 
     ours = train_ours(params, args.capture, preset, args.minutes, args.overrides, out / "ours" / tag, args.test_curve)
