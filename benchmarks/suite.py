@@ -192,6 +192,7 @@ def ours_figures(capture: str, seeds: list[int], runs: list[dict]) -> dict:
         "ours_test_esr": ours,
         "ours_mean": statistics.mean(ours),
         "ours_median": statistics.median(ours),
+        "gap_test_over_train": {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)},
         "ours_setbacks": [setbacks(r["curve"]) for r in runs],
         "ours_epochs": [r["ours"]["epochs"] for r in runs],
     }
@@ -206,13 +207,13 @@ def slowest_to(runs: list[dict], target: float) -> float | None:
 def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
     row = ours_figures(capture, seeds, runs)
     nam = [r["nam"]["test_esr"] for r in runs]
+    row["gap_test_over_train"]["nam"] = statistics.mean(r["nam"]["test_esr"] / r["nam"]["train_esr"] for r in runs)
     row |= {
         "nam_test_esr": nam,
         "nam_mean": statistics.mean(nam),
         "nam_median": statistics.median(nam),
         "ratio_of_means": row["ours_mean"] / statistics.mean(nam),
         "ratio_of_medians": row["ours_median"] / statistics.median(nam),
-        "gap_test_over_train": {who: statistics.mean(r[who]["test_esr"] / r[who]["train_esr"] for r in runs) for who in ("ours", "nam")},
         "ratio_by_level": {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS},
         "minutes_to_nam_mean": slowest_to(runs, statistics.mean(nam)),
     }
@@ -230,7 +231,6 @@ def summarize_ours(capture: str, seeds: list[int], runs: list[dict], baseline: d
     of the same capture and seeds, from that recipe's suite report, where it has them, and
     against the NAM runs of those seeds that the baseline was paired with."""
     row = ours_figures(capture, seeds, runs)
-    row["gap_test_over_train"] = {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)}
     base = (baseline or {}).get(capture)
     if base and all(seed in base["seed_numbers"] for seed in seeds):
         pick = [base["seed_numbers"].index(seed) for seed in seeds]
