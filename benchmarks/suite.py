@@ -5,7 +5,9 @@ per run: both models rendered by NAM's own loader). One table, reports/suite/<pr
 side overfits (test ESR / train ESR), ours/NAM test ESR by input level (the test region's
 quiet, medium and loud half-seconds), and the minutes ours needs to reach NAM's mean test ESR (the
 epoch validation would keep, from ours' per-epoch test curve: the test audio steers nothing),
-and how many of ours' epochs were set back by a loss spike (validation ESR over twice its best so far).
+how many of ours' epochs were set back by a loss spike (validation ESR over twice its best so far),
+and each side's optimizer steps (ours' from its curve, NAM's from the per-epoch checkpoint its
+trainer keeps): the same minutes buy each side different steps, and a machine fewer than another.
 
     python benchmarks/suite.py [--preset wavenet_standard | a2] [--minutes 10] [--seeds 3] [--first-seed 0]
                                [--captures C ...] [--blocks N] [--label NAME] [--report-only]
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
 import yaml
 
 from ampcapture.core.config import load_params
@@ -182,6 +185,19 @@ def setbacks(curve: list[dict[str, float]], factor: float = 2.0) -> int:
     return count
 
 
+def ours_steps(run: dict) -> int | None:
+    """Ours' optimizer steps: the last step of its per-epoch curve (None in a curve without steps)."""
+    return int(run["curve"][-1]["step"]) if run["curve"] and "step" in run["curve"][-1] else None
+
+
+def nam_steps(run: dict) -> int | None:
+    """NAM's optimizer steps: the global step of the newest per-epoch checkpoint its trainer keeps
+    beside the model (lightning_logs/*/checkpoints/checkpoint_epoch_<epoch>.ckpt), read as weights
+    only; None once that folder is gone."""
+    found = sorted((Path(run["nam"]["model"]).parent / "lightning_logs").glob("*/checkpoints/checkpoint_epoch_*.ckpt"))
+    return int(torch.load(found[-1], map_location="cpu", weights_only=True)["global_step"]) if found else None
+
+
 def ours_figures(capture: str, seeds: list[int], runs: list[dict]) -> dict:
     """What a row says of ours alone, paired with NAM or not."""
     ours = [r["ours"]["test_esr"] for r in runs]
@@ -195,6 +211,7 @@ def ours_figures(capture: str, seeds: list[int], runs: list[dict]) -> dict:
         "gap_test_over_train": {"ours": statistics.mean(r["ours"]["test_esr"] / r["ours"]["train_esr"] for r in runs)},
         "ours_setbacks": [setbacks(r["curve"]) for r in runs],
         "ours_epochs": [r["ours"]["epochs"] for r in runs],
+        "ours_steps": [ours_steps(r) for r in runs],
     }
 
 
@@ -216,6 +233,7 @@ def summarize(capture: str, seeds: list[int], runs: list[dict]) -> dict:
         "ratio_of_medians": row["ours_median"] / statistics.median(nam),
         "ratio_by_level": {name: statistics.mean(r["levels"]["ours"][name] / r["levels"]["nam"][name] for r in runs) for name in LEVELS},
         "minutes_to_nam_mean": slowest_to(runs, statistics.mean(nam)),
+        "nam_steps": [nam_steps(r) for r in runs],
     }
     if all("sizes" in r["ours"] and "sizes" in r["nam"] for r in runs):  # an A2: every size's ratio of means
         count = len(runs[0]["ours"]["sizes"])
@@ -262,8 +280,8 @@ def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
         f"| capture | seeds | ours test ESR | {base_name} test ESR, same seeds | mean ours/{base_name} | test/train ours | epochs "
-        f"| setback epochs, ours against {base_name} | mean ours/NAM ({base_name}'s NAM runs) | minutes to NAM's mean |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| steps | setback epochs, ours against {base_name} | mean ours/NAM ({base_name}'s NAM runs) | minutes to NAM's mean |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     values = lambda items: " / ".join(f"{v:.4g}" for v in items)  # noqa: E731
     minutes = lambda r: "-" if "ratio_to_nam" not in r else "not within the budget" if r["minutes_to_nam_mean"] is None else f"{r['minutes_to_nam_mean']:.1f}"  # noqa: E731
@@ -272,7 +290,8 @@ def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         backs = " / ".join(map(str, r["ours_setbacks"])) + (f" against {' / '.join(map(str, r['baseline_setbacks']))}" if r.get("baseline_setbacks") else "")
         lines.append(
             f"| {r['capture']} | {', '.join(map(str, r['seed_numbers']))} | {values(r['ours_test_esr'])} | {values(base) if base else '-'} "
-            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} | {backs} "
+            f"| {'-' if ratio is None else f'{ratio:.2f}'} | {r['gap_test_over_train']['ours']:.2f} | {' / '.join(map(str, r['ours_epochs']))} "
+            f"| {steps(r['ours_steps'])} | {backs} "
             f"| {'-' if nam is None else f'{nam:.2f}'} | {minutes(r)} |"
         )
     ratios, nams = ([r[key] for r in rows if key in r] for key in ("ratio_to_baseline", "ratio_to_nam"))
@@ -280,6 +299,11 @@ def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         lines += ["", f"Mean over the captures of the mean ratio to {args.baseline}: {statistics.mean(ratios):.2f}"]
         lines[-1] += f"; to NAM: {statistics.mean(nams):.2f}." if nams else "."
     return "\n".join(lines) + "\n"
+
+
+def steps(counts: list[int | None]) -> str:
+    """A row's optimizer steps per seed ("-" where a run's are unknown)."""
+    return " / ".join("-" if n is None else str(n) for n in counts) or "-"
 
 
 def command_options(args: argparse.Namespace, blocks: int) -> str:
@@ -298,8 +322,8 @@ def table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         f"`python benchmarks/suite.py {command_options(args, blocks)}`",
         "",
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
-        "| ours/NAM quiet, medium, loud | minutes to NAM's mean | ours' epochs over 2x its best so far |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| ours/NAM quiet, medium, loud | minutes to NAM's mean | ours' epochs over 2x its best so far | steps, ours; NAM |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         seeds = lambda values: " / ".join(f"{v:.4g}" for v in values)  # noqa: E731
@@ -310,7 +334,8 @@ def table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
         gap = r["gap_test_over_train"]
         lines.append(
             f"| {r['capture']} | {seeds(r['ours_test_esr'])} | {seeds(r['nam_test_esr'])} | {ratio} | {r['ratio_of_medians']:.2f} "
-            f"| {gap['ours']:.2f} | {gap['nam']:.2f} | {level} | {reached} | {' / '.join(map(str, r['ours_setbacks']))} |"
+            f"| {gap['ours']:.2f} | {gap['nam']:.2f} | {level} | {reached} | {' / '.join(map(str, r['ours_setbacks']))} "
+            f"| {steps(r['ours_steps'])}; {steps(r['nam_steps'])} |"
         )
     if rows:
         lines += ["", f"Mean over the captures of the mean ratio: {statistics.mean(r['ratio_of_means'] for r in rows):.2f}."]

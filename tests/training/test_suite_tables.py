@@ -1,6 +1,6 @@
 """benchmarks/suite.py's bookkeeping, on made-up runs (nothing trained): an ours-only ablation is
 compared with the baseline recipe's runs of the same seeds, and kept runs of one kind never
-stand in for the other."""
+stand in for the other; each side's optimizer steps come from its own records."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,8 @@ def suite():
 
 
 def run(test_esr: float, epochs: int, spike_at: int | None = None) -> dict:
-    curve = [{"epoch": e, "validation_esr": 0.1 / (e + 1) * (10 if e == spike_at else 1), "test_esr": 0.1, "seconds": 6.0 * e} for e in range(5)]
+    validation = [0.1 / (e + 1) * (10 if e == spike_at else 1) for e in range(5)]
+    curve = [{"epoch": e, "step": 50 * (e + 1), "validation_esr": v, "test_esr": 0.1, "seconds": 6.0 * e} for e, v in enumerate(validation)]
     return {"ours": {"test_esr": test_esr, "train_esr": test_esr / 2, "epochs": epochs}, "nam": None, "curve": curve}
 
 
@@ -43,12 +45,27 @@ def test_an_ours_only_row_is_compared_with_the_baseline_runs_of_the_same_seeds(s
     args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=1, ours_only=True, baseline="defaults", overrides=["a.b=1"])
     text = suite.ours_table([row], args, 1)
     assert "--first-seed 1 --ours-only --baseline defaults a.b=1" in text
-    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 0 / 1 against 5 / 1 | 0.60 | 0.0 |" in text
+    assert "| c | 1, 2 | 1 / 2 | 2 / 4 | 0.50 | 2.00 | 60 / 61 | 250 / 250 | 0 / 1 against 5 / 1 | 0.60 | 0.0 |" in text
     assert "Mean over the captures of the mean ratio to defaults: 0.50; to NAM: 0.60." in text
     # no baseline: ours' figures alone, and a command line that does not name one
     args.baseline = None
     alone = suite.ours_table([suite.summarize_ours("c", [1], [run(1.0, 60)], None)], args, 1)
-    assert "--ours-only a.b=1" in alone and "| c | 1 | 1 | - | - | 2.00 | 60 | 0 | - | - |" in alone
+    assert "--ours-only a.b=1" in alone and "| c | 1 | 1 | - | - | 2.00 | 60 | 250 | 0 | - | - |" in alone
+
+
+def test_a_paired_row_counts_both_sides_steps(suite, tmp_path):
+    checkpoints = tmp_path / "run" / "lightning_logs" / "version_0" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for epoch, step in ((8, 450), (11, 566)):  # NAM keeps the newest epoch's; an older one must not be read
+        torch.save({"epoch": epoch, "global_step": step}, checkpoints / f"checkpoint_epoch_epoch={epoch:04d}.ckpt")
+    torch.save({"epoch": 9, "global_step": 999}, checkpoints / "epoch=0009_step=999_ESR=1e-02_MSE=1e-04.ckpt")  # a best-so-far one
+    levels = {side: dict.fromkeys(suite.LEVELS, 1.0) for side in ("ours", "nam")}
+    paired = run(1.0, 60) | {"nam": {"test_esr": 2.0, "train_esr": 2.0, "model": str(tmp_path / "run" / "model.nam")}, "levels": levels}
+    gone = paired | {"nam": paired["nam"] | {"model": str(tmp_path / "deleted" / "model.nam")}}
+    row = suite.summarize("c", [0, 1], [paired, gone])
+    assert row["ours_steps"] == [250, 250] and row["nam_steps"] == [566, None]
+    args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=0, ours_only=False, baseline=None, overrides=[])
+    assert "| 0 / 0 | 250 / 250; 566 / - |" in suite.table([row], args, 1)
 
 
 def test_kept_runs_of_a_pair_and_of_ours_alone_are_told_apart(suite, tmp_path):
