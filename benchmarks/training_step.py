@@ -2,10 +2,11 @@
 (channel-major columns, hand-written backward) against the same model written plainly with
 `conv1d` (`ampcapture.models.wavenet.forward_with_conv1d`), same weights, same batch, in one run:
 
-    .venv/bin/python benchmarks/training_step.py [--preset wavenet_standard] [--batch-size 16] [--ny 8192]
+    .venv/bin/python benchmarks/training_step.py [--preset wavenet_standard] [--batch-size 16] [--ny 8192] [--profile]
 
 The two alternate, step by step, so a busy machine slows both alike; the figure that counts is
-the ratio of the medians.
+the ratio of the medians. `--profile` then prints where `WaveNet.forward`'s steps spend their time,
+operator by operator (torch.profiler over three more steps).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from devtools.presets import preset as read_preset  # noqa: E402
 
 
+def train_step(forward, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    loss = ((forward(x) - y) ** 2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="wavenet_standard", help="a WaveNet preset in conf/model/")
@@ -32,6 +40,7 @@ def main() -> None:
     parser.add_argument("--ny", type=int, default=8192)
     parser.add_argument("--steps", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--profile", action="store_true", help="also print torch.profiler's table of the columns' steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -46,10 +55,7 @@ def main() -> None:
     for step in range(args.steps + 1):
         for name, forward in ways.items():
             start = time.perf_counter()
-            loss = ((forward(x) - y) ** 2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_step(forward, x, y, optimizer)
             if step:  # the first step of each warms up
                 times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
@@ -59,6 +65,11 @@ def main() -> None:
     for name, median in medians.items():
         print(f"  {name:28s} {median * 1e3:7.1f} ms/step")
     print(f"  ratio columns / conv1d: {medians['columns (WaveNet.forward)'] / medians['conv1d']:.2f}")
+    if args.profile:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+            for _ in range(3):
+                train_step(model, x, y, optimizer)
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 if __name__ == "__main__":
