@@ -16,8 +16,9 @@ with 0; `--nam-seed N` trains NAM under another seed (kept in nam_seed<N>/), and
 `train.seed=N` on our side, repeated runs show each trainer's run-to-run spread: on a short,
 hard test region one pair of runs says little. `--test-curve` also writes our every size's
 validation and test ESR after each epoch, and the seconds since training began, to
-ours/<overrides>/test_curve.csv (the weights validation sees): whether some epoch plays the test
-region better than the one kept, and when (benchmarks/suite.py's time to quality).
+ours/<overrides>/test_curve.csv (the weights validation sees, kept and rendered once training has
+stopped, so the curve costs ours no steps): whether some epoch plays the test region better than
+the one kept, and when (benchmarks/suite.py's time to quality).
 `--ours-only` trains and renders ours alone: an ablation compared with our own runs of another
 recipe needs no NAM run (result_<overrides>_ours_only.json, no ratios).
 
@@ -230,24 +231,40 @@ class EpochCurve(pl.Callback):
     """Every size's validation and test ESR after each epoch: the test region rendered with the
     weights validation sees (the run's own callbacks come first, so the weight average is already
     swapped in), the validation figures the run logged itself. A diagnostic of this benchmark:
-    the test region steers nothing."""
+    the test region steers nothing, and costs the run nothing either: each epoch's weights are
+    copied (a small model's: kilobytes) and rendered once training has stopped, so the budget
+    buys ours the steps it buys a user's run."""
 
     def __init__(self, path: Path):
-        self.path, self.rows, self.test, self.started = path, [], [], time.perf_counter()
+        self.path, self.rows, self.weights, self.started = path, [], [], time.perf_counter()
 
     def on_fit_start(self, trainer, module) -> None:
         self.started = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer, module) -> None:
-        with torch.no_grad():
-            self.test = [float(v) for v in module.size_esrs(next(iter(trainer.datamodule.test_dataloader())))]
+        self.weights.append({k: v.detach().clone() for k, v in module.state_dict().items()})
 
     def on_validation_epoch_end(self, trainer, module) -> None:
-        metrics, sizes = trainer.callback_metrics, range(len(self.test))
-        validation = [float(metrics[f"val_esr_size{i}"]) for i in sizes] if len(self.test) > 1 else [float(metrics["val_esr"])]
-        self.rows.append([trainer.current_epoch, trainer.global_step, *validation, *self.test, round(time.perf_counter() - self.started, 2)])
+        metrics = trainer.callback_metrics
+        sizes = sorted(k for k in metrics if re.fullmatch(r"val_esr_size\d+", k))
+        validation = [float(metrics[k]) for k in sizes] if sizes else [float(metrics["val_esr"])]
+        self.rows.append([trainer.current_epoch, trainer.global_step, validation, round(time.perf_counter() - self.started, 2)])
+
+    def on_fit_end(self, trainer, module) -> None:
+        current, training = {k: v.detach().clone() for k, v in module.state_dict().items()}, module.training
+        test_region = next(iter(trainer.datamodule.test_dataloader()))
+        module.eval()
+        tests = []
+        with torch.no_grad():
+            for weights in self.weights:
+                module.load_state_dict(weights)
+                tests.append([float(v) for v in module.size_esrs(test_region)])
+        module.load_state_dict(current)
+        module.train(training)
+        sizes = range(len(tests[0]) if tests else 1)
         header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes), "seconds"]
-        self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *self.rows]) + "\n")
+        rows = [[epoch, step, *validation, *test, seconds] for (epoch, step, validation, seconds), test in zip(self.rows, tests, strict=True)]
+        self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *rows]) + "\n")
 
 
 def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path, test_curve: bool = False) -> dict:
