@@ -246,7 +246,7 @@ class EpochCurve(pl.Callback):
 
     def on_validation_epoch_end(self, trainer, module) -> None:
         metrics = trainer.callback_metrics
-        sizes = sorted(k for k in metrics if re.fullmatch(r"val_esr_size\d+", k))
+        sizes = sorted((k for k in metrics if re.fullmatch(r"val_esr_size\d+", k)), key=lambda k: int(k.removeprefix("val_esr_size")))
         validation = [float(metrics[k]) for k in sizes] if sizes else [float(metrics["val_esr"])]
         self.rows.append([trainer.current_epoch, trainer.global_step, validation, round(time.perf_counter() - self.started, 2)])
 
