@@ -242,16 +242,14 @@ class EpochCurve(pl.Callback):
         self.started = time.perf_counter()
 
     def on_validation_epoch_start(self, trainer, module) -> None:
-        self.weights.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+        self.weights.append(weights_of(module))
 
     def on_validation_epoch_end(self, trainer, module) -> None:
-        metrics = trainer.callback_metrics
-        sizes = sorted((k for k in metrics if re.fullmatch(r"val_esr_size\d+", k)), key=lambda k: int(k.removeprefix("val_esr_size")))
-        validation = [float(metrics[k]) for k in sizes] if sizes else [float(metrics["val_esr"])]
-        self.rows.append([trainer.current_epoch, trainer.global_step, validation, round(time.perf_counter() - self.started, 2)])
+        logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_esr")}
+        self.rows.append([trainer.current_epoch, trainer.global_step, logged, round(time.perf_counter() - self.started, 2)])
 
     def on_fit_end(self, trainer, module) -> None:
-        current, training = {k: v.detach().clone() for k, v in module.state_dict().items()}, module.training
+        current, training = weights_of(module), module.training
         test_region = next(iter(trainer.datamodule.test_dataloader()))
         module.eval()
         tests = []
@@ -263,8 +261,16 @@ class EpochCurve(pl.Callback):
         module.train(training)
         sizes = range(len(tests[0]) if tests else 1)
         header = ["epoch", "step", *(f"validation_esr_size{i}" for i in sizes), *(f"test_esr_size{i}" for i in sizes), "seconds"]
-        rows = [[epoch, step, *validation, *test, seconds] for (epoch, step, validation, seconds), test in zip(self.rows, tests, strict=True)]
+        rows = []
+        for (epoch, step, logged, seconds), test in zip(self.rows, tests, strict=True):
+            validation = [logged[f"val_esr_size{i}"] for i in sizes] if len(sizes) > 1 else [logged["val_esr"]]
+            rows.append([epoch, step, *validation, *test, seconds])
         self.path.write_text("\n".join(",".join(map(str, row)) for row in [header, *rows]) + "\n")
+
+
+def weights_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the module's weights as they are now."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def train_ours(params: dict, capture: str, preset: dict, minutes: float, overrides: list[str], out: Path, test_curve: bool = False) -> dict:
