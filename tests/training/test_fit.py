@@ -44,6 +44,7 @@ def test_tiny_training_lowers_the_loss_and_writes_its_run(cfg, model):
     epochs = [line for line in said if line.startswith("epoch ")]  # the log shows how far the budget is spent
     assert "25% of the budget (" in epochs[0] and "min left)" in epochs[0] and "100% of the budget" in epochs[-1]
     assert float(curve[-1]["train_loss"]) < float(curve[0]["train_loss"])
+    assert all(0 < r["grad_norm"] <= r["grad_norm_max"] for r in curve) and "gradient norm " in epochs[0]
     assert result["validation_esr"] == pytest.approx(min(float(r["val_esr"]) for r in curve), rel=1e-5)
     assert result["validation_esr"] < 1.0 and 0 < result["test_esr"] < 2.0
     run_dir = Path(cfg["paths"]["models"]) / "demo" / model["name"]
@@ -98,6 +99,8 @@ def test_mlflow_run_holds_params_metrics_and_artifacts(cfg):
     assert metrics["parameters"] == result["parameters"] and metrics["macs_per_sample"] == result["macs_per_sample"]
     assert len(client.get_metric_history(run.info.run_id, "epochs/val_esr")) == 3
     assert len(client.get_metric_history(run.info.run_id, "epochs/train_loss")) == 3
+    norms = client.get_metric_history(run.info.run_id, "epochs/grad_norm")
+    assert [m.value for m in norms] == pytest.approx([r["grad_norm"] for r in esr_curve(result)], rel=1e-5)
 
     def artifacts(path=None):
         for item in client.list_artifacts(run.info.run_id, path):
@@ -223,6 +226,13 @@ def test_a_run_killed_before_its_first_checkpoint_is_closed_by_the_next(cfg):
     result = train(cfg)
     assert client.get_run(abandoned).info.status == "KILLED"
     assert client.get_run(result["mlflow_run_id"]).info.status == "FINISHED"
+
+
+def test_the_gradient_norm_is_measured_before_train_grad_clip_cuts_it(cfg):
+    cfg["train"]["grad_clip"] = 1e-6
+    cfg["trainer"]["max_epochs"] = 1
+    (row,) = esr_curve(train(cfg))
+    assert row["grad_norm_max"] >= row["grad_norm"] > 1e-4  # after clipping, every norm would read 1e-6
 
 
 def test_a_diverged_run_stops_with_a_clear_message(cfg, monkeypatch):

@@ -29,8 +29,10 @@ def budget_left(trainer) -> str:
 
 
 class ESRHistory(Callback):
-    """Per-epoch train loss, validation ESR and learning rate; kept in checkpoints so a
-    resumed run's curve continues where it stopped."""
+    """Per-epoch train loss, validation ESR, gradient norm (mean and largest, before clipping)
+    and learning rate; kept in checkpoints so a resumed run's curve continues where it stopped."""
+
+    COLUMNS = ["epoch", "step", "train_loss", "val_esr", "grad_norm", "grad_norm_max", "lr"]
 
     def __init__(self, say=print):
         self.rows: list[dict[str, float]] = []
@@ -40,11 +42,14 @@ class ESRHistory(Callback):
         if trainer.sanity_checking or "val_esr" not in trainer.callback_metrics:
             return
         metrics = trainer.callback_metrics
+        grad_norm, grad_norm_max = module.epoch_grad_norm
         row = {
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
             "train_loss": module.epoch_train_loss,
             "val_esr": float(metrics["val_esr"]),
+            "grad_norm": grad_norm,
+            "grad_norm_max": grad_norm_max,
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
         self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
@@ -52,7 +57,8 @@ class ESRHistory(Callback):
         names = getattr(module.model, "size_names", None)  # a container: every size's, by name
         if names and all(f"val_esr_size{i}" in metrics for i in range(len(names))):
             validation = ", ".join(f"{name} {float(metrics[f'val_esr_size{i}']):.5f}" for i, name in enumerate(names))
-        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {validation}, lr {row['lr']:.2e}, {budget_left(trainer)}")
+        gradient = f"gradient norm {grad_norm:.3g} (max {grad_norm_max:.3g}), lr {row['lr']:.2e}"
+        self.say(f"epoch {row['epoch']}: train loss {row['train_loss']:.5f}, validation ESR {validation}, {gradient}, {budget_left(trainer)}")
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -62,7 +68,7 @@ class ESRHistory(Callback):
 
     def write_csv(self, path: Path) -> None:
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["epoch", "step", "train_loss", "val_esr", "lr"])
+            writer = csv.DictWriter(f, fieldnames=self.COLUMNS)  # a row from before a column: blank
             writer.writeheader()
             writer.writerows(self.rows)
 

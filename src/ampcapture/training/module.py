@@ -46,6 +46,7 @@ class AmpModule(pl.LightningModule):
         self.settings = TrainSettings(**{"keep_within": 0.0, "calibrate_offset": False, "adam_beta2": 0.999, **train})
         self.pre_roll = self.model.pre_roll
         self._loss_sum, self._loss_count = 0.0, 0
+        self._grad_norms: list[float] = []
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint) -> "AmpModule":
@@ -58,6 +59,12 @@ class AmpModule(pl.LightningModule):
     def epoch_train_loss(self) -> float:
         """Mean training loss of the epoch so far; Lightning reduces its own only after validation."""
         return self._loss_sum / self._loss_count if self._loss_count else math.nan
+
+    @property
+    def epoch_grad_norm(self) -> tuple[float, float]:
+        """Mean and largest gradient norm of the epoch's steps so far (before train.grad_clip)."""
+        norms = self._grad_norms
+        return (sum(norms) / len(norms), max(norms)) if norms else (math.nan, math.nan)
 
     def forward(self, x: torch.Tensor, knobs: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, pre_roll + n) -> (batch, n) (AmpModel.predict)."""
@@ -88,6 +95,17 @@ class AmpModule(pl.LightningModule):
             for key, value in terms.items():
                 self.log(f"train_{key}", value, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """The gradient's norm, which Lightning clips only after this hook: its epoch mean and
+        largest show how spiky training is and where a train.grad_clip threshold would bite (a
+        spike in validation ESR starts as a burst of norms several times the usual)."""
+        norm = torch.nn.utils.get_total_norm([p.grad for p in self.parameters() if p.grad is not None])
+        if not torch.isfinite(norm):  # a mixed-precision step the gradient scaler skips
+            return
+        self._grad_norms.append(norm.item())
+        self.log("grad_norm", norm, on_step=False, on_epoch=True, batch_size=1)
+        self.log("grad_norm_max", norm, on_step=False, on_epoch=True, reduce_fx="max", batch_size=1)
 
     def size_esrs(self, spans) -> list[torch.Tensor]:
         """The ESR of every size the model holds on a whole region (the list of its spans, one
@@ -126,7 +144,7 @@ class AmpModule(pl.LightningModule):
             self.log(f"test_esr_{capture.name}", values[-1], batch_size=1)
 
     def on_train_epoch_start(self) -> None:
-        self._loss_sum, self._loss_count = 0.0, 0
+        self._loss_sum, self._loss_count, self._grad_norms = 0.0, 0, []
         dataset = self.trainer.train_dataloader.dataset
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(self.current_epoch)
