@@ -24,6 +24,9 @@ screened with `--minutes 3 --seeds 1`; the full protocol (10 minutes, 3 seeds) c
 `--ours-only` trains ours alone (half the machine time of a pair): an ablation's table then sets
 ours' test ESR beside that of the `--baseline` label's runs of the same captures and seeds (read
 from its report), which is the comparison that decides a recipe; NAM's side is not retrained.
+Below it, the paired table again (the README's "Quality" table), ours against the NAM runs
+that the baseline's runs of the same seeds were paired with: a recipe that wins becomes the
+default with its table, no run repeated.
 """
 
 from __future__ import annotations
@@ -272,6 +275,22 @@ def read_baseline(preset: str, label: str) -> dict[str, dict]:
     return {row["capture"]: {"seed_numbers": list(range(row["seeds"])), **row} for row in rows}
 
 
+def record_path(preset: str, label: str, capture: str, minutes: float, seed: int) -> Path:
+    """Where one run's figures are kept (what a killed suite resumes from)."""
+    return WORK / "suite" / preset / label / f"{capture}_m{minutes:g}_seed{seed}.json"
+
+
+def paired_with_baseline(run: dict, preset: str, baseline: str, minutes: float, seed: int) -> dict | None:
+    """An ours-only run paired with the NAM run that the baseline's run of the same capture, seed,
+    split and budget was paired with (NAM's runs are one per capture, seed and budget, the same
+    for every recipe), from the baseline's kept record; None where it has none."""
+    record = record_path(preset, baseline, run["capture"], minutes, seed)
+    base = json.loads(record.read_text()) if record.is_file() else {}
+    if not base.get("nam") or base.get("split") != run.get("split") or base.get("blocks") != run.get("blocks"):
+        return None
+    return run | {"nam": base["nam"], "levels": {"ours": run["levels"]["ours"], "nam": base["levels"]["nam"]}}
+
+
 def ours_table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
     base_name = args.baseline or "baseline"
     lines = [
@@ -316,11 +335,13 @@ def command_options(args: argparse.Namespace, blocks: int) -> str:
 
 
 def table(rows: list[dict], args: argparse.Namespace, blocks: int) -> str:
-    lines = [
-        f"# {args.preset}, {args.label}: ours against neural-amp-modeler 0.13, {args.minutes:g} minutes a side",
-        "",
-        f"`python benchmarks/suite.py {command_options(args, blocks)}`",
-        "",
+    """The paired table; of an ours-only suite, against its baseline's NAM runs (below its own table)."""
+    if args.ours_only:
+        lines = [f"## {args.preset}, {args.label}: ours against the NAM runs {args.baseline}'s runs were paired with, same seeds", ""]
+    else:
+        lines = [f"# {args.preset}, {args.label}: ours against neural-amp-modeler 0.13, {args.minutes:g} minutes a side", ""]
+        lines += [f"`python benchmarks/suite.py {command_options(args, blocks)}`", ""]
+    lines += [
         "| capture | ours test ESR | NAM test ESR | mean ours/NAM | median ours/NAM | test/train ours | test/train NAM "
         "| ours/NAM quiet, medium, loud | minutes to NAM's mean | ours' epochs over 2x its best so far | steps, ours; NAM |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -361,7 +382,7 @@ def main() -> None:
     cache = WORK / "suite" / args.preset / args.label
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(c, s) for c in captures for s in range(args.first_seed, args.first_seed + args.seeds)]
-    records = {job: cache / f"{job[0]}_m{args.minutes:g}_seed{job[1]}.json" for job in jobs}
+    records = {job: record_path(args.preset, args.label, job[0], args.minutes, job[1]) for job in jobs}
     done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks, args.ours_only))}
     report = write_reports(done, captures, args, blocks)
     if args.report_only:
@@ -400,9 +421,14 @@ def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: 
     suite kept included), rewritten after every run: a suite stopped halfway leaves a table of
     what it has, saying how much is missing."""
     seeds = {c: [s for s in range(args.first_seed, args.first_seed + args.seeds) if (c, s) in done] for c in captures}
+    paired_rows = []
     if args.ours_only:
         baseline = read_baseline(args.preset, args.baseline) if args.baseline else None
         rows = [summarize_ours(c, seeds[c], [done[c, s] for s in seeds[c]], baseline) for c in captures if seeds[c]]
+        for c in captures if args.baseline else []:
+            pairs = {s: paired_with_baseline(done[c, s], args.preset, args.baseline, args.minutes, s) for s in seeds[c]}
+            pairs = {s: run for s, run in pairs.items() if run is not None}
+            paired_rows += [summarize(c, list(pairs), list(pairs.values()))] if pairs else []
     else:
         rows = [summarize(c, seeds[c], [done[c, s] for s in seeds[c]]) for c in captures if seeds[c]]
     pending = len(captures) * args.seeds - sum(map(len, seeds.values()))
@@ -411,9 +437,12 @@ def write_reports(done: dict[tuple[str, int], dict], captures: list[str], args: 
     name = args.preset if args.label == "defaults" else f"{args.preset}_{args.label}"
     summary = {"preset": args.preset, "label": args.label, "minutes": args.minutes, "blocks": blocks, "overrides": args.overrides}
     summary |= {"ours_only": args.ours_only, "baseline": args.baseline if args.ours_only else None}
-    summary |= {"runs_pending": pending, "captures": rows}
+    summary |= {"runs_pending": pending, "captures": rows} | ({"paired_with_baseline_nam": paired_rows} if paired_rows else {})
     (reports / f"{name}.json").write_text(json.dumps(summary, indent=1))
-    text = ours_table(rows, args, blocks) if args.ours_only else table(rows, args, blocks)
+    if args.ours_only:
+        text = ours_table(rows, args, blocks) + (f"\n{table(paired_rows, args, blocks)}" if paired_rows else "")
+    else:
+        text = table(rows, args, blocks)
     if pending:
         text += f"\nPartial: {pending} of the {len(captures) * args.seeds} runs are still to come (the command above resumes).\n"
     (reports / f"{name}.md").write_text(text)

@@ -79,3 +79,26 @@ def test_kept_runs_of_a_pair_and_of_ours_alone_are_told_apart(suite, tmp_path):
 def test_an_unknown_baseline_names_the_report_to_make(suite):
     with pytest.raises(SystemExit, match="--label no_such_label"):
         suite.read_baseline("wavenet_standard", "no_such_label")
+
+
+def test_an_ours_only_suite_is_also_paired_with_the_nam_runs_of_its_baselines_seeds(suite, tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "ROOT", tmp_path)
+    monkeypatch.setattr(suite, "WORK", tmp_path / ".benchmarks")
+    levels = lambda value: dict.fromkeys(suite.LEVELS, value)  # noqa: E731
+    ours = lambda esr: run(esr, 60) | {"capture": "c", "split": "s.json", "blocks": 8, "levels": {"ours": levels(esr)}}  # noqa: E731
+    nam = {"test_esr": 4.0, "train_esr": 2.0, "model": str(tmp_path / "nam" / "model.nam")}
+    for seed, side in ((0, nam), (1, None)):  # the baseline's seed 1 was trained alone too: no NAM run to pair with
+        record = suite.record_path("p", "base", "c", 10.0, seed)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(ours(3.0) | {"nam": side, "levels": {"ours": levels(3.0), "nam": levels(4.0)}}))
+    (tmp_path / "reports" / "suite").mkdir(parents=True)
+    report = {"captures": [{"capture": "c", "seeds": 2, "seed_numbers": [0, 1], "ours_test_esr": [3.0, 3.0]}]}
+    (tmp_path / "reports" / "suite" / "p_base.json").write_text(json.dumps(report))
+    args = argparse.Namespace(preset="p", label="x", minutes=10.0, seeds=2, first_seed=0, ours_only=True, baseline="base", overrides=[])
+
+    text = suite.write_reports({("c", 0): ours(1.0), ("c", 1): ours(2.0)}, ["c"], args, 8)
+    assert "| c | 0, 1 | 1 / 2 | 3 / 3 | 0.50 |" in text  # the ablation's own table first
+    assert "## p, x: ours against the NAM runs base's runs were paired with, same seeds" in text
+    assert "| c | 1 | 4 | 0.25 | 0.25 | 2.00 | 2.00 | 0.25, 0.25, 0.25 | 0.0 | 0 | 250; - |" in text  # seed 0 alone
+    assert json.loads((tmp_path / "reports" / "suite" / "p_x.json").read_text())["paired_with_baseline_nam"][0]["seed_numbers"] == [0]
+    assert suite.paired_with_baseline(ours(1.0) | {"split": "another.json"}, "p", "base", 10.0, 0) is None  # another split: another test region
