@@ -149,7 +149,9 @@ def test_dvc_repro_runs_the_dag_on_a_tiny_config(tmp_path):
         time.sleep(2)
     assert re.search(r"demo_knobs\s.*Success", status) and re.search(r"pedal\s.*Success", status), status
     log = _dvc(project, "queue", "logs", "pedal").stdout  # what `dvc queue logs -f pedal` shows while it runs: a line an epoch
-    assert re.search(r"\nepoch 0: train loss [\d.]+, validation ESR [\d.]+, lr [\d.e-]+, \d+% of the budget \([\d.]+ min left\)\n", log), log[-3000:]
+    norm = r"gradient norm [\d.e+-]+ \(max [\d.e+-]+\)"
+    line = rf"\nepoch 0: train loss [\d.]+, validation ESR [\d.]+, {norm}, lr [\d.e-]+, \d+% of the budget \([\d.]+ min left\)\n"
+    assert re.search(line, log), log[-3000:]
     assert "Running stage 'demo_knobs'" not in _dvc(project, "queue", "logs", "demo_knobs").stdout  # rendered by the first repro
     shown = json.loads(_dvc(project, "exp", "show", "--json").stdout)  # side by side (README: dvc exp show --keep ...)
     experiments = {rev["name"]: rev["data"] for commit in shown for exp in commit.get("experiments") or [] for rev in exp["revs"]}
