@@ -379,8 +379,6 @@ def main() -> None:
     args = parser.parse_args()
     captures = args.captures or default_captures()
     blocks = args.blocks if args.blocks is not None else load_params()["data"]["split"]["blocks"]
-    cache = WORK / "suite" / args.preset / args.label
-    cache.mkdir(parents=True, exist_ok=True)
     jobs = [(c, s) for c in captures for s in range(args.first_seed, args.first_seed + args.seeds)]
     records = {job: record_path(args.preset, args.label, job[0], args.minutes, job[1]) for job in jobs}
     done = {job: kept for job, record in records.items() if (kept := kept_run(record, args.overrides, blocks, args.ours_only))}
@@ -394,6 +392,7 @@ def main() -> None:
             ensure_capture(capture)
             result = run_once(capture, args.preset, args.minutes, seed, blocks, args.overrides, args.ours_only)
             result |= {"overrides_given": args.overrides, "blocks": blocks, "ours_only": args.ours_only}
+            records[capture, seed].parent.mkdir(parents=True, exist_ok=True)
             records[capture, seed].write_text(json.dumps(result, indent=1))
             done[capture, seed] = result
             report = write_reports(done, captures, args, blocks)
